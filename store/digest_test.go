@@ -1,0 +1,139 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestDigestEmptyIsZero(t *testing.T) {
+	s := New(2)
+	if s.Digest(0) != 0 || s.Digest(1) != 0 {
+		t.Fatal("empty bucket digest not 0")
+	}
+	s.Apply(0, put("a", 1, 1, "x"))
+	if s.Digest(0) == 0 {
+		t.Fatal("digest still 0 after a write")
+	}
+	if s.Digest(1) != 0 {
+		t.Fatal("write changed another bucket's digest")
+	}
+	s.Drop(0)
+	if s.Digest(0) != 0 {
+		t.Fatal("digest not 0 after Drop")
+	}
+	s.Apply(0, del("a", 1, 2))
+	if s.PurgeTombstones(0, Version{1, 2}) != 1 || s.Digest(0) != 0 {
+		t.Fatal("digest not 0 after purging the only tombstone")
+	}
+}
+
+// TestDigestSameContent builds the same entries through different histories
+// (older versions first, values that differ only in ignored fields).
+func TestDigestSameContent(t *testing.T) {
+	a, b := New(1), New(1)
+	a.Apply(0, put("k1", 1, 1, "old"))
+	a.Apply(0, put("k1", 1, 2, "new"))
+	a.Apply(0, del("k2", 2, 1))
+	b.Apply(0, del("k2", 2, 1))
+	b.Apply(0, put("k1", 1, 2, "new"))
+	if a.Digest(0) != b.Digest(0) {
+		t.Fatal("same entries, different digests")
+	}
+}
+
+// TestDigestDiffers changes one thing about a random bucket and expects the
+// digest to change.
+func TestDigestDiffers(t *testing.T) {
+	for seed := range uint64(200) {
+		r := rand.New(rand.NewPCG(seed, 3))
+		n := 1 + r.IntN(30)
+		var es []Entry
+		for i := range n {
+			es = append(es, contentFor(fmt.Sprintf("key-%d", i), Version{r.Uint64N(5) + 1, r.Uint64N(5) + 1}))
+		}
+		build := func(es []Entry) *Store {
+			s := New(1)
+			for _, e := range es {
+				s.Apply(0, e)
+			}
+			return s
+		}
+		base := build(es).Digest(0)
+
+		mut := append([]Entry(nil), es...)
+		i := r.IntN(n)
+		var what string
+		switch r.IntN(5) {
+		case 0:
+			mut[i].Version.Seq++
+			what = "seq"
+		case 1:
+			mut[i].Version.Term++
+			what = "term"
+		case 2:
+			mut[i].Deleted = !mut[i].Deleted
+			what = "deleted"
+		case 3:
+			mut = append(mut, contentFor("extra", Version{1, 1}))
+			what = "added key"
+		case 4:
+			mut = append(mut[:i], mut[i+1:]...)
+			what = "removed key"
+		}
+		if got := build(mut).Digest(0); got == base {
+			t.Fatalf("seed %d: changing %s left the digest at %x", seed, what, got)
+		}
+	}
+}
+
+func TestDigestPurgeTombstones(t *testing.T) {
+	for seed := range uint64(50) {
+		r := rand.New(rand.NewPCG(seed, 4))
+		es := randomEntries(r, 100, 30)
+		s, m := New(1), model{}
+		for _, e := range es {
+			s.Apply(0, e)
+			m.apply(e)
+		}
+		upTo := Version{r.Uint64N(3), r.Uint64N(4)}
+		want, removed := New(1), 0
+		for _, e := range m {
+			if e.Deleted && e.Version.Compare(upTo) <= 0 {
+				removed++
+				continue
+			}
+			want.Apply(0, e)
+		}
+		if got := s.PurgeTombstones(0, upTo); got != removed {
+			t.Fatalf("seed %d: purged %d, want %d", seed, got, removed)
+		}
+		if s.Digest(0) != want.Digest(0) {
+			t.Fatalf("seed %d: digest after purge differs from a store never holding the purged tombstones", seed)
+		}
+		sameEntries(t, "after purge", dump(s, 0), dump(want, 0))
+		checkInvariants(t, s)
+		if s.PurgeTombstones(0, upTo) != 0 {
+			t.Fatal("second purge removed more")
+		}
+	}
+}
+
+func TestPurgeTombstonesUpTo(t *testing.T) {
+	s := New(1)
+	s.Apply(0, del("k", 2, 0))
+	s.Apply(0, put("live", 1, 0, "v"))
+	if n := s.PurgeTombstones(0, Version{1, 9}); n != 0 {
+		t.Fatalf("purged %d tombstones newer than upTo", n)
+	}
+	if n := s.PurgeTombstones(0, Version{2, 0}); n != 1 {
+		t.Fatalf("purged %d, want 1", n)
+	}
+	if _, ok := s.Get(0, "k"); ok {
+		t.Fatal("purged tombstone still present")
+	}
+	if _, ok := s.Get(0, "live"); !ok {
+		t.Fatal("purge removed a live entry")
+	}
+	checkInvariants(t, s)
+}
