@@ -1,0 +1,196 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// acceptLoop accepts connections until Close, starting one serve goroutine
+// per connection. It runs on its own goroutine; temporary accept errors
+// (such as running out of file descriptors) are retried with a backoff.
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := t.ln.Accept()
+		if err != nil {
+			if t.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t.log.Warn("transport: accept failed", "addr", t.Addr(), "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		sc := newServerConn(t, nc)
+		if !t.register(sc, sc.serve) {
+			nc.Close()
+			return
+		}
+	}
+}
+
+// serverConn is the server side of one accepted connection: a reader
+// goroutine that starts a goroutine per request, and a writer goroutine
+// that sends the responses, coalescing them into few writes.
+type serverConn struct {
+	t      *TCP
+	nc     net.Conn
+	remote string
+	w      *frameWriter
+
+	ctx      context.Context // handlers' context; ends when the connection shuts down
+	cancel   context.CancelFunc
+	inflight atomic.Int64 // requests whose handler has not finished
+	born     time.Time    // accept time; the origin of active
+	active   atomic.Int64 // time since born of the last frame read or answer queued
+	once     sync.Once
+}
+
+func newServerConn(t *TCP, nc net.Conn) *serverConn {
+	ctx, cancel := context.WithCancel(t.ctx)
+	return &serverConn{
+		t:      t,
+		nc:     nc,
+		remote: nc.RemoteAddr().String(),
+		w:      newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()),
+		ctx:    ctx,
+		cancel: cancel,
+		born:   time.Now(),
+	}
+}
+
+// touch records activity now.
+func (sc *serverConn) touch() { sc.active.Store(int64(time.Since(sc.born))) }
+
+// idleFor returns how long the connection has been without activity.
+func (sc *serverConn) idleFor() time.Duration {
+	return time.Since(sc.born) - time.Duration(sc.active.Load())
+}
+
+// shutdown closes the connection once: the writer stops first (so answers
+// of handlers returning on cancellation are dropped), then the handlers'
+// context is cancelled. Safe from any goroutine.
+func (sc *serverConn) shutdown(cause error) {
+	sc.once.Do(func() {
+		sc.w.shutdown()
+		sc.nc.Close()
+		sc.cancel()
+		sc.t.unregister(sc)
+	})
+}
+
+// serve runs the handshake, starts the writer and reads requests until the
+// connection ends. It runs on the connection's reader goroutine.
+func (sc *serverConn) serve() {
+	if err := sc.t.handshake(sc.nc, false); err != nil {
+		if !sc.t.isClosed() && !errors.Is(err, ErrAuth) { // the handshake logs its own, rate-limited
+			sc.t.log.Warn("transport: handshake failed", "remote", sc.remote, "err", err)
+		}
+		sc.shutdown(err)
+		return
+	}
+	sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
+	go func() {
+		defer sc.t.wg.Done()
+		sc.shutdown(sc.w.run())
+	}()
+	err := sc.readLoop()
+	sc.shutdown(err)
+}
+
+// readLoop reads request frames and starts a handler goroutine for each.
+// It returns when the connection fails, closes, sends a malformed frame
+// (logged once at Warn), or sends nothing for IdleTimeout while no request
+// is in flight.
+func (sc *serverConn) readLoop() error {
+	br := bufio.NewReaderSize(sc.nc, 32<<10)
+	idle := sc.t.cfg.IdleTimeout
+	for {
+		if br.Buffered() == 0 {
+			if err := sc.awaitData(br, idle); err != nil {
+				return err
+			}
+		}
+		if err := sc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
+		h, body, err := wire.ReadFrame(br, sc.t.cfg.MaxFrame)
+		if err != nil {
+			if errors.Is(err, wire.ErrBadFrame) {
+				return sc.malformed(err)
+			}
+			return err
+		}
+		sc.touch()
+		if h.Flags&wire.FlagResponse != 0 {
+			return sc.malformed(fmt.Errorf("%w: response frame (type %d, id %d) sent to a server", wire.ErrBadFrame, h.Type, h.ID))
+		}
+		msg, err := wire.Decode(h.Type, body)
+		if err != nil {
+			return sc.malformed(err)
+		}
+		sc.inflight.Add(1)
+		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
+		go sc.handle(h, msg)
+	}
+}
+
+// awaitData blocks until the connection has bytes to read. It returns an
+// error once the connection has been idle for idle: no frame read, no
+// request in flight and no answer queued for that long.
+func (sc *serverConn) awaitData(br *bufio.Reader, idle time.Duration) error {
+	for {
+		wait := idle
+		if sc.inflight.Load() == 0 {
+			wait = idle - sc.idleFor()
+		}
+		if err := sc.nc.SetReadDeadline(time.Now().Add(wait)); err != nil {
+			return err
+		}
+		_, err := br.Peek(1)
+		if err == nil {
+			return nil
+		}
+		// Load inflight before active: a handler marks activity before it
+		// leaves the in-flight count, so an answer just queued is seen.
+		if !errors.Is(err, os.ErrDeadlineExceeded) || sc.inflight.Load() == 0 && sc.idleFor() >= idle {
+			return err
+		}
+	}
+}
+
+// malformed logs, once per connection, why the connection is being closed.
+func (sc *serverConn) malformed(err error) error {
+	sc.t.log.Warn("transport: closing connection after malformed frame",
+		"remote", sc.remote, "local", sc.t.Addr(), "err", err)
+	return err
+}
+
+// handle runs the handler for one request on its own goroutine and queues
+// the answer on the connection's writer. The answer is dropped if the
+// connection has shut down meanwhile.
+func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
+	defer sc.t.wg.Done()
+	defer sc.inflight.Add(-1)
+	resp, herr := sc.t.h.ServePeer(sc.ctx, Envelope{From: h.From, Term: h.Term, Msg: msg})
+	typ, body := encodeResponse(resp, herr, sc.t.cfg.MaxFrame)
+	from, term := sc.t.cfg.Stamp()
+	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, ID: h.ID, From: from, Term: term}
+	_ = sc.w.enqueue(sc.ctx, rh, body) // fails only when the connection is gone
+	sc.touch()
+}

@@ -1,0 +1,113 @@
+// Package transport carries request/response messages between jumpkv nodes.
+//
+// Two implementations share one contract: TCP (length-prefixed msgpack
+// frames over one multiplexed connection per peer address) and an in-memory
+// Network for tests, with fault injection, that also runs inside a
+// testing/synctest bubble.
+//
+// Error contract of Call, identical for both:
+//   - the peer's handler failed: the error matches the handler's sentinel
+//     (errors.Is), and the Envelope carries the responder's From/Term and
+//     the *wire.ErrorMsg as Msg, which tells a remote error from a local one;
+//   - nothing was sent (nobody listens, dial refused or timed out, the
+//     calling transport is closed): wire.ErrUnreachable; when ctx ended
+//     before the request was queued, it also wraps ctx.Err();
+//   - ctx ended or the default call timeout passed after the request may
+//     have been sent: wire.ErrTimeout, also wrapping ctx.Err();
+//   - the connection broke while waiting: wire.ErrConnLost;
+//   - the encoded request is larger than the max frame: wire.ErrTooLarge,
+//     nothing sent;
+//   - the response does not decode: wire.ErrBadFrame.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Envelope is a message with its sender's node ID and term (from the frame
+// header).
+type Envelope struct {
+	From uint64
+	Term uint64
+	Msg  wire.Message
+}
+
+// Handler serves requests from peers. ServePeer runs on its own goroutine
+// per request, may block, and must return once ctx ends (ctx ends when the
+// transport closes or, for TCP, the connection drops). A non-nil error goes
+// back to the caller as a wire.ErrorMsg; a nil message with a nil error
+// answers wire.OK.
+type Handler interface {
+	ServePeer(ctx context.Context, req Envelope) (wire.Message, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req Envelope) (wire.Message, error)
+
+// ServePeer calls f.
+func (f HandlerFunc) ServePeer(ctx context.Context, req Envelope) (wire.Message, error) {
+	return f(ctx, req)
+}
+
+// Stamp returns the identity and current term stamped on every outgoing
+// frame (requests and responses). It is called once per frame from any
+// goroutine, so it must be cheap and safe for concurrent use.
+type Stamp func() (from, term uint64)
+
+// Transport sends requests to peers and serves theirs.
+type Transport interface {
+	// Addr returns the address this transport listens on.
+	Addr() string
+	// Call sends msg to the peer listening at addr and waits for its
+	// answer. Without a deadline in ctx it applies the configured default
+	// call timeout. The returned Envelope carries the responder's From/Term
+	// even when err is a remote error. Safe for concurrent use.
+	Call(ctx context.Context, addr string, msg wire.Message) (Envelope, error)
+	// Close stops serving, fails pending calls, cancels handler contexts
+	// and waits for the transport's goroutines (so it blocks until every
+	// handler has returned). Safe to call twice.
+	Close() error
+}
+
+// errTransportClosed is the cause given to connections shut down by Close.
+var errTransportClosed = fmt.Errorf("transport: %w", wire.ErrClosed)
+
+// withDefaultTimeout returns ctx bounded by d when ctx has no deadline.
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// unreachable reports that a call to addr surely did not reach the peer.
+func unreachable(addr string, cause error) error {
+	if cause == nil {
+		return fmt.Errorf("transport: call %s: %w", addr, wire.ErrUnreachable)
+	}
+	return fmt.Errorf("transport: call %s: %w: %w", addr, wire.ErrUnreachable, cause)
+}
+
+// timedOut reports that ctx ended while a call to addr may have been sent.
+func timedOut(ctx context.Context, addr string) error {
+	return fmt.Errorf("transport: call %s: %w: %w", addr, wire.ErrTimeout, ctx.Err())
+}
+
+// connLost reports that the connection carrying a call to addr broke while
+// the call waited for its answer.
+func connLost(addr string, cause error) error {
+	if errors.Is(cause, wire.ErrClosed) {
+		return fmt.Errorf("transport: call %s: %w: %w", addr, wire.ErrConnLost, cause)
+	}
+	return fmt.Errorf("transport: call %s: %w (%v)", addr, wire.ErrConnLost, cause)
+}
+
+var (
+	_ Transport = (*TCP)(nil)
+	_ Transport = (*Mem)(nil)
+)
