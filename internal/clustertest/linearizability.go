@@ -1,0 +1,338 @@
+package clustertest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// This file records histories of concurrent single-key operations against
+// a cluster and checks them for linearizability with porcupine. Every
+// written value is unique, so "the value read with an ETag" identifies a
+// version and If-Match can be modelled on values.
+
+// OpKind is a client operation.
+type OpKind int
+
+// The operations.
+const (
+	OpGet OpKind = iota
+	OpPut
+	OpCreate // POST: create only
+	OpAppend
+	OpCAS // PUT with If-Match of the ETag read with Expect
+	OpDelete
+)
+
+var opNames = [...]string{"get", "put", "create", "append", "cas", "delete"}
+
+// OpInput is what a client asked.
+type OpInput struct {
+	Kind   OpKind
+	Key    string
+	Value  string // put/create/cas: the value; append: the suffix
+	Expect string // cas: the value the client read with the ETag it sends
+}
+
+// OpOutput is what a client saw.
+type OpOutput struct {
+	OK      bool   // write: 2xx; get: 200 (found)
+	Value   string // get: the value read
+	Unknown bool   // write: 5xx or no answer: it may or may not have taken effect
+}
+
+// kvState is one key's state in the model.
+type kvState struct {
+	exists bool
+	value  string
+}
+
+// KVModel is the sequential specification of one key, partitioned by key.
+// A write whose outcome is unknown may or may not have taken effect.
+var KVModel = porcupine.NondeterministicModel{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range h {
+			k := op.Input.(OpInput).Key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() []interface{} { return []interface{}{kvState{}} },
+	Step: func(state, input, output interface{}) []interface{} {
+		s, in, out := state.(kvState), input.(OpInput), output.(OpOutput)
+		if in.Kind == OpGet {
+			if out.OK == s.exists && (!out.OK || out.Value == s.value) {
+				return []interface{}{s}
+			}
+			return nil
+		}
+		next, applies := applyOp(s, in)
+		switch {
+		case out.Unknown && applies:
+			return []interface{}{s, next}
+		case out.Unknown:
+			return []interface{}{s}
+		case out.OK && applies:
+			return []interface{}{next}
+		case !out.OK && !applies:
+			return []interface{}{s}
+		}
+		return nil
+	},
+	DescribeOperation: func(input, output interface{}) string {
+		in, out := input.(OpInput), output.(OpOutput)
+		res := "ok"
+		switch {
+		case out.Unknown:
+			res = "unknown"
+		case in.Kind == OpGet && out.OK:
+			res = fmt.Sprintf("%q", out.Value)
+		case in.Kind == OpGet:
+			res = "absent"
+		case !out.OK:
+			res = "refused"
+		}
+		arg := in.Value
+		if in.Kind == OpCAS {
+			arg = fmt.Sprintf("%s if %q", in.Value, in.Expect)
+		}
+		return fmt.Sprintf("%s(%s %s) -> %s", opNames[in.Kind], in.Key, arg, res)
+	},
+	DescribeState: func(state interface{}) string {
+		s := state.(kvState)
+		if !s.exists {
+			return "absent"
+		}
+		return fmt.Sprintf("%q", s.value)
+	},
+}
+
+// applyOp returns the state after a write and whether its preconditions
+// hold in s (a write whose preconditions fail changes nothing).
+func applyOp(s kvState, in OpInput) (kvState, bool) {
+	switch in.Kind {
+	case OpPut:
+		return kvState{true, in.Value}, true
+	case OpCreate:
+		return kvState{true, in.Value}, !s.exists
+	case OpAppend:
+		if !s.exists {
+			return kvState{true, in.Value}, true
+		}
+		return kvState{true, s.value + in.Value}, true
+	case OpCAS:
+		return kvState{true, in.Value}, s.exists && s.value == in.Expect
+	case OpDelete:
+		return kvState{}, s.exists
+	}
+	return s, false
+}
+
+// Doer sends one HTTP request to a node.
+type Doer interface {
+	Do(method, path string, body []byte, header ...string) Response
+}
+
+// History collects operations from concurrent clients.
+type History struct {
+	mu    sync.Mutex
+	start time.Time
+	ops   []porcupine.Operation
+}
+
+// NewHistory starts a history; times are measured from now.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+func (h *History) add(client int, in OpInput, call time.Time, out OpOutput, ret time.Time) {
+	op := porcupine.Operation{ClientId: client, Input: in, Output: out,
+		Call: int64(call.Sub(h.start)), Return: int64(ret.Sub(h.start))}
+	if out.Unknown {
+		op.Return = math.MaxInt64 // it may take effect at any later time
+	}
+	h.mu.Lock()
+	h.ops = append(h.ops, op)
+	h.mu.Unlock()
+}
+
+// Ops returns the recorded operations.
+func (h *History) Ops() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]porcupine.Operation(nil), h.ops...)
+}
+
+// Stats counts the recorded operations by outcome.
+func (h *History) Stats() (ops, unknown int) {
+	for _, op := range h.Ops() {
+		ops++
+		if op.Output.(OpOutput).Unknown {
+			unknown++
+		}
+	}
+	return ops, unknown
+}
+
+// RunClient issues random operations on keys through nodes() until stop
+// closes, recording each in h. Reads that fail and writes answered 503 are
+// left out (they changed nothing); writes answered 504 (or another 5xx)
+// are recorded with unknown outcomes.
+func RunClient(h *History, id int, seed uint64, keys []string, nodes func() []Doer, stop <-chan struct{}) {
+	rng := rand.New(rand.NewPCG(seed, uint64(id)))
+	seen := map[string]struct{ value, etag string }{}
+	for seq := 0; ; seq++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		ns := nodes()
+		if len(ns) == 0 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		n := ns[rng.IntN(len(ns))]
+		key := keys[rng.IntN(len(keys))]
+		value := fmt.Sprintf("c%d.%d;", id, seq)
+		in := OpInput{Key: key, Value: value}
+		var method, path = http.MethodGet, "/v1/kv/" + key
+		var body []byte
+		var header []string
+		switch p := rng.IntN(100); {
+		case p < 40:
+			in.Kind = OpGet
+		case p < 55:
+			in.Kind, method, body = OpPut, http.MethodPut, []byte(value)
+		case p < 65:
+			in.Kind, method, body = OpCreate, http.MethodPost, []byte(value)
+		case p < 75:
+			in.Kind, method, path, body = OpAppend, http.MethodPost, path+"?op=append", []byte(value)
+		case p < 90:
+			last, ok := seen[key]
+			if !ok {
+				in.Kind = OpGet
+				break
+			}
+			in.Kind, method, body, in.Expect = OpCAS, http.MethodPut, []byte(value), last.value
+			header = []string{"If-Match", last.etag}
+		default:
+			in.Kind, method = OpDelete, http.MethodDelete
+		}
+		if in.Kind == OpGet {
+			in.Value = ""
+		}
+		call := time.Now()
+		r := n.Do(method, path, body, header...)
+		ret := time.Now()
+		var out OpOutput
+		switch {
+		case in.Kind == OpGet && r.Status == http.StatusOK:
+			out = OpOutput{OK: true, Value: string(r.Body)}
+			seen[key] = struct{ value, etag string }{string(r.Body), r.Header.Get("ETag")}
+		case in.Kind == OpGet && r.Status == http.StatusNotFound:
+			out = OpOutput{}
+			delete(seen, key)
+		case in.Kind == OpGet:
+			time.Sleep(10 * time.Millisecond) // a failed read: back off, record nothing
+			continue
+		case r.Status >= 200 && r.Status < 300:
+			out = OpOutput{OK: true}
+		case r.Status == http.StatusConflict || r.Status == http.StatusPreconditionFailed || r.Status == http.StatusNotFound:
+			out = OpOutput{}
+		case r.Status == http.StatusServiceUnavailable:
+			// jumpkv answers 503 only when the write surely did not take
+			// effect (no leader, or refused before any replica applied
+			// it): recorded as nothing, so a 503 write that did take
+			// effect shows up as a violation.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		case r.Status >= 500:
+			out = OpOutput{Unknown: true}
+		default:
+			panic(fmt.Sprintf("unexpected answer to %s %s: %v", method, path, r))
+		}
+		h.add(id, in, call, out, ret)
+		time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+	}
+}
+
+// CheckLinearizable checks h with porcupine. A violation, or a checker that
+// runs out of time, fails t; on a violation porcupine's HTML visualization
+// is written under dir (the test's output directory) and its path logged.
+func CheckLinearizable(t testing.TB, h *History, timeout time.Duration, dir, name string) {
+	t.Helper()
+	model := KVModel.ToModel()
+	res, info := porcupine.CheckOperationsVerbose(model, h.Ops(), timeout)
+	switch res {
+	case porcupine.Ok:
+		return
+	case porcupine.Unknown:
+		t.Fatalf("%s: the linearizability checker ran out of time after %v: counted as a failure", name, timeout)
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(name, "/", "_")+"-linearizability.html")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("%s: history is not linearizable (and the visualization could not be written: %v)", name, err)
+	}
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
+		t.Fatalf("%s: history is not linearizable (visualization failed: %v)", name, err)
+	}
+	text := strings.TrimSuffix(path, ".html") + ".txt"
+	_ = os.WriteFile(text, []byte(describeFailure(h, timeout)), 0o644)
+	t.Fatalf("%s: history is NOT linearizable; porcupine's visualization: %s (failing key as text: %s)", name, path, text)
+}
+
+// describeFailure lists, for each key whose history alone is not
+// linearizable, its operations in call order and the longest prefix
+// porcupine could linearize.
+func describeFailure(h *History, timeout time.Duration) string {
+	var b strings.Builder
+	one := KVModel
+	one.Partition = nil
+	model := one.ToModel()
+	for _, part := range KVModel.Partition(h.Ops()) {
+		res, info := porcupine.CheckOperationsVerbose(model, part, timeout)
+		if res == porcupine.Ok {
+			continue
+		}
+		key := part[0].Input.(OpInput).Key
+		fmt.Fprintf(&b, "key %q: %d operations, result %s\n", key, len(part), res)
+		sorted := append([]porcupine.Operation(nil), part...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Call < sorted[j].Call })
+		for _, op := range sorted {
+			ret := "inf"
+			if op.Return != math.MaxInt64 {
+				ret = fmt.Sprintf("%.3f", float64(op.Return)/1e9)
+			}
+			fmt.Fprintf(&b, "  [%.3f, %s] client %d: %s\n", float64(op.Call)/1e9, ret, op.ClientId,
+				KVModel.DescribeOperation(op.Input, op.Output))
+		}
+		for _, lin := range info.PartialLinearizationsOperations() {
+			for _, seq := range lin {
+				fmt.Fprintf(&b, "longest linearizable prefix (%d ops), ending:\n", len(seq))
+				for _, op := range seq[max(0, len(seq)-15):] {
+					fmt.Fprintf(&b, "  [%.3f] client %d: %s\n", float64(op.Call)/1e9, op.ClientId, KVModel.DescribeOperation(op.Input, op.Output))
+				}
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,185 @@
+// Package node runs one jumpkv node: it wires the election, the placement
+// table, replication and the store together, owns every goroutine they
+// need, and offers Get/Write/List/Status to the HTTP layer.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+)
+
+// Config is one node's configuration. Start from DefaultConfig and call
+// Validate; tests shorten the timings.
+type Config struct {
+	// ID is the node's ID; 0 derives it from PeerAddr (see IDFromAddr).
+	ID shard.NodeID
+	// PeerAddr is the advertised host:port other nodes dial to reach this one.
+	PeerAddr string
+	// HTTPAddr is the advertised host:port of the client API (informational).
+	HTTPAddr string
+	// Join lists peer addresses (host:port) to join; DNS names resolving to
+	// several addresses mean all of them. It may include this node.
+	Join []string
+	// Replicas is the number of copies of each bucket; 0 means auto,
+	// floor(n/2)+1 for n live members.
+	Replicas int
+	// Buckets is the number of buckets keys hash into; fixed for the life
+	// of a cluster.
+	Buckets int
+	// DeadAfter is how long a silent node is suspected before it counts as
+	// dead and its buckets are re-replicated.
+	DeadAfter time.Duration
+	// SyncInterval is the period of anti-entropy between replicas.
+	SyncInterval time.Duration
+	// MaxValue is the largest value accepted, in bytes.
+	MaxValue int
+	// MaxKey is the longest key accepted, in bytes.
+	MaxKey int
+	// Election holds the election's timings; zero fields derive from DeadAfter.
+	Election leader.Config
+	// CallTimeout bounds each request to a peer.
+	CallTimeout time.Duration
+	// FillTimeout bounds copying the buckets a node gains in a rebalance.
+	FillTimeout time.Duration
+	// Incarnation tells this process apart from earlier ones with the same
+	// ID; 0 picks one from the clock.
+	Incarnation uint64
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// Watch sizes the watch machinery; zero fields take their defaults.
+	Watch WatchConfig
+	// Resolve looks up the addresses of a join host; nil uses the system
+	// resolver. Tests on the in-memory network pass an identity function.
+	Resolve func(host string) ([]string, error)
+}
+
+// DefaultConfig returns the SPEC defaults for a node advertising peerAddr.
+func DefaultConfig(peerAddr string) Config {
+	return Config{
+		PeerAddr:     peerAddr,
+		Buckets:      1024,
+		DeadAfter:    2 * time.Second,
+		SyncInterval: 5 * time.Second,
+		MaxValue:     1 << 20,
+		MaxKey:       1024,
+		CallTimeout:  2 * time.Second,
+		FillTimeout:  60 * time.Second,
+	}
+}
+
+// withDerived fills the fields that derive from others.
+func (c Config) withDerived() Config {
+	if c.ID == 0 {
+		c.ID = IDFromAddr(c.PeerAddr)
+	}
+	if c.Incarnation == 0 {
+		c.Incarnation = uint64(time.Now().UnixNano())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxKey == 0 {
+		c.MaxKey = 1024
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 2 * time.Second
+	}
+	if c.FillTimeout == 0 {
+		c.FillTimeout = 60 * time.Second
+	}
+	w := DefaultWatchConfig()
+	if c.Watch.MaxWatchers == 0 {
+		c.Watch.MaxWatchers = w.MaxWatchers
+	}
+	if c.Watch.Buffer == 0 {
+		c.Watch.Buffer = w.Buffer
+	}
+	if c.Watch.HistoryEvents == 0 {
+		c.Watch.HistoryEvents = w.HistoryEvents
+	}
+	if c.Watch.HistoryBytes == 0 {
+		c.Watch.HistoryBytes = w.HistoryBytes
+	}
+	c.Election.ID = c.ID
+	if c.Election.DeadAfter == 0 {
+		c.Election.DeadAfter = c.DeadAfter
+	}
+	c.Election = c.Election.WithDefaults()
+	return c
+}
+
+// Validate reports the first setting that cannot work, in words an
+// operator can act on.
+func (c Config) Validate() error {
+	d := c.withDerived()
+	switch {
+	case c.PeerAddr == "":
+		return errors.New("the advertised peer address is empty")
+	case d.ID == 0:
+		return fmt.Errorf("cannot derive a node ID from peer address %q; set --id", c.PeerAddr)
+	case c.Buckets < 1 || c.Buckets > 1<<20:
+		return fmt.Errorf("--buckets %d must be between 1 and %d", c.Buckets, 1<<20)
+	case c.Replicas < 0:
+		return fmt.Errorf("--replicas %d must be positive or auto", c.Replicas)
+	case c.SyncInterval <= 0:
+		return fmt.Errorf("--sync-interval %v must be positive", c.SyncInterval)
+	case c.MaxValue < 1 || c.MaxValue > 64<<20:
+		return fmt.Errorf("--max-value %d must be between 1 byte and 64MiB", c.MaxValue)
+	case d.MaxKey < 1:
+		return fmt.Errorf("max key length %d must be positive", c.MaxKey)
+	}
+	if err := d.Election.Validate(); err != nil {
+		return fmt.Errorf("--dead-after %v: %w", c.DeadAfter, err)
+	}
+	return nil
+}
+
+// MaxFrame returns the peer frame limit this configuration needs: room for
+// a largest value and its key twice over (an append reads and writes one),
+// and never less than 16MiB.
+func (c Config) MaxFrame() int {
+	need := 2*(c.MaxValue+c.MaxKey) + 64<<10
+	if need < 16<<20 {
+		need = 16 << 20
+	}
+	return need
+}
+
+// IDFromAddr derives a node ID from an advertised host:port: for an IPv4
+// host, the address's 32 bits then the port's 16; otherwise a hash of the
+// text. It returns 0 when addr is not host:port.
+func IDFromAddr(addr string) shard.NodeID {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return 0
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		v4 := ip.To4()
+		id := uint64(v4[0])<<40 | uint64(v4[1])<<32 | uint64(v4[2])<<24 | uint64(v4[3])<<16 | port
+		if id != 0 {
+			return shard.NodeID(id)
+		}
+	}
+	// FNV-1a of the text, kept below 2^53 so JSON clients read it exactly.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(addr); i++ {
+		h ^= uint64(addr[i])
+		h *= 1099511628211
+	}
+	h &= 1<<53 - 1
+	if h == 0 {
+		h = 1
+	}
+	return shard.NodeID(h)
+}

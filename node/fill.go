@@ -1,0 +1,148 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// pullChunkBytes is the size of the chunks a bucket is copied in.
+const pullChunkBytes = 1 << 20
+
+// fillParallel is how many buckets a node copies at once.
+const fillParallel = 4
+
+// onFill copies buckets this node is about to hold, as the leader asks.
+func (n *Node) onFill(ctx context.Context, from shard.NodeID, term uint64, f *wire.Fill) (wire.Message, error) {
+	n.mu.Lock()
+	err := n.checkLeaderLocked(from, term)
+	n.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.fill(ctx, f.Epoch, f.Buckets); err != nil {
+		return nil, err
+	}
+	return &wire.OK{}, nil
+}
+
+// fill copies each bucket from its sources, merging by version, and marks
+// it held. A fresh bucket's local leftovers are discarded first.
+func (n *Node) fill(ctx context.Context, epoch uint64, items []wire.FillBucket) error {
+	sem := make(chan struct{}, fillParallel)
+	errs := make(chan error, len(items))
+	for _, it := range items {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- n.fillBucket(ctx, epoch, it)
+		}()
+	}
+	var first error
+	for range items {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (n *Node) fillBucket(ctx context.Context, epoch uint64, it wire.FillBucket) error {
+	b := it.Bucket
+	if b < 0 || b >= n.cfg.Buckets {
+		return fmt.Errorf("%w: bucket %d out of range", wire.ErrBadRequest, b)
+	}
+	n.mu.Lock()
+	n.fillEpoch[b] = max(n.fillEpoch[b], epoch)
+	if it.Fresh {
+		n.store.Drop(b)
+		n.held[b] = false
+	}
+	n.mu.Unlock()
+	for _, src := range it.Sources {
+		if src.ID == n.cfg.ID {
+			continue
+		}
+		if err := n.pullBucket(ctx, b, src); err != nil {
+			n.mu.Lock()
+			if !n.held[b] {
+				n.store.Drop(b) // a half-copied bucket this node does not hold: forget it
+			}
+			n.mu.Unlock()
+			return fmt.Errorf("bucket %d from node %d: %w", b, src.ID, err)
+		}
+	}
+	n.mu.Lock()
+	n.held[b] = true
+	n.mu.Unlock()
+	return nil
+}
+
+// pullBucket merges src's copy of bucket b into this node's, unless their
+// digests already agree.
+func (n *Node) pullBucket(ctx context.Context, b int, src wire.Member) error {
+	env, err := n.call(ctx, src.Peer, &wire.Digests{Buckets: []int{b}})
+	if err != nil {
+		return err
+	}
+	if d, ok := env.Msg.(*wire.DigestsResp); ok && len(d.Digests) == 1 && d.Digests[0] == n.store.Digest(b) {
+		return nil
+	}
+	after := ""
+	for {
+		env, err := n.call(ctx, src.Peer, &wire.Pull{Bucket: b, After: after, MaxBytes: pullChunkBytes, Incarnation: src.Incarnation})
+		if err != nil {
+			return err
+		}
+		c, ok := env.Msg.(*wire.Chunk)
+		if !ok {
+			return fmt.Errorf("%w: unexpected answer to Pull", wire.ErrBadFrame)
+		}
+		for _, e := range c.Entries {
+			if shard.BucketOf(e.Key, n.cfg.Buckets) != b {
+				return fmt.Errorf("%w: key of another bucket in bucket %d", wire.ErrBadFrame, b)
+			}
+			n.store.Apply(b, e)
+		}
+		if !c.More || len(c.Entries) == 0 {
+			return nil
+		}
+		after = c.Entries[len(c.Entries)-1].Key
+	}
+}
+
+// onPull serves a chunk of a bucket this process holds.
+func (n *Node) onPull(p *wire.Pull) (wire.Message, error) {
+	if p.Bucket < 0 || p.Bucket >= n.cfg.Buckets {
+		return nil, fmt.Errorf("%w: bucket %d out of range", wire.ErrBadRequest, p.Bucket)
+	}
+	n.mu.Lock()
+	held := n.held[p.Bucket]
+	n.mu.Unlock()
+	switch {
+	case p.Incarnation != n.cfg.Incarnation:
+		return nil, fmt.Errorf("%w: node restarted (incarnation %d, asked for %d)", wire.ErrNotOwner, n.cfg.Incarnation, p.Incarnation)
+	case !held:
+		return nil, fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, p.Bucket)
+	}
+	maxBytes := p.MaxBytes
+	if maxBytes <= 0 || maxBytes > pullChunkBytes {
+		maxBytes = pullChunkBytes
+	}
+	entries, more := n.store.Range(p.Bucket, p.After, maxBytes)
+	return &wire.Chunk{Entries: entries, More: more}, nil
+}
+
+// onDigests returns the digests of the asked buckets (0 for those out of
+// range or empty).
+func (n *Node) onDigests(d *wire.Digests) *wire.DigestsResp {
+	out := make([]uint64, len(d.Buckets))
+	for i, b := range d.Buckets {
+		if b >= 0 && b < n.cfg.Buckets {
+			out[i] = n.store.Digest(b)
+		}
+	}
+	return &wire.DigestsResp{Digests: out}
+}

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// The locks here are held across network calls, so waiting for them must
+// end with the waiter's context, and they block on channels (not sync
+// primitives) so that testing/synctest counts their waiters as durably
+// blocked and lets virtual time run.
+
+// chanLock is a mutual-exclusion lock whose lock gives up when ctx ends.
+type chanLock chan struct{}
+
+func newChanLocks(n int) []chanLock {
+	ls := make([]chanLock, n)
+	for i := range ls {
+		ls[i] = make(chanLock, 1)
+	}
+	return ls
+}
+
+// lock takes l, or fails with a 503-class error when ctx ends first.
+func (l chanLock) lock(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a lock: %v", wire.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (l chanLock) unlock() { <-l }
+
+// gate lets writes into a bucket, unless a placement change has closed it:
+// then new writes wait, and the change waits for those already in.
+type gate struct {
+	mu       sync.Mutex
+	closed   chan struct{} // non-nil while closed; closed again on reopening
+	inflight int
+	drained  chan struct{} // closed when the last write leaves a closed gate
+}
+
+// enter admits a write, waiting while the gate is closed; it fails when ctx
+// ends first.
+func (g *gate) enter(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		c := g.closed
+		if c == nil {
+			g.inflight++
+			g.mu.Unlock()
+			return nil
+		}
+		g.mu.Unlock()
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the bucket is moving: %v", wire.ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// leave lets a write out.
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight--
+	if g.inflight == 0 && g.drained != nil {
+		close(g.drained)
+		g.drained = nil
+	}
+}
+
+// close stops new writes and waits until the writes already in have left.
+// Only one placement change closes gates at a time.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = make(chan struct{})
+	if g.inflight == 0 {
+		g.mu.Unlock()
+		return
+	}
+	d := make(chan struct{})
+	g.drained = d
+	g.mu.Unlock()
+	<-d
+}
+
+// open lets writes in again.
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.closed)
+	g.closed = nil
+}

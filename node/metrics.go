@@ -1,0 +1,78 @@
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are a node's Prometheus collectors, in a registry of its own (no
+// global state: tests run many nodes in one process).
+type metrics struct {
+	reg           *prometheus.Registry
+	replication   prometheus.Histogram
+	forward       prometheus.Histogram
+	leaderChanges prometheus.Counter
+	bucketMoves   prometheus.Counter
+	repairs       prometheus.Counter
+	purges        prometheus.Counter
+}
+
+// latencyBuckets span 100µs to about 6s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 13)
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		replication: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jumpkv_replication_seconds",
+			Help: "Time the leader spends applying a write to every replica of its bucket.", Buckets: latencyBuckets}),
+		forward: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jumpkv_forward_seconds",
+			Help: "Time a follower waits for the leader to carry out a forwarded write.", Buckets: latencyBuckets}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_leader_changes_total",
+			Help: "Times this node saw a new leader (itself included)."}),
+		bucketMoves: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_bucket_moves_total",
+			Help: "Bucket copies moved by placement changes this node committed as leader."}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_antientropy_repaired_total",
+			Help: "Entries anti-entropy copied to or from this node's replicas."}),
+		purges: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_tombstones_purged_total",
+			Help: "Tombstones purged once every replica held them."}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges,
+		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.term.Load()) }),
+		gauge("jumpkv_epoch", "The placement epoch this node has installed.", func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return float64(n.state.Epoch())
+		}),
+		gauge("jumpkv_is_leader", "1 while this node leads.", func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.lead != nil {
+				return 1
+			}
+			return 0
+		}),
+		gauge("jumpkv_keys", "Live keys this node holds (primary and backup copies).", func() float64 { return float64(n.store.Stats().Keys) }),
+		gauge("jumpkv_bytes", "Key and value bytes of the live keys this node holds.", func() float64 { return float64(n.store.Stats().Bytes) }),
+		gauge("jumpkv_tombstones", "Tombstones this node holds.", func() float64 { return float64(n.store.Stats().Tombstones) }),
+		gauge("jumpkv_watch_subscribers", "Live watch subscriptions on this node.", func() float64 {
+			live, _ := n.Watchers()
+			return float64(live)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",
+			Help: "Watch subscriptions ended because the watcher fell behind."}, func() float64 {
+			_, dropped := n.Watchers()
+			return float64(dropped)
+		}),
+	)
+	return m
+}
+
+// Metrics returns the node's Prometheus registry (the HTTP layer adds its
+// own collectors to it and serves it at /metrics).
+func (n *Node) Metrics() *prometheus.Registry { return n.metrics.reg }

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Node is one running jumpkv node. Build it with New, serve its peers with
+// a transport whose handler is the Node, then Run it.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	self  wire.Member
+
+	tr atomic.Pointer[transportBox]
+
+	// term mirrors el.Term() for the frame stamp, without the lock.
+	term atomic.Uint64
+
+	// mu guards everything below it. Never hold it across network calls.
+	mu         sync.Mutex
+	el         *leader.Elector
+	state      *wire.ClusterState // installed state; nil before the first
+	committed  uint64             // highest epoch known to be committed
+	held       []bool             // buckets whose data this process holds
+	fillEpoch  []uint64           // the epoch each bucket was last copied for
+	known      map[shard.NodeID]wire.Member
+	peerStats  map[shard.NodeID]peerStat
+	formed     bool // formation or joining is over: elections may start
+	maxEpoch   uint64
+	lead       *leaderState         // non-nil while this node leads
+	keptWarned time.Time            // last warning about buckets waiting for a holder
+	refusals   map[string]time.Time // last log of a refusal, per address
+
+	hub     *hub // this node's watchers
+	metrics *metrics
+
+	// streamMu guards the position in the leader's change stream.
+	streamMu   sync.Mutex
+	streamTerm uint64
+	streamNext uint64
+
+	inflightBeats map[shard.NodeID]bool
+	campaigning   bool
+	fetching      bool
+	leaving       bool // this node is handing off its buckets to leave
+
+	// Leader write path (used only while leading).
+	seq      atomic.Uint64
+	keyLocks []chanLock
+	gates    []gate
+
+	kick     chan struct{} // wakes the reconfigurator
+	syncKick chan struct{} // wakes anti-entropy
+
+	// Read-side syncing (sync.go): the authority each bucket was last
+	// merged under, one merge of a bucket at a time, tombstones seen on
+	// every replica in the last round. synced and tombstones are guarded by mu.
+	synced     []syncKey
+	syncLocks  []chanLock
+	tombstones []map[string]tombstone
+
+	// gmu guards stopping and wg.Add against Run's final wg.Wait.
+	gmu      sync.Mutex
+	stopping bool
+	wg       sync.WaitGroup
+	ctx      context.Context // set by Run; ends when the node stops
+}
+
+// transportBox lets an interface live in an atomic.Pointer.
+type transportBox struct{ t transport.Transport }
+
+// peerStat is what a member last reported of itself in a heartbeat.
+type peerStat struct {
+	keys   int64
+	epoch  uint64
+	inSync bool
+	inc    uint64
+}
+
+// leaderState is the leader's bookkeeping for its term.
+type leaderState struct {
+	term    uint64
+	ctx     context.Context // ends with the leadership
+	cancel  context.CancelFunc
+	stream  *leaderStream
+	grants  map[shard.NodeID]time.Time // last read lease granted to each member
+	pending uint64                     // epoch being installed, 0 when none
+	joins   map[shard.NodeID]wire.Member
+	leaving map[shard.NodeID]bool // members handing off to leave
+}
+
+// New builds a node from cfg (which must Validate).
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDerived()
+	n := &Node{
+		cfg:           cfg,
+		log:           cfg.Logger.With("node", uint64(cfg.ID)),
+		store:         store.New(cfg.Buckets),
+		self:          wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		el:            leader.New(cfg.Election, time.Now()),
+		held:          make([]bool, cfg.Buckets),
+		fillEpoch:     make([]uint64, cfg.Buckets),
+		known:         map[shard.NodeID]wire.Member{},
+		peerStats:     map[shard.NodeID]peerStat{},
+		inflightBeats: map[shard.NodeID]bool{},
+		refusals:      map[string]time.Time{},
+		keyLocks:      newChanLocks(1024),
+		gates:         make([]gate, cfg.Buckets),
+		kick:          make(chan struct{}, 1),
+		hub:           newHub(cfg.Watch),
+		syncKick:      make(chan struct{}, 1),
+		synced:        make([]syncKey, cfg.Buckets),
+		syncLocks:     newChanLocks(cfg.Buckets),
+		tombstones:    make([]map[string]tombstone, cfg.Buckets),
+		ctx:           context.Background(),
+	}
+	n.metrics = newMetrics(n)
+	n.known[cfg.ID] = n.self
+	n.el.SetMembers([]shard.NodeID{cfg.ID})
+	return n, nil
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() shard.NodeID { return n.cfg.ID }
+
+// Config returns the node's configuration with derived fields filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// Store returns the node's local store (for tests and status).
+func (n *Node) Store() *store.Store { return n.store }
+
+// Stamp returns this node's ID and current term for outgoing frames. It is
+// the transport's Stamp function.
+func (n *Node) Stamp() (from, term uint64) { return uint64(n.cfg.ID), n.term.Load() }
+
+func (n *Node) transport() transport.Transport {
+	if b := n.tr.Load(); b != nil {
+		return b.t
+	}
+	return nil
+}
+
+// Run starts the node's work on tr (whose handler must be this node) and
+// blocks until ctx ends and every goroutine it started has stopped.
+func (n *Node) Run(ctx context.Context, tr transport.Transport) error {
+	if tr == nil {
+		return fmt.Errorf("node: no transport")
+	}
+	n.mu.Lock()
+	n.ctx = ctx
+	n.mu.Unlock()
+	n.tr.Store(&transportBox{tr})
+	n.log.Info("node starting", "peer", n.cfg.PeerAddr, "http", n.cfg.HTTPAddr,
+		"incarnation", n.cfg.Incarnation, "buckets", n.cfg.Buckets, "join", n.cfg.Join)
+	n.goRun(ctx, n.tickLoop)
+	n.goRun(ctx, n.discoverLoop)
+	n.goRun(ctx, n.reconfigLoop)
+	n.goRun(ctx, n.syncLoop)
+	n.goRun(ctx, n.hub.run)
+	<-ctx.Done()
+	n.gmu.Lock()
+	n.stopping = true
+	n.gmu.Unlock()
+	n.wg.Wait()
+	n.log.Info("node stopped")
+	return nil
+}
+
+// goRun runs f on a goroutine that Run waits for; once the node is
+// stopping it runs nothing.
+func (n *Node) goRun(ctx context.Context, f func(context.Context)) {
+	n.gmu.Lock()
+	defer n.gmu.Unlock()
+	if n.stopping {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f(ctx)
+	}()
+}
+
+// goCtx returns the node's run context (Background before Run).
+func (n *Node) goCtx() context.Context {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ctx
+}
+
+// kickReconfig wakes the reconfigurator without blocking.
+func (n *Node) kickReconfig() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// call sends msg to a peer with the node's call timeout.
+func (n *Node) call(ctx context.Context, addr string, msg wire.Message) (transport.Envelope, error) {
+	tr := n.transport()
+	if tr == nil {
+		return transport.Envelope{}, fmt.Errorf("%w: node not running", wire.ErrUnavailable)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.CallTimeout)
+		defer cancel()
+	}
+	env, err := tr.Call(ctx, addr, msg)
+	if env.Term != 0 {
+		n.observeTerm(env.Term)
+	}
+	return env, err
+}
+
+// observeTerm takes a term seen on any message.
+func (n *Node) observeTerm(term uint64) {
+	if term <= n.term.Load() {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.observeTermLocked(term)
+}
+
+func (n *Node) observeTermLocked(term uint64) {
+	was := n.el.Role()
+	if n.el.ObserveTerm(term) {
+		n.log.Info("stepping down: saw a newer term", "was", was.String(), "term", term)
+		n.endLeadershipLocked()
+	}
+	n.term.Store(n.el.Term())
+}
+
+// endLeadershipLocked stops this node's leadership: its change stream and
+// everything started for the term.
+func (n *Node) endLeadershipLocked() {
+	if n.lead == nil {
+		return
+	}
+	n.lead.cancel()
+	n.lead.stream.stopAll()
+	n.lead = nil
+}
+
+// memberAddr returns the peer address of a known node.
+func (n *Node) memberAddrLocked(id shard.NodeID) string {
+	return n.known[id].Peer
+}

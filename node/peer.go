@@ -1,0 +1,65 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// ServePeer answers a request from another node. It is the transport's
+// Handler: it runs on its own goroutine per request and may block.
+func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (wire.Message, error) {
+	from := shard.NodeID(req.From)
+	n.observeTerm(req.Term)
+	switch m := req.Msg.(type) {
+	case *wire.Heartbeat:
+		return n.onHeartbeat(from, req.Term, m), nil
+	case *wire.Hello:
+		return n.onHello(m)
+	case *wire.Vote:
+		return n.onVote(from, m), nil
+	case *wire.Resign:
+		n.onResign(from, req.Term)
+		return &wire.OK{}, nil
+	case *wire.Preempt:
+		return n.onPreempt(from)
+	case *wire.Join:
+		return n.onJoin(m)
+	case *wire.Install:
+		return n.onInstall(from, req.Term, &m.State)
+	case *wire.GetState:
+		return n.onGetState()
+	case *wire.Fill:
+		return n.onFill(ctx, from, req.Term, m)
+	case *wire.Pull:
+		return n.onPull(m)
+	case *wire.Digests:
+		return n.onDigests(m), nil
+	case *wire.Replicate:
+		return n.onReplicate(from, req.Term, m)
+	case *wire.Read:
+		return n.onRead(ctx, from, req.Term, m)
+	case *wire.Forward:
+		return n.onForward(ctx, m)
+	case *wire.List:
+		return n.onList(m)
+	case *wire.ClusterReq:
+		return n.onClusterReq()
+	case *wire.Events:
+		return n.onEvents(from, req.Term, m)
+	case *wire.Leave:
+		return n.onLeave(m)
+	case *wire.Summary:
+		return n.onSummary(from, m)
+	case *wire.Fetch:
+		return n.onFetch(from, m)
+	case *wire.Repair:
+		return n.onRepair(from, req.Term, m)
+	case *wire.Purge:
+		return n.onPurge(from, req.Term, m)
+	}
+	return nil, fmt.Errorf("%w: message type %d is not a request", wire.ErrBadRequest, req.Msg.WireType())
+}

@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// MaxListLimit caps the keys one listing page returns.
+const MaxListLimit = 10000
+
+// Get returns key's live entry, read from its bucket's primary. It fails
+// with ErrNotFound when the key is absent or deleted.
+func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
+	if err := n.checkKey(key); err != nil {
+		return store.Entry{}, err
+	}
+	b := shard.BucketOf(key, n.cfg.Buckets)
+	for attempt := 0; ; attempt++ {
+		e, found, err := n.getOnce(ctx, b, key, false)
+		if attempt == 0 && (errors.Is(err, wire.ErrStaleEpoch) || errors.Is(err, wire.ErrNotOwner)) {
+			if n.refreshState(ctx) == nil {
+				continue
+			}
+		}
+		if errors.Is(err, wire.ErrNoLease) || unreachableErr(err) {
+			// The primary cannot vouch for itself right now (its lease is
+			// being renewed) or cannot be reached: ask the leader to read
+			// on its authority (a read-only leader also asks backups).
+			e, found, err = n.readViaLeader(ctx, b, key)
+		}
+		switch {
+		case err != nil:
+			return store.Entry{}, unavailable(err)
+		case !found:
+			return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+		}
+		return e, nil
+	}
+}
+
+// unavailable maps the ways a read can fail to reach a primary to 503s.
+func unavailable(err error) error {
+	for _, e := range []error{wire.ErrUnreachable, wire.ErrTimeout, wire.ErrConnLost, wire.ErrNoLease,
+		wire.ErrStaleEpoch, wire.ErrNotOwner, wire.ErrStaleTerm, wire.ErrClosed} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+// getOnce reads key from bucket b's primary under this node's table; with
+// viaLeader, through the leader.
+func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (store.Entry, bool, error) {
+	now := time.Now()
+	n.mu.Lock()
+	st := n.state
+	if st == nil || n.el.Leader() == 0 {
+		n.mu.Unlock()
+		return store.Entry{}, false, wire.ErrNoLeader
+	}
+	primary, since := st.Table.Primary(b), st.Table.Since[b]
+	addr := n.memberAddrLocked(primary)
+	leading := n.lead != nil
+	mayRead := !leading || n.el.CanServeReads(now)
+	term := n.el.Term()
+	if viaLeader && !leading {
+		addr = n.memberAddrLocked(n.el.Leader())
+	}
+	// The common case, a read of a bucket this node serves and has merged
+	// under the current authority, is answered under this one lock hold.
+	fast := primary == n.cfg.ID && !viaLeader && mayRead && n.el.CanServeReads(now) &&
+		n.held[b] && n.recognisedLocked() && n.synced[b] == syncKey{term, since, n.el.LeaseGen()}
+	n.mu.Unlock()
+	if fast {
+		e, ok := n.store.Get(b, key)
+		return e, ok && !e.Deleted, nil
+	}
+	switch {
+	case viaLeader && !leading:
+		return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key, ViaLeader: true})
+	case primary == 0:
+		return store.Entry{}, false, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
+	case !mayRead:
+		return store.Entry{}, false, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
+	case primary == n.cfg.ID:
+		var from shard.NodeID
+		if leading {
+			from = n.cfg.ID
+		}
+		return n.readPrimary(ctx, from, term, b, since, key, false)
+	}
+	return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key})
+}
+
+// readViaLeader reads through the leader (itself when leading).
+func (n *Node) readViaLeader(ctx context.Context, b int, key string) (store.Entry, bool, error) {
+	n.mu.Lock()
+	leading := n.lead != nil
+	n.mu.Unlock()
+	if leading {
+		return n.leaderRead(ctx, b, key)
+	}
+	return n.getOnce(ctx, b, key, true)
+}
+
+// readAt sends a Read to addr.
+func (n *Node) readAt(ctx context.Context, addr string, rd *wire.Read) (store.Entry, bool, error) {
+	env, err := n.call(ctx, addr, rd)
+	if err != nil {
+		return store.Entry{}, false, err
+	}
+	r, ok := env.Msg.(*wire.ReadResp)
+	if !ok {
+		return store.Entry{}, false, fmt.Errorf("%w: unexpected answer to Read", wire.ErrBadFrame)
+	}
+	return r.Entry, r.Found, nil
+}
+
+// readPrimary serves a read as bucket b's primary under the assignment
+// since. The current leader (from) needs no read lease; anyone else's read
+// is served only while this node holds one. With acting, this node is a
+// backup answering, at the leader's request, for a primary that is down.
+// The bucket is merged with its co-replicas first if it has not been under
+// the current authority.
+func (n *Node) readPrimary(ctx context.Context, from shard.NodeID, term uint64, b int, since uint64, key string, acting bool) (store.Entry, bool, error) {
+	now := time.Now()
+	n.mu.Lock()
+	leaderAsks := from != 0 && from == n.el.Leader() && term == n.el.Term()
+	var err error
+	switch {
+	case acting && !leaderAsks:
+		err = fmt.Errorf("%w: only the leader asks a backup to act as primary", wire.ErrNotLeader)
+	case !leaderAsks && !n.el.CanServeReads(now):
+		err = fmt.Errorf("%w: node %d cannot confirm it is current", wire.ErrNoLease, n.cfg.ID)
+	case n.state == nil || !n.assignedLocked(b) || !n.held[b] || (!acting && n.state.Table.Primary(b) != n.cfg.ID):
+		err = fmt.Errorf("%w: node %d is not bucket %d's primary", wire.ErrNotOwner, n.cfg.ID, b)
+	case n.state.Table.Since[b] != since:
+		err = fmt.Errorf("%w: bucket %d assigned at epoch %d here, %d in the read", wire.ErrStaleEpoch, b, n.state.Table.Since[b], since)
+	}
+	synced := err == nil && n.synced[b] == syncKey{n.el.Term(), since, n.el.LeaseGen()}
+	n.mu.Unlock()
+	if err == nil && !synced {
+		err = n.ensureSynced(ctx, b, acting)
+	}
+	if err != nil {
+		return store.Entry{}, false, err
+	}
+	e, ok := n.store.Get(b, key)
+	if !ok || e.Deleted {
+		return store.Entry{}, false, nil
+	}
+	return e, true, nil
+}
+
+// leaderRead reads, as leader, a key from its bucket's primary on the
+// leader's own authority. A read-only leader (half of the members are
+// down, no writes anywhere) asks the backups in turn when the primary
+// cannot be reached, so every key with a live copy stays readable.
+func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, bool, error) {
+	now := time.Now()
+	n.mu.Lock()
+	leading := n.lead != nil
+	readOnly := n.el.Mode(now) == leader.LeadingReadOnly
+	var backups []wire.Member
+	var since uint64
+	if n.state != nil {
+		since = n.state.Table.Since[b]
+		for _, id := range n.state.Table.Replicas(b) {
+			if m, ok := memberOf(n.state, id); ok && id != n.state.Table.Primary(b) && n.el.Health(id, now) != leader.Dead {
+				backups = append(backups, m)
+			}
+		}
+	}
+	term := n.el.Term()
+	n.mu.Unlock()
+	if !leading {
+		return store.Entry{}, false, wire.ErrNotLeader
+	}
+	e, found, err := n.getOnce(ctx, b, key, false)
+	if err == nil || !readOnly || !unreachableErr(err) {
+		return e, found, err
+	}
+	for _, m := range backups {
+		if m.ID == n.cfg.ID {
+			e, found, err = n.readPrimary(ctx, n.cfg.ID, term, b, since, key, true)
+		} else {
+			e, found, err = n.readAt(ctx, m.Peer, &wire.Read{Bucket: b, Since: since, Key: key, Acting: true})
+		}
+		if err == nil {
+			return e, found, nil
+		}
+	}
+	return store.Entry{}, false, err
+}
+
+// unreachableErr reports whether err says a peer could not be reached or
+// did not answer in time.
+func unreachableErr(err error) bool {
+	return errors.Is(err, wire.ErrUnreachable) || errors.Is(err, wire.ErrTimeout) || errors.Is(err, wire.ErrConnLost)
+}
+
+// onRead serves a Read as primary, or as leader for ViaLeader.
+func (n *Node) onRead(ctx context.Context, from shard.NodeID, term uint64, r *wire.Read) (wire.Message, error) {
+	if r.Bucket < 0 || r.Bucket >= n.cfg.Buckets || shard.BucketOf(r.Key, n.cfg.Buckets) != r.Bucket {
+		return nil, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, r.Bucket)
+	}
+	var (
+		e     store.Entry
+		found bool
+		err   error
+	)
+	switch {
+	case r.Raw:
+		e, found, err = n.readRaw(from, term, r.Bucket, r.Since, r.Key)
+	case r.ViaLeader:
+		e, found, err = n.leaderRead(ctx, r.Bucket, r.Key)
+	default:
+		e, found, err = n.readPrimary(ctx, from, term, r.Bucket, r.Since, r.Key, r.Acting)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &wire.ReadResp{Found: found, Entry: e}, nil
+}
+
+// List returns live keys starting with prefix, after after, in byte order,
+// across the cluster (each bucket from its primary), at most limit of them;
+// next is the last key returned when more remain, "" otherwise.
+func (n *Node) List(ctx context.Context, prefix, after string, limit int) (keys []string, next string, err error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	n.mu.Lock()
+	st := n.state
+	if st == nil {
+		n.mu.Unlock()
+		return nil, "", wire.ErrNoLeader
+	}
+	byNode := map[shard.NodeID][]int{}
+	for b := range st.Table.Buckets {
+		if p := st.Table.Primary(b); p != 0 {
+			byNode[p] = append(byNode[p], b)
+		}
+	}
+	addrs := map[shard.NodeID]string{}
+	for id := range byNode {
+		addrs[id] = n.memberAddrLocked(id)
+	}
+	n.mu.Unlock()
+
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		all   []string
+		more  bool
+		first error
+	)
+	for id, buckets := range byNode {
+		wg.Go(func() {
+			var ks []string
+			var m bool
+			var err error
+			if id == n.cfg.ID {
+				ks, m = n.store.Keys(buckets, prefix, after, limit)
+			} else {
+				var env transport.Envelope
+				env, err = n.call(ctx, addrs[id], &wire.List{Buckets: buckets, Prefix: prefix, After: after, Limit: limit})
+				if r, ok := env.Msg.(*wire.ListResp); ok && err == nil {
+					ks, m = r.Keys, r.More
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = fmt.Errorf("%w: listing on node %d: %v", wire.ErrUnavailable, id, err)
+			}
+			all = append(all, ks...)
+			more = more || m
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, "", first
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if len(all) > limit {
+		all, more = all[:limit], true
+	}
+	if more && len(all) > 0 {
+		next = all[len(all)-1]
+	}
+	return all, next, nil
+}
+
+// onList returns this node's live keys in the asked buckets.
+func (n *Node) onList(l *wire.List) (wire.Message, error) {
+	if l.Limit <= 0 || l.Limit > MaxListLimit {
+		l.Limit = MaxListLimit
+	}
+	for _, b := range l.Buckets {
+		if b < 0 || b >= n.cfg.Buckets {
+			return nil, fmt.Errorf("%w: bucket %d out of range", wire.ErrBadRequest, b)
+		}
+	}
+	keys, more := n.store.Keys(l.Buckets, l.Prefix, l.After, l.Limit)
+	return &wire.ListResp{Keys: keys, More: more}, nil
+}

@@ -1,0 +1,419 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// plan is a placement change the leader has decided on.
+type plan struct {
+	old      *wire.ClusterState // the committed state it replaces (nil at formation)
+	next     *wire.ClusterState // the state to install
+	base     shard.Table        // old's table without copies that no longer count
+	affected []int              // buckets whose replica list changes
+	why      []any              // log fields saying what changed
+}
+
+// reconfigLoop, while this node leads, keeps the placement in line with the
+// members: it installs the term's first epoch, adds joining nodes, and
+// takes dead or restarted nodes' copies out of the table.
+func (n *Node) reconfigLoop(ctx context.Context) {
+	t := time.NewTicker(2 * n.cfg.Election.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+		n.mu.Lock()
+		p := n.planLocked(time.Now())
+		n.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		if err := n.switchTo(ctx, p); err != nil && ctx.Err() == nil {
+			n.log.Warn("placement change failed; will retry", "epoch", p.next.Epoch(), "err", err)
+		}
+	}
+}
+
+// planLocked returns the placement change needed now, or nil.
+func (n *Node) planLocked(now time.Time) *plan {
+	if n.lead == nil || n.lead.pending != 0 || n.el.Mode(now) != leader.LeadingReadWrite {
+		return nil
+	}
+	old := n.state
+	members, why := n.membersLocked(now)
+	var live []shard.NodeID
+	for _, m := range members {
+		if n.el.Health(m.ID, now) != leader.Dead {
+			live = append(live, m.ID)
+		}
+	}
+	base := n.baseTableLocked(old, members, live)
+	replicas := n.cfg.Replicas
+	if replicas == 0 {
+		replicas = shard.AutoReplicas(len(live))
+	}
+	replicas = min(replicas, len(live))
+	table := shard.Plan(base, n.cfg.Buckets, live, replicas)
+	table.Epoch = max(n.maxEpoch, old.Epoch()) + 1
+	kept := n.keepUnrecoverableLocked(old, base, members, &table)
+	var affected []int
+	for b := range table.Buckets {
+		// A bucket is affected when its replica list changes, or when a
+		// copy in it no longer counts (a restarted node placed back where
+		// it was must still be filled).
+		if kept[b] || old != nil && slices.Equal(old.Table.Buckets[b], table.Buckets[b]) &&
+			slices.Equal(base.Buckets[b], table.Buckets[b]) {
+			table.Since[b] = old.Table.Since[b]
+		} else {
+			table.Since[b] = table.Epoch
+			affected = append(affected, b)
+		}
+	}
+	next := &wire.ClusterState{Term: n.el.Term(), Leader: n.cfg.ID, Members: members, Table: table, Replicas: replicas}
+	if old != nil && old.Term == next.Term && old.Leader == next.Leader && old.Replicas == next.Replicas &&
+		slices.Equal(old.Members, next.Members) && len(affected) == 0 {
+		return nil
+	}
+	if len(affected) > 0 {
+		why = append(why, "buckets_changed", len(affected))
+	}
+	return &plan{old: old, next: next, base: base, affected: affected, why: why}
+}
+
+// membersLocked returns the members the next state should have: the
+// current ones (with their newest incarnation and addresses) plus joining
+// nodes that answer heartbeats, sorted by ID.
+func (n *Node) membersLocked(now time.Time) ([]wire.Member, []any) {
+	var ids []shard.NodeID
+	if n.state != nil {
+		ids = memberIDs(n.state.Members)
+	} else {
+		ids = n.el.Members()
+	}
+	var why []any
+	ids = slices.DeleteFunc(ids, func(id shard.NodeID) bool {
+		if n.lead.leaving[id] && id != n.cfg.ID {
+			why = append(why, "leaving", uint64(id))
+			return true
+		}
+		return false
+	})
+	for id := range n.lead.joins {
+		if !slices.Contains(ids, id) && n.el.Health(id, now) != leader.Dead {
+			ids = append(ids, id)
+			why = append(why, "joining", uint64(id))
+		}
+	}
+	slices.Sort(ids)
+	out := make([]wire.Member, 0, len(ids))
+	for _, id := range ids {
+		m := n.self
+		if id != n.cfg.ID {
+			k, ok := n.known[id]
+			if !ok {
+				continue
+			}
+			m = k
+		}
+		if old, ok := memberOf(n.state, id); ok && old.Incarnation != m.Incarnation {
+			why = append(why, "restarted", uint64(id))
+		}
+		out = append(out, m)
+	}
+	return out, why
+}
+
+// baseTableLocked returns old's table without the copies that no longer
+// count: those of dead nodes, of non-members, and of nodes restarted since
+// the table was made (they came back empty).
+func (n *Node) baseTableLocked(old *wire.ClusterState, members []wire.Member, live []shard.NodeID) shard.Table {
+	if old == nil {
+		return shard.Table{}
+	}
+	valid := map[shard.NodeID]bool{}
+	for _, m := range members {
+		if rec, ok := memberOf(old, m.ID); ok && rec.Incarnation == m.Incarnation && slices.Contains(live, m.ID) {
+			valid[m.ID] = true
+		}
+	}
+	// A leaving node still holds its copies: the nodes that take them over
+	// copy from it.
+	now := time.Now()
+	for id := range n.lead.leaving {
+		if rec, ok := memberOf(old, id); ok && n.known[id].Incarnation == rec.Incarnation && n.el.Health(id, now) != leader.Dead {
+			valid[id] = true
+		}
+	}
+	base := old.Table.Clone()
+	for b, reps := range base.Buckets {
+		base.Buckets[b] = slices.DeleteFunc(reps, func(id shard.NodeID) bool { return !valid[id] })
+	}
+	return base
+}
+
+// keepUnrecoverableLocked leaves a bucket where it was when none of its
+// copies can be copied from now but one may come back: a holder that is
+// dead (or paused, or cut off) but has not restarted still has the data.
+// Re-placing the bucket would throw it away; waiting keeps it unavailable
+// until that holder returns. Only when every holder restarted or left is a
+// bucket's data gone for good.
+func (n *Node) keepUnrecoverableLocked(old *wire.ClusterState, base shard.Table, members []wire.Member, table *shard.Table) map[int]bool {
+	kept := map[int]bool{}
+	if old == nil {
+		return kept
+	}
+	incarnation := map[shard.NodeID]uint64{}
+	for _, m := range members {
+		incarnation[m.ID] = m.Incarnation
+	}
+	for b, had := range old.Table.Buckets {
+		if len(had) == 0 || len(base.Buckets[b]) > 0 {
+			continue
+		}
+		for _, id := range had {
+			rec, _ := memberOf(old, id)
+			if inc, ok := incarnation[id]; ok && inc == rec.Incarnation {
+				table.Buckets[b] = slices.Clone(had) // wait for id to come back
+				kept[b] = true
+				break
+			}
+		}
+	}
+	if len(kept) > 0 && time.Since(n.keptWarned) > 10*time.Second {
+		n.keptWarned = time.Now()
+		n.log.Warn("buckets unavailable until a holder that still has them comes back", "buckets", len(kept))
+	}
+	return kept
+}
+
+// switchTo carries out a placement change: writes to the affected buckets
+// wait; every replica of them copies what it lacks from the copies that
+// count; the new state is installed on the members; then it is committed
+// and the writes go on under it. Once the install has begun it is never
+// abandoned while this node leads: some members may already act on it.
+func (n *Node) switchTo(ctx context.Context, p *plan) error {
+	epoch := p.next.Epoch()
+	for _, b := range p.affected {
+		n.gates[b].close()
+	}
+	defer func() {
+		for _, b := range p.affected {
+			n.gates[b].open()
+		}
+	}()
+	n.mu.Lock()
+	if n.lead == nil || n.el.Term() != p.next.Term {
+		n.mu.Unlock()
+		return wire.ErrNotLeader
+	}
+	n.lead.pending = epoch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.lead != nil {
+			n.lead.pending = 0
+		}
+		n.mu.Unlock()
+	}()
+
+	start := time.Now()
+	if err := n.runFills(ctx, p); err != nil {
+		return fmt.Errorf("copying buckets: %w", err)
+	}
+	n.mu.Lock()
+	allowed := n.el.SwitchAllowedAt()
+	n.mu.Unlock()
+	if err := sleepUntil(ctx, allowed); err != nil {
+		return err
+	}
+	if err := n.installEverywhere(ctx, p.next); err != nil {
+		return err
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lead == nil || n.el.Term() != p.next.Term {
+		return wire.ErrNotLeader
+	}
+	n.state = p.next
+	n.committed = epoch
+	n.noteEpochLocked(epoch)
+	n.el.SetMembers(memberIDs(p.next.Members))
+	for _, m := range p.next.Members {
+		delete(n.lead.joins, m.ID)
+	}
+	for id := range n.lead.leaving {
+		if _, member := memberOf(p.next, id); !member {
+			delete(n.lead.leaving, id)
+		}
+	}
+	n.dropUnheldLocked()
+	n.updateEligibleLocked()
+	n.kickSync()
+	n.syncSendersLocked(n.lead.ctx, n.lead.stream, p.next.Members)
+	moved := len(shard.Moves(p.base, p.next.Table))
+	n.metrics.bucketMoves.Add(float64(moved))
+	fields := append([]any{"epoch", epoch, "term", p.next.Term, "members", len(p.next.Members),
+		"replicas", p.next.Replicas, "copies_moved", moved, "took", time.Since(start).Round(time.Millisecond)}, p.why...)
+	n.log.Info("placement committed", fields...)
+	return nil
+}
+
+// runFills tells every replica of every affected bucket to copy it from the
+// copies that count, all nodes at once, and waits for all of them.
+func (n *Node) runFills(ctx context.Context, p *plan) error {
+	byNode := map[shard.NodeID][]wire.FillBucket{}
+	for _, b := range p.affected {
+		var sources []wire.Member
+		for _, id := range p.base.Replicas(b) {
+			if m, ok := memberOf(p.old, id); ok {
+				sources = append(sources, m)
+			}
+		}
+		for _, id := range p.next.Table.Buckets[b] {
+			fb := wire.FillBucket{Bucket: b, Fresh: !p.base.Holds(b, id)}
+			for _, s := range sources {
+				if s.ID != id {
+					fb.Sources = append(fb.Sources, s)
+				}
+			}
+			if fb.Fresh || len(fb.Sources) > 0 {
+				byNode[id] = append(byNode[id], fb)
+			}
+		}
+		if p.old != nil && len(sources) == 0 && len(p.old.Table.Replicas(b)) > 0 {
+			n.log.Error("every holder of a bucket restarted or left: its data is lost", "bucket", b, "had", fmtIDs(p.old.Table.Replicas(b)))
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.FillTimeout)
+	defer cancel()
+	errs := make(chan error, len(byNode))
+	for id, items := range byNode {
+		go func() {
+			if id == n.cfg.ID {
+				errs <- n.fill(ctx, p.next.Epoch(), items)
+				return
+			}
+			m, _ := memberOf(p.next, id)
+			_, err := n.call(ctx, m.Peer, &wire.Fill{Epoch: p.next.Epoch(), Buckets: items})
+			if err != nil {
+				err = fmt.Errorf("node %d: %w", id, err)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range byNode {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// installEverywhere installs s on every member that is not dead and waits
+// until more than half of the members have it. Members that did not take
+// it are then waited out: any read lease this leader granted them ends
+// before s is committed.
+func (n *Node) installEverywhere(ctx context.Context, s *wire.ClusterState) error {
+	acked := map[shard.NodeID]bool{n.cfg.ID: true}
+	for attempt := 0; ; attempt++ {
+		n.mu.Lock()
+		if n.lead == nil || n.el.Term() != s.Term {
+			n.mu.Unlock()
+			return wire.ErrNotLeader
+		}
+		now := time.Now()
+		var targets []wire.Member
+		for _, m := range s.Members {
+			if !acked[m.ID] && n.el.Health(m.ID, now) != leader.Dead {
+				targets = append(targets, m)
+			}
+		}
+		if attempt == 0 {
+			// Leaving nodes learn from the install that they are out.
+			for id := range n.lead.leaving {
+				if _, member := memberOf(s, id); !member && id != n.cfg.ID {
+					targets = append(targets, n.known[id])
+				}
+			}
+		}
+		n.mu.Unlock()
+		for _, id := range n.broadcastInstall(ctx, s, targets) {
+			acked[id] = true
+		}
+		if len(acked) > len(s.Members)/2 {
+			break
+		}
+		if err := sleepUntil(ctx, time.Now().Add(n.cfg.Election.HeartbeatInterval)); err != nil {
+			return err
+		}
+	}
+	n.mu.Lock()
+	if n.lead == nil || n.el.Term() != s.Term {
+		n.mu.Unlock()
+		return wire.ErrNotLeader
+	}
+	waitUntil := time.Now()
+	for _, m := range s.Members {
+		if g, ok := n.lead.grants[m.ID]; ok && !acked[m.ID] {
+			if until := g.Add(n.cfg.Election.ReadLease * 5 / 4); until.After(waitUntil) {
+				waitUntil = until
+			}
+		}
+	}
+	n.mu.Unlock()
+	return sleepUntil(ctx, waitUntil)
+}
+
+// broadcastInstall sends s to targets at once; it returns who took it.
+func (n *Node) broadcastInstall(ctx context.Context, s *wire.ClusterState, targets []wire.Member) []shard.NodeID {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.CallTimeout)
+	defer cancel()
+	ok := make(chan shard.NodeID, len(targets))
+	for _, m := range targets {
+		go func() {
+			env, err := n.call(ctx, m.Peer, &wire.Install{State: *s})
+			if a, isAck := env.Msg.(*wire.InstallAck); err == nil && isAck && a.Epoch >= s.Epoch() {
+				ok <- m.ID
+				return
+			}
+			ok <- 0
+		}()
+	}
+	var out []shard.NodeID
+	for range targets {
+		if id := <-ok; id != 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// sleepUntil waits until t or ctx's end.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Status is a node's own view of itself and the cluster (/admin/status).
+type Status struct {
+	ID             shard.NodeID   `json:"id"`
+	Role           string         `json:"role"`
+	Leader         shard.NodeID   `json:"leader"`
+	Term           uint64         `json:"term"`
+	Epoch          uint64         `json:"epoch"`
+	Keys           int64          `json:"keys"`
+	BucketsPrimary int            `json:"buckets_primary"`
+	BucketsBackup  int            `json:"buckets_backup"`
+	Members        []MemberStatus `json:"members"`
+	Incarnation    uint64         `json:"incarnation"`
+	InSync         bool           `json:"in_sync"`
+	Mode           string         `json:"mode,omitempty"`
+}
+
+// MemberStatus is a member as this node sees it.
+type MemberStatus struct {
+	ID    shard.NodeID `json:"id"`
+	Peer  string       `json:"peer"`
+	HTTP  string       `json:"http"`
+	State string       `json:"state"`
+}
+
+// Leader returns the leader this node follows (itself when leading), or 0.
+func (n *Node) Leader() shard.NodeID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.el.Leader()
+}
+
+// Term returns the newest term this node has seen.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// Status returns this node's own view.
+func (n *Node) Status() Status {
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Status{
+		ID:          n.cfg.ID,
+		Role:        n.el.Role().String(),
+		Leader:      n.el.Leader(),
+		Term:        n.el.Term(),
+		Epoch:       n.state.Epoch(),
+		Keys:        n.store.Stats().Keys,
+		Incarnation: n.cfg.Incarnation,
+		InSync:      n.inSyncLocked(),
+	}
+	if n.el.Role() == leader.Leader {
+		s.Mode = modeName(n.el.Mode(now))
+	}
+	if n.state != nil {
+		s.BucketsPrimary, s.BucketsBackup = n.state.Table.Counts(n.cfg.ID)
+	}
+	for _, id := range n.el.Members() {
+		m := n.self
+		if id != n.cfg.ID {
+			m = n.known[id]
+		}
+		s.Members = append(s.Members, MemberStatus{ID: id, Peer: m.Peer, HTTP: m.HTTP, State: n.el.Health(id, now).String()})
+	}
+	return s
+}
+
+func modeName(m leader.Mode) string {
+	switch m {
+	case leader.LeadingReadWrite:
+		return "read-write"
+	case leader.LeadingReadOnly:
+		return "read-only"
+	}
+	return "no-quorum"
+}
+
+// Ready reports whether a leader is known and this node holds every bucket
+// it is assigned; when not, it says why.
+func (n *Node) Ready() (bool, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.el.Leader() == 0:
+		return false, "no leader known"
+	case n.state == nil:
+		return false, "no placement table installed yet"
+	case !n.inSyncLocked():
+		return false, "this node's buckets are not in sync"
+	}
+	return true, ""
+}
+
+// Cluster returns the cluster overview: the leader's, or this node's own
+// view when the leader cannot be asked.
+func (n *Node) Cluster(ctx context.Context) (wire.ClusterInfo, error) {
+	n.mu.Lock()
+	leading := n.lead != nil
+	addr := n.memberAddrLocked(n.el.Leader())
+	n.mu.Unlock()
+	if !leading && addr != "" {
+		env, err := n.call(ctx, addr, &wire.ClusterReq{})
+		if ci, ok := env.Msg.(*wire.ClusterInfo); ok && err == nil {
+			return *ci, nil
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.clusterInfoLocked(time.Now()), nil
+}
+
+// onClusterReq answers, as leader, with the cluster overview.
+func (n *Node) onClusterReq() (wire.Message, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lead == nil {
+		return nil, wire.ErrNotLeader
+	}
+	ci := n.clusterInfoLocked(time.Now())
+	return &ci, nil
+}
+
+func (n *Node) clusterInfoLocked(now time.Time) wire.ClusterInfo {
+	ci := wire.ClusterInfo{
+		Leader:  n.el.Leader(),
+		Term:    n.el.Term(),
+		Epoch:   n.state.Epoch(),
+		Buckets: n.cfg.Buckets,
+		Nodes:   []wire.NodeInfo{},
+	}
+	if n.state == nil {
+		return ci
+	}
+	ci.Replicas = n.state.Replicas
+	for _, m := range n.state.Members {
+		ni := wire.NodeInfo{ID: m.ID, HTTP: m.HTTP, Peer: m.Peer, State: n.el.Health(m.ID, now).String(), Role: "follower"}
+		if m.ID == ci.Leader {
+			ni.Role = "leader"
+		}
+		ni.BucketsPrimary, ni.BucketsBackup = n.state.Table.Counts(m.ID)
+		if m.ID == n.cfg.ID {
+			ni.Keys = n.store.Stats().Keys
+		} else {
+			ni.Keys = n.peerStats[m.ID].keys
+		}
+		ci.Nodes = append(ci.Nodes, ni)
+	}
+	return ci
+}
+
+// Placement returns a copy of the installed cluster state, or nil before
+// the first. The dashboard and tests read the bucket map from it.
+func (n *Node) Placement() *wire.ClusterState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state == nil {
+		return nil
+	}
+	s := *n.state
+	s.Members = slices.Clone(s.Members)
+	s.Table = s.Table.Clone()
+	return &s
+}

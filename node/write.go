@@ -1,0 +1,432 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Write carries out a client write and returns the key's new version. A
+// node that does not lead forwards it to the leader. Errors wrap the wire
+// sentinels: ErrUnknownOutcome when the write may or may not have taken
+// effect, ErrNoLeader/ErrReadOnly/ErrUnavailable when it surely did not.
+func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+	if err := n.checkOp(&op); err != nil {
+		return store.Version{}, err
+	}
+	n.mu.Lock()
+	leading := n.lead != nil
+	addr := n.memberAddrLocked(n.el.Leader())
+	n.mu.Unlock()
+	if leading {
+		return n.leaderWrite(ctx, op)
+	}
+	if addr == "" {
+		return store.Version{}, wire.ErrNoLeader
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.writeTimeout()+n.cfg.CallTimeout/2)
+	defer cancel()
+	start := time.Now()
+	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
+	n.metrics.forward.Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, wire.ErrUnreachable):
+		return store.Version{}, fmt.Errorf("%w: leader unreachable", wire.ErrNoLeader)
+	case errors.Is(err, wire.ErrNotLeader):
+		return store.Version{}, fmt.Errorf("%w: leadership is changing", wire.ErrNoLeader)
+	case wire.MaybeDelivered(err):
+		return store.Version{}, fmt.Errorf("%w: forwarding to the leader: %v", wire.ErrUnknownOutcome, err)
+	case err != nil:
+		return store.Version{}, err
+	}
+	res, ok := env.Msg.(*wire.WriteResult)
+	if !ok {
+		return store.Version{}, fmt.Errorf("%w: unexpected answer to a forwarded write", wire.ErrUnknownOutcome)
+	}
+	return res.Version, nil
+}
+
+func (n *Node) writeTimeout() time.Duration { return n.cfg.CallTimeout }
+
+// checkOp validates a write before any work is done for it.
+func (n *Node) checkOp(op *wire.WriteOp) error {
+	if err := n.checkKey(op.Key); err != nil {
+		return err
+	}
+	switch op.Kind {
+	case wire.WritePut, wire.WriteCreate, wire.WriteAppend, wire.WriteDelete:
+	default:
+		return fmt.Errorf("%w: unknown write kind %d", wire.ErrBadRequest, op.Kind)
+	}
+	if len(op.Value) > n.cfg.MaxValue {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrTooLarge, len(op.Value), n.cfg.MaxValue)
+	}
+	return nil
+}
+
+// checkKey validates a key: 1 to MaxKey bytes.
+func (n *Node) checkKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty key", wire.ErrBadRequest)
+	case len(key) > n.cfg.MaxKey:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrKeyTooLong, len(key), n.cfg.MaxKey)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: the key is not valid UTF-8 (keys are returned as JSON strings)", wire.ErrBadRequest)
+	}
+	return nil
+}
+
+// onForward executes, as leader, a write a follower received.
+func (n *Node) onForward(ctx context.Context, f *wire.Forward) (wire.Message, error) {
+	if err := n.checkOp(&f.Op); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	leading := n.lead != nil
+	n.mu.Unlock()
+	if !leading {
+		return nil, wire.ErrNotLeader
+	}
+	v, err := n.leaderWrite(ctx, f.Op)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.WriteResult{Version: v}, nil
+}
+
+// route is where a leader sends a write of one bucket.
+type route struct {
+	term     uint64
+	stream   *leaderStream
+	version  store.Version
+	since    uint64
+	replicas []wire.Member // primary first
+}
+
+// leaderWrite executes a write as leader. Writes of one key run one at a
+// time (a striped lock), so conditions see the latest version and
+// versions follow the order writes take effect.
+func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.writeTimeout())
+	defer cancel()
+	h := xxhash.Sum64String(op.Key)
+	b := shard.BucketOf(op.Key, n.cfg.Buckets)
+	kl := n.keyLocks[h%uint64(len(n.keyLocks))]
+	if err := kl.lock(ctx); err != nil {
+		return store.Version{}, err
+	}
+	defer kl.unlock()
+	if err := n.gates[b].enter(ctx); err != nil {
+		return store.Version{}, err
+	}
+	defer n.gates[b].leave()
+
+	r, err := n.routeWrite(b)
+	if err != nil {
+		return store.Version{}, err
+	}
+	e := store.Entry{Key: op.Key, Version: r.version}
+	if needsCurrent(op) {
+		cur, found, err := n.readForWrite(ctx, b, r, op.Key)
+		if err != nil {
+			return store.Version{}, err
+		}
+		if err := checkConditions(op, cur, found); err != nil {
+			return store.Version{}, err
+		}
+		if op.Kind == wire.WriteAppend && found {
+			if len(cur.Value)+len(op.Value) > n.cfg.MaxValue {
+				return store.Version{}, fmt.Errorf("%w: the appended value would be %d bytes, the limit is %d",
+					wire.ErrTooLarge, len(cur.Value)+len(op.Value), n.cfg.MaxValue)
+			}
+			v := make([]byte, 0, len(cur.Value)+len(op.Value))
+			e.Value = append(append(v, cur.Value...), op.Value...)
+			e.ContentType = cur.ContentType
+			if op.ContentType != "" {
+				e.ContentType = op.ContentType
+			}
+		}
+	}
+	switch op.Kind {
+	case wire.WriteDelete:
+		e.Deleted = true
+	case wire.WritePut, wire.WriteCreate:
+		e.Value, e.ContentType = op.Value, op.ContentType
+	case wire.WriteAppend:
+		if e.Value == nil {
+			e.Value, e.ContentType = op.Value, op.ContentType
+		}
+	}
+	start := time.Now()
+	err = n.replicate(ctx, b, r, e)
+	n.metrics.replication.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if errors.Is(err, wire.ErrUnknownOutcome) {
+			// The write may take effect later, unseen by the stream:
+			// watchers must re-read.
+			n.publishChange(r.stream, wire.Event{Reset: true})
+		}
+		return store.Version{}, err
+	}
+	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted}
+	if !e.Deleted {
+		ev.Value = e.Value
+	}
+	n.publishChange(r.stream, ev)
+	return e.Version, nil
+}
+
+// publishChange hands an acknowledged change (still under its key's lock,
+// so a key's changes go out in version order) to this node's watchers and
+// to the stream every other node reads.
+func (n *Node) publishChange(ls *leaderStream, e wire.Event) {
+	n.hub.publish(e)
+	ls.publish(e)
+}
+
+// routeWrite checks that this node may write now and returns where bucket
+// b's write goes, with its version.
+func (n *Node) routeWrite(b int) (route, error) {
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.lead == nil:
+		return route{}, wire.ErrNoLeader
+	case n.state == nil || n.state.Term != n.lead.term || n.state.Leader != n.cfg.ID:
+		return route{}, fmt.Errorf("%w: the new leader is still taking over", wire.ErrNoLeader)
+	}
+	switch n.el.Mode(now) {
+	case leader.LeadingReadWrite:
+	case leader.LeadingReadOnly:
+		return route{}, wire.ErrReadOnly
+	default:
+		return route{}, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
+	}
+	r := route{
+		term:    n.lead.term,
+		stream:  n.lead.stream,
+		version: store.Version{Term: n.lead.term, Seq: n.seq.Add(1)},
+		since:   n.state.Table.Since[b],
+	}
+	for _, id := range n.state.Table.Buckets[b] {
+		m, ok := memberOf(n.state, id)
+		if !ok {
+			return route{}, fmt.Errorf("%w: replica %d of bucket %d is not a member", wire.ErrInternal, id, b)
+		}
+		r.replicas = append(r.replicas, m)
+	}
+	if len(r.replicas) == 0 {
+		return route{}, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
+	}
+	return r, nil
+}
+
+func needsCurrent(op wire.WriteOp) bool {
+	return op.Kind != wire.WritePut || op.IfMatch != nil || op.IfNoneMatch || op.IfExists
+}
+
+// checkConditions applies a write's preconditions to the key's current state.
+func checkConditions(op wire.WriteOp, cur store.Entry, found bool) error {
+	switch {
+	case op.IfNoneMatch && found:
+		return fmt.Errorf("%w: %q exists", wire.ErrPrecondition, op.Key)
+	case op.IfExists && !found:
+		return fmt.Errorf("%w: %q does not exist", wire.ErrPrecondition, op.Key)
+	case op.IfMatch != nil && (!found || cur.Version != *op.IfMatch):
+		return fmt.Errorf("%w: %q is not at version %s", wire.ErrPrecondition, op.Key, op.IfMatch)
+	case op.Kind == wire.WriteCreate && found:
+		return fmt.Errorf("%w: %q", wire.ErrExists, op.Key)
+	case op.Kind == wire.WriteDelete && !found:
+		return fmt.Errorf("%w: %q", wire.ErrNotFound, op.Key)
+	}
+	return nil
+}
+
+// readForWrite reads a key's current state for a conditional write: the
+// newest version any replica holds (raw, tombstones included), on the
+// leader's authority. Taking the newest rather than the primary's keeps the
+// write consistent with anti-entropy, which may make a version that only a
+// backup holds (a write that timed out) readable at the primary at any
+// moment: the write either builds on that version or replaces a state no
+// client could have seen.
+func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (store.Entry, bool, error) {
+	type answer struct {
+		e     store.Entry
+		found bool
+		err   error
+	}
+	answers := make([]answer, len(r.replicas))
+	var wg sync.WaitGroup
+	for i, m := range r.replicas {
+		wg.Go(func() {
+			if m.ID == n.cfg.ID {
+				answers[i].e, answers[i].found, answers[i].err = n.readRaw(n.cfg.ID, r.term, b, r.since, key)
+				return
+			}
+			env, err := n.call(ctx, m.Peer, &wire.Read{Bucket: b, Since: r.since, Key: key, Raw: true})
+			rr, ok := env.Msg.(*wire.ReadResp)
+			if err == nil && !ok {
+				err = fmt.Errorf("%w: unexpected answer to Read", wire.ErrBadFrame)
+			}
+			if err == nil {
+				answers[i].e, answers[i].found = rr.Entry, rr.Found
+			}
+			answers[i].err = err
+		})
+	}
+	wg.Wait()
+	var newest store.Entry
+	for i, a := range answers {
+		if a.err != nil {
+			return store.Entry{}, false, fmt.Errorf("%w: reading %q from node %d: %v", wire.ErrUnavailable, key, r.replicas[i].ID, a.err)
+		}
+		if a.found && a.e.Version.Compare(newest.Version) > 0 {
+			newest = a.e
+		}
+	}
+	if newest.Version.IsZero() {
+		return store.Entry{}, false, nil
+	}
+	// A version some replicas lack is a write whose outcome was unknown: it
+	// takes effect now, on every replica (backups first, the primary last)
+	// before the condition is judged against it, so that readers and this
+	// write see the same state.
+	var lagging []wire.Member // in replica order reversed: backups, then the primary
+	for i := len(answers) - 1; i >= 0; i-- {
+		if a := answers[i]; !a.found || a.e.Version.Compare(newest.Version) < 0 {
+			lagging = append(lagging, r.replicas[i])
+		}
+	}
+	if len(lagging) > 0 {
+		msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: newest}
+		for _, m := range lagging {
+			if err := n.replicateTo(ctx, m, r.term, msg); err != nil {
+				return store.Entry{}, false, fmt.Errorf("%w: completing an earlier write of %q: %v", wire.ErrUnavailable, key, err)
+			}
+		}
+		ev := wire.Event{Key: newest.Key, Version: newest.Version, Deleted: newest.Deleted}
+		if !newest.Deleted {
+			ev.Value = newest.Value
+		}
+		n.publishChange(r.stream, ev)
+	}
+	if newest.Deleted {
+		return store.Entry{}, false, nil
+	}
+	return newest, true, nil
+}
+
+// readRaw returns a replica's stored entry of key (a tombstone included,
+// found reporting whether any entry is stored) for the leader (from) of
+// term, planned under since.
+func (n *Node) readRaw(from shard.NodeID, term uint64, b int, since uint64, key string) (store.Entry, bool, error) {
+	n.mu.Lock()
+	err := n.checkLeaderLocked(from, term)
+	if err == nil {
+		err = n.checkCoReplicaLocked(0, b, since)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return store.Entry{}, false, err
+	}
+	e, ok := n.store.Get(b, key)
+	return e, ok, nil
+}
+
+// replicate applies e to every replica: the backups first, all at once,
+// then the primary, so that a value becomes readable (at the primary) only
+// once every replica has it.
+func (n *Node) replicate(ctx context.Context, b int, r route, e store.Entry) error {
+	msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: e}
+	backups := r.replicas[1:]
+	errs := make(chan error, len(backups))
+	for _, m := range backups {
+		go func() { errs <- n.replicateTo(ctx, m, r.term, msg) }()
+	}
+	applied, unsure := 0, false
+	var first error
+	for range backups {
+		err := <-errs
+		switch {
+		case err == nil:
+			applied++
+		case first == nil:
+			first = err
+			unsure = unsure || wire.MaybeDelivered(err)
+		default:
+			unsure = unsure || wire.MaybeDelivered(err)
+		}
+	}
+	if first != nil {
+		if applied > 0 || unsure {
+			return fmt.Errorf("%w: a backup failed: %v", wire.ErrUnknownOutcome, first)
+		}
+		return fmt.Errorf("%w: %v", wire.ErrUnavailable, first)
+	}
+	if err := n.replicateTo(ctx, r.replicas[0], r.term, msg); err != nil {
+		if len(backups) == 0 && !wire.MaybeDelivered(err) {
+			return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: the primary failed: %v", wire.ErrUnknownOutcome, err)
+	}
+	return nil
+}
+
+// replicateTo applies msg on one replica, locally when it is this node.
+func (n *Node) replicateTo(ctx context.Context, m wire.Member, term uint64, msg *wire.Replicate) error {
+	if m.ID == n.cfg.ID {
+		_, err := n.applyReplicate(n.cfg.ID, term, msg)
+		return err
+	}
+	_, err := n.call(ctx, m.Peer, msg)
+	return err
+}
+
+// onReplicate applies a write the leader sends to this replica.
+func (n *Node) onReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (wire.Message, error) {
+	applied, err := n.applyReplicate(from, term, m)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.ReplicateAck{Applied: applied}, nil
+}
+
+// applyReplicate checks that the write comes from the leader of the current
+// term, planned under this node's assignment of the bucket, and applies it
+// if it is newer than what is held.
+func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (bool, error) {
+	b := m.Bucket
+	if b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
+		return false, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
+	}
+	n.mu.Lock()
+	if err := n.checkLeaderLocked(from, term); err != nil {
+		n.mu.Unlock()
+		return false, err
+	}
+	if !n.assignedLocked(b) || !n.held[b] {
+		n.mu.Unlock()
+		return false, fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, b)
+	}
+	if since := n.state.Table.Since[b]; since != m.Since {
+		if m.Since > since {
+			n.fetchStateLocked()
+		}
+		n.mu.Unlock()
+		return false, fmt.Errorf("%w: bucket %d assigned at epoch %d here, %d in the write", wire.ErrStaleEpoch, b, since, m.Since)
+	}
+	n.mu.Unlock()
+	return n.store.Apply(b, m.Entry), nil
+}
