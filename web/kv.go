@@ -1,0 +1,241 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+const kvPrefix = "/v1/kv/"
+
+// defaultContentType is stored with values written without a Content-Type.
+const defaultContentType = "application/octet-stream"
+
+// writeResult is the JSON body of a successful write.
+type writeResult struct {
+	Key     string `json:"key"`
+	Version string `json:"version"`
+}
+
+// listResult is the JSON body of a listing; Next is absent on the last page.
+type listResult struct {
+	Keys []string `json:"keys"`
+	Next string   `json:"next,omitempty"`
+}
+
+// key returns the request's key (the decoded path after /v1/kv/), or
+// answers 400/414 and returns false.
+func (a *api) key(c *gin.Context) (string, bool) {
+	k := strings.TrimPrefix(c.Request.URL.Path, kvPrefix)
+	switch {
+	case k == "":
+		badRequest(c, "empty key: use /v1/kv/{key}")
+		return "", false
+	case len(k) > a.cfg.MaxKey:
+		writeError(c, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrKeyTooLong, len(k), a.cfg.MaxKey))
+		return "", false
+	case !utf8.ValidString(k):
+		badRequest(c, "the key is not valid UTF-8 (keys are returned as JSON strings)")
+		return "", false
+	}
+	return k, true
+}
+
+func etag(v store.Version) string { return `"` + v.String() + `"` }
+
+// parseETag parses a strong entity tag holding a version.
+func parseETag(s string) (store.Version, error) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return store.Version{}, fmt.Errorf("want a quoted version such as \"3.14\", got %q", s)
+	}
+	return store.ParseVersion(s[1 : len(s)-1])
+}
+
+// conditions reads If-Match and If-None-Match into op, or answers 400.
+func conditions(c *gin.Context, op *wire.WriteOp) bool {
+	if im := c.GetHeader("If-Match"); im != "" {
+		if strings.TrimSpace(im) == "*" {
+			op.IfExists = true
+		} else {
+			v, err := parseETag(im)
+			if err != nil {
+				badRequest(c, "malformed If-Match: "+err.Error())
+				return false
+			}
+			op.IfMatch = &v
+		}
+	}
+	if inm := c.GetHeader("If-None-Match"); inm != "" {
+		if strings.TrimSpace(inm) != "*" {
+			badRequest(c, `If-None-Match on a write must be "*" (create only)`)
+			return false
+		}
+		op.IfNoneMatch = true
+	}
+	return true
+}
+
+// body reads the request body, answering 413 past MaxValue.
+func (a *api) body(c *gin.Context) ([]byte, bool) {
+	max := int64(a.cfg.MaxValue)
+	if c.Request.ContentLength > max {
+		writeError(c, fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrTooLarge, c.Request.ContentLength, max))
+		return nil, false
+	}
+	r := http.MaxBytesReader(c.Writer, c.Request.Body, max)
+	var buf []byte
+	var err error
+	if n := c.Request.ContentLength; n >= 0 {
+		buf = make([]byte, n)
+		_, err = io.ReadFull(r, buf)
+	} else {
+		buf, err = io.ReadAll(r)
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(c, fmt.Errorf("%w: the limit is %d bytes", wire.ErrTooLarge, max))
+		return nil, false
+	case err != nil:
+		badRequest(c, "reading the body: "+err.Error())
+		return nil, false
+	}
+	return buf, true
+}
+
+func contentType(c *gin.Context) string {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		return ct
+	}
+	return defaultContentType
+}
+
+func (a *api) write(c *gin.Context, op wire.WriteOp, status int) {
+	v, err := a.b.Write(c.Request.Context(), op)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("ETag", etag(v))
+	c.JSON(status, writeResult{Key: op.Key, Version: v.String()})
+}
+
+func (a *api) put(c *gin.Context) {
+	k, ok := a.key(c)
+	if !ok {
+		return
+	}
+	op := wire.WriteOp{Kind: wire.WritePut, Key: k}
+	if !conditions(c, &op) {
+		return
+	}
+	if op.Value, ok = a.body(c); !ok {
+		return
+	}
+	op.ContentType = contentType(c)
+	a.write(c, op, http.StatusOK)
+}
+
+func (a *api) post(c *gin.Context) {
+	k, ok := a.key(c)
+	if !ok {
+		return
+	}
+	op := wire.WriteOp{Kind: wire.WriteCreate, Key: k}
+	status := http.StatusCreated
+	switch o := c.Query("op"); o {
+	case "":
+	case "append":
+		op.Kind, status = wire.WriteAppend, http.StatusOK
+	default:
+		badRequest(c, fmt.Sprintf("unknown op %q: the only op is append", o))
+		return
+	}
+	if !conditions(c, &op) {
+		return
+	}
+	if op.Value, ok = a.body(c); !ok {
+		return
+	}
+	if op.Kind == wire.WriteCreate || c.GetHeader("Content-Type") != "" {
+		op.ContentType = contentType(c)
+	}
+	a.write(c, op, status)
+}
+
+func (a *api) del(c *gin.Context) {
+	k, ok := a.key(c)
+	if !ok {
+		return
+	}
+	op := wire.WriteOp{Kind: wire.WriteDelete, Key: k}
+	if !conditions(c, &op) {
+		return
+	}
+	if _, err := a.b.Write(c.Request.Context(), op); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (a *api) get(c *gin.Context) {
+	k, ok := a.key(c)
+	if !ok {
+		return
+	}
+	e, err := a.b.Get(c.Request.Context(), k)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	tag := etag(e.Version)
+	c.Header("ETag", tag)
+	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	ct := e.ContentType
+	if ct == "" {
+		ct = defaultContentType
+	}
+	if c.Request.Method == http.MethodHead {
+		c.Header("Content-Type", ct)
+		c.Header("Content-Length", strconv.Itoa(len(e.Value)))
+		c.Status(http.StatusOK)
+		return
+	}
+	c.Data(http.StatusOK, ct, e.Value)
+}
+
+func (a *api) list(c *gin.Context) {
+	limit := DefaultListLimit
+	if l, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			badRequest(c, fmt.Sprintf("limit must be a positive integer, got %q", l))
+			return
+		}
+		limit = min(n, node.MaxListLimit)
+	}
+	keys, next, err := a.b.List(c.Request.Context(), c.Query("prefix"), c.Query("after"), limit)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	c.JSON(http.StatusOK, listResult{Keys: keys, Next: next})
+}

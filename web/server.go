@@ -1,0 +1,182 @@
+// Package web serves jumpkv's HTTP API with Gin: the key-value routes, the
+// cluster and status views and the health checks. It talks to the node
+// through Backend, so it can be tested with a fake.
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Backend is what the HTTP layer needs of a node. Methods are called from
+// request goroutines concurrently; errors wrap wire's sentinels.
+type Backend interface {
+	ID() shard.NodeID
+	Leader() shard.NodeID
+	Get(ctx context.Context, key string) (store.Entry, error)
+	Write(ctx context.Context, op wire.WriteOp) (store.Version, error)
+	List(ctx context.Context, prefix, after string, limit int) (keys []string, next string, err error)
+	Cluster(ctx context.Context) (wire.ClusterInfo, error)
+	Status() node.Status
+	Ready() (bool, string)
+	// Watch subscribes to changes under prefix (see node.Node.Watch);
+	// Unwatch ends the subscription.
+	Watch(prefix string, since *store.Version) (*node.Subscription, error)
+	Unwatch(s *node.Subscription)
+	// Placement returns the installed cluster state (nil before one).
+	Placement() *wire.ClusterState
+	// Metrics returns the registry served at /metrics (nil: no metrics).
+	Metrics() *prometheus.Registry
+}
+
+// Config sets the HTTP layer's limits.
+type Config struct {
+	// MaxValue is the largest request body accepted (413 past it).
+	MaxValue int
+	// MaxKey is the longest key accepted (414 past it).
+	MaxKey int
+	// Logger receives handler panics; nil discards.
+	Logger *slog.Logger
+	// AllowedOrigins are the browser origins, besides the node's own,
+	// that may open a watch WebSocket ("*": any).
+	AllowedOrigins []string
+}
+
+// DefaultListLimit is the page size of a listing without ?limit.
+const DefaultListLimit = 1000
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New returns the HTTP handler of the API.
+func New(b Backend, cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxKey == 0 {
+		cfg.MaxKey = 1024
+	}
+	a := &api{b: b, cfg: cfg, upgrader: newUpgrader(cfg.AllowedOrigins)}
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.Use(a.recover, a.identify)
+	if reg := b.Metrics(); reg != nil {
+		r.Use(newHTTPMetrics(reg))
+		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	}
+	r.NoRoute(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusNotFound, ErrorBody{Error: "no such route: " + c.Request.URL.Path, Code: "not_found"})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: c.Request.Method + " is not allowed on " + c.Request.URL.Path, Code: "bad_request"})
+	})
+
+	r.GET("/v1/kv", a.list)
+	r.GET("/v1/kv/*key", a.get)
+	r.HEAD("/v1/kv/*key", a.get)
+	r.PUT("/v1/kv/*key", a.put)
+	r.POST("/v1/kv/*key", a.post)
+	r.DELETE("/v1/kv/*key", a.del)
+	r.GET("/v1/cluster", a.cluster)
+	r.GET("/v1/placement", a.placement)
+	r.GET("/v1/watch", a.watch)
+	r.GET("/admin/status", a.status)
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", a.ready)
+	registerDashboard(r) // GET / and /ui/*: the dashboard (dashboard.go)
+	return r
+}
+
+// NewServer returns an http.Server for h with timeouts that keep slow or
+// idle clients from holding resources.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+type api struct {
+	b        Backend
+	cfg      Config
+	upgrader *websocket.Upgrader
+}
+
+// recover turns a handler panic into a logged 500; the node keeps serving.
+func (a *api) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.cfg.Logger.Error("handler panic", "method", c.Request.Method, "path", c.Request.URL.Path,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: "internal"})
+		}
+	}()
+	c.Next()
+}
+
+// identify sets the headers every response carries.
+func (a *api) identify(c *gin.Context) {
+	c.Header("X-Jumpkv-Node", strconv.FormatUint(uint64(a.b.ID()), 10))
+	c.Header("X-Jumpkv-Leader", strconv.FormatUint(uint64(a.b.Leader()), 10))
+	c.Next()
+}
+
+func (a *api) cluster(c *gin.Context) {
+	ci, err := a.b.Cluster(c.Request.Context())
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ci)
+}
+
+func (a *api) status(c *gin.Context) { c.JSON(http.StatusOK, a.b.Status()) }
+
+// placementView is the bucket map served at /v1/placement (for the
+// dashboard): each bucket's replicas, primary first.
+type placementView struct {
+	Epoch    uint64           `json:"epoch"`
+	Replicas int              `json:"replicas"`
+	Buckets  [][]shard.NodeID `json:"buckets"`
+}
+
+func (a *api) placement(c *gin.Context) {
+	st := a.b.Placement()
+	if st == nil {
+		writeError(c, fmt.Errorf("%w: no placement installed yet", wire.ErrNoLeader))
+		return
+	}
+	c.JSON(http.StatusOK, placementView{Epoch: st.Table.Epoch, Replicas: st.Replicas, Buckets: st.Table.Buckets})
+}
+
+func (a *api) ready(c *gin.Context) {
+	if ok, why := a.b.Ready(); !ok {
+		c.Header("Retry-After", "1")
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, ErrorBody{Error: why, Code: "not_ready"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
