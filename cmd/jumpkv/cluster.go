@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [-- node flags...]
+
+Starts N jumpkv node processes on 127.0.0.1 (HTTP ports 8080.., peer ports
+7070..), prints each node's PID and addresses and then the elected leader,
+and stops them all on Ctrl-C. Flags after -- go to every node, e.g.
+  jumpkv cluster --nodes 5 -- --dead-after 1s --log-level debug
+
+Flags:
+`
+
+// child is one node process the cluster command started.
+type child struct {
+	index int
+	cmd   *exec.Cmd
+	http  string
+	done  chan struct{}
+}
+
+// runCluster runs `jumpkv cluster` until ctx ends or every node exits.
+func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("jumpkv cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage); fs.PrintDefaults() }
+	nodes := fs.Int("nodes", 3, "number of node processes")
+	httpPort := fs.Int("http-port", 8080, "HTTP port of the first node; the others count up")
+	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *nodes < 1 || *nodes > 64 {
+		fmt.Fprintf(stderr, "jumpkv cluster: --nodes %d: want 1 to 64\n", *nodes)
+		return 2
+	}
+	if err := portsFree(*httpPort, *peerPort, *nodes); err != nil {
+		fmt.Fprintf(stderr, "jumpkv cluster: %v\n", err)
+		return 1
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv cluster: cannot find this program's path: %v\n", err)
+		return 1
+	}
+	var joins []string
+	for i := range *nodes {
+		joins = append(joins, "127.0.0.1:"+strconv.Itoa(*peerPort+i))
+	}
+	out := &lockedWriter{w: stdout}
+	var children []*child
+	for i := range *nodes {
+		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, joins, fs.Args(), env, out)
+		if err != nil {
+			fmt.Fprintf(stderr, "jumpkv cluster: starting node %d: %v\n", i+1, err)
+			stopChildren(children, out)
+			return 1
+		}
+		children = append(children, c)
+		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i)
+	}
+	scheme := "http"
+	for _, a := range fs.Args() {
+		if a == "--tls-cert" || a == "-tls-cert" || strings.HasPrefix(a, "--tls-cert=") || strings.HasPrefix(a, "-tls-cert=") {
+			scheme = "https" // the nodes serve TLS: poll them over it
+		}
+	}
+	go announceLeader(ctx, scheme, children[0].http, out)
+
+	allDone := make(chan struct{})
+	go func() {
+		for _, c := range children {
+			<-c.done
+		}
+		close(allDone)
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "stopping the cluster...")
+	case <-allDone:
+		fmt.Fprintln(out, "every node has exited")
+		return 1
+	}
+	stopChildren(children, out)
+	return 0
+}
+
+// startChild starts node i as a child process.
+func startChild(exe string, i, httpPort, peerPort int, joins, extra, env []string, out io.Writer) (*child, error) {
+	httpAddr := "127.0.0.1:" + strconv.Itoa(httpPort)
+	args := []string{"node", "--http", httpAddr, "--peer", "127.0.0.1:" + strconv.Itoa(peerPort),
+		"--advertise", "127.0.0.1", "--join", strings.Join(joins, ",")}
+	cmd := exec.Command(exe, append(args, extra...)...)
+	cmd.Env = env
+	prefix := fmt.Sprintf("[node %d] ", i+1)
+	cmd.Stdout = &prefixWriter{out: out, prefix: prefix}
+	cmd.Stderr = cmd.Stdout
+	setParentDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{index: i, cmd: cmd, http: httpAddr, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			fmt.Fprintf(out, "%sexited: %v\n", prefix, err)
+		}
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// stopChildren stops every node at once with SIGINT (the whole cluster is
+// going away: no handoff), waits up to 10s, then kills what is left.
+func stopChildren(children []*child, out io.Writer) {
+	for _, c := range children {
+		_ = c.cmd.Process.Signal(os.Interrupt)
+	}
+	deadline := time.After(10 * time.Second)
+	for _, c := range children {
+		select {
+		case <-c.done:
+		case <-deadline:
+			fmt.Fprintf(out, "node %d did not stop in 10s: killing it\n", c.index+1)
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}
+
+// announceLeader polls a node's /v1/cluster until a leader is known and
+// prints it.
+func announceLeader(ctx context.Context, scheme, httpAddr string, out io.Writer) {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		// Local nodes on loopback, often with a self-signed certificate.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+	}}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(60 * time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-giveUp:
+			fmt.Fprintln(out, "no leader after 60s: see the node logs above")
+			return
+		case <-tick.C:
+		}
+		var ci struct {
+			Leader uint64 `json:"leader"`
+			Term   uint64 `json:"term"`
+			Epoch  uint64 `json:"epoch"`
+			Nodes  []struct {
+				ID   uint64 `json:"id"`
+				HTTP string `json:"http"`
+			} `json:"nodes"`
+		}
+		resp, err := client.Get(scheme + "://" + httpAddr + "/v1/cluster")
+		if err != nil {
+			continue
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ci)
+		resp.Body.Close()
+		if err != nil || ci.Leader == 0 || ci.Epoch == 0 {
+			continue
+		}
+		where := ""
+		for _, n := range ci.Nodes {
+			if n.ID == ci.Leader {
+				where = " (" + scheme + "://" + n.HTTP + ")"
+			}
+		}
+		fmt.Fprintf(out, "leader: node %d%s, term %d, %d nodes\n", ci.Leader, where, ci.Term, len(ci.Nodes))
+		fmt.Fprintf(out, "try:    curl -X PUT --data world %[1]s://%[2]s/v1/kv/hello && curl %[1]s://%[2]s/v1/kv/hello\n", scheme, httpAddr)
+		fmt.Fprintln(out, "stop:   Ctrl-C")
+		return
+	}
+}
+
+// portsFree checks that the ports the cluster needs can be bound.
+func portsFree(httpPort, peerPort, n int) error {
+	for i := range n {
+		for _, p := range []int{httpPort + i, peerPort + i} {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				return fmt.Errorf("port %d is not free (%v): pick others with --http-port and --peer-port", p, err)
+			}
+			ln.Close()
+		}
+	}
+	return nil
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// prefixWriter writes each complete line with a prefix.
+type prefixWriter struct {
+	mu     sync.Mutex
+	out    io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := append([]byte(p.prefix), p.buf[:i+1]...)
+		if _, err := p.out.Write(line); err != nil {
+			return len(b), err
+		}
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlagBeatsEnvironment(t *testing.T) {
+	fs, f := newNodeFlags(io.Discard)
+	env := []string{"JUMPKV_DEAD_AFTER=5s", "JUMPKV_BUCKETS=64", "JUMPKV_JOIN=a:1,b:2", "JUMPKV_REPLICAS=3", "JUMPKV_MAX_VALUE=2MiB", "OTHER=1"}
+	if err := parseWithEnv(fs, []string{"--dead-after", "3s", "--replicas", "auto"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if f.deadAfter != 3*time.Second {
+		t.Errorf("dead-after %v: the flag should beat the environment", f.deadAfter)
+	}
+	if f.replicas != 0 {
+		t.Errorf("replicas %v: the flag (auto) should beat JUMPKV_REPLICAS", f.replicas)
+	}
+	if f.buckets != 64 || f.maxValue != 2<<20 || strings.Join(f.join, " ") != "a:1 b:2" {
+		t.Errorf("from the environment: buckets %d, max-value %d, join %v", f.buckets, f.maxValue, f.join)
+	}
+}
+
+func TestBadEnvironmentIsReported(t *testing.T) {
+	fs, _ := newNodeFlags(io.Discard)
+	err := parseWithEnv(fs, nil, []string{"JUMPKV_DEAD_AFTER=soon"})
+	if err == nil || !strings.Contains(err.Error(), "JUMPKV_DEAD_AFTER") {
+		t.Fatalf("want an error naming the variable, got %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int{"1MiB": 1 << 20, "512KiB": 512 << 10, "64KB": 64000, "1048576": 1 << 20, "2M": 2 << 20, "1.5MiB": 3 << 19}
+	for in, want := range good {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "lots", "1TiBB", "9999999GiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestNodeConfigValidation(t *testing.T) {
+	for _, args := range [][]string{
+		{"--buckets", "0"},
+		{"--max-value", "0"},
+		{"--dead-after", "1ms"},
+		{"--peer", "nonsense"},
+		{"--log-format", "xml"},
+		{"--replicas", "-2"},
+		{"stray-argument"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(t.Context(), append([]string{"node"}, args...), nil, io.Discard, &stderr); code != 2 || stderr.Len() == 0 {
+			t.Errorf("jumpkv node %v: exit %d, stderr %q; want 2 and a message", args, code, stderr.String())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"help"}, nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "jumpkv cluster") {
+		t.Fatalf("help: exit %d, %q", code, out.String())
+	}
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"node", "--help"}, nil, io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "--dead-after") || !strings.Contains(stderr.String(), "JUMPKV_") {
+		t.Fatalf("node --help: exit %d, %q", code, stderr.String())
+	}
+	if code := run(t.Context(), []string{"frobnicate"}, nil, io.Discard, io.Discard); code != 2 {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+}
+
+func TestResolveAdvertise(t *testing.T) {
+	if h, err := resolveAdvertise("10.1.2.3", ":7070"); err != nil || h != "10.1.2.3" {
+		t.Fatalf("a host is taken as given: %q %v", h, err)
+	}
+	if h, err := resolveAdvertise("127.0.0.0/8", ":7070"); err != nil || h != "127.0.0.1" {
+		t.Fatalf("CIDR 127.0.0.0/8: %q %v, want this host's loopback address", h, err)
+	}
+	if _, err := resolveAdvertise("203.0.113.0/24", ":7070"); err == nil {
+		t.Fatal("a network this host is not on must be an error")
+	}
+	if h, err := resolveAdvertise("", "127.0.0.1:7070"); err != nil || h == "" {
+		t.Fatalf("default: %q %v", h, err)
+	}
+}

@@ -1,0 +1,91 @@
+// Command jumpkv is a distributed in-memory key-value store served over
+// HTTP. One binary runs a node, starts a local cluster, and talks to one as
+// a client; `jumpkv help` lists the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(stopSignal{s})
+		<-sigs
+		fmt.Fprintln(os.Stderr, "jumpkv: second signal: exiting at once")
+		os.Exit(1)
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// stopSignal is the cause of the run context's end when a signal stopped
+// the process: SIGTERM asks a node to hand its buckets off before exiting,
+// SIGINT (Ctrl-C) to stop at once.
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string { return "received " + s.sig.String() }
+
+// gracefulStop reports whether ctx ended because of SIGTERM.
+func gracefulStop(ctx context.Context) bool {
+	s, ok := context.Cause(ctx).(stopSignal)
+	return ok && s.sig == syscall.SIGTERM
+}
+
+// usage is the top-level help.
+const usage = `jumpkv: a distributed in-memory key-value store over HTTP.
+
+Usage:
+  jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [-- node flags]
+                                 start a local cluster of node processes on 127.0.0.1
+  jumpkv node [flags]            run one node (jumpkv node --help lists its flags)
+  jumpkv get KEY                 print a key's value
+  jumpkv put KEY [VALUE]         set a key (the value is read from stdin when omitted)
+  jumpkv del KEY                 delete a key
+  jumpkv ls [PREFIX]             list keys, optionally under a prefix
+  jumpkv watch [PREFIX]          print changes under a prefix as they happen
+  jumpkv health                  exit 0 when the node answers /healthz
+  jumpkv bench [flags]           load-test a cluster, or one it starts (jumpkv bench --help)
+  jumpkv help                    show this help
+
+Client commands take --addr (default http://127.0.0.1:8080, or $JUMPKV_ADDR).
+
+Try it:
+  go run ./cmd/jumpkv cluster            # in one terminal
+  jumpkv put greeting hello              # in another (or curl -X PUT --data hello localhost:8080/v1/kv/greeting)
+  jumpkv get greeting
+`
+
+// run runs one jumpkv command and returns its exit code: 0 on success, 1
+// when the command failed, 2 for a usage mistake.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "node":
+		return runNode(ctx, rest, env, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, rest, env, stdout, stderr)
+	case "watch":
+		return runWatch(ctx, rest, env, stdout, stderr)
+	case "bench", "bench-baseline-server":
+		return runBench(ctx, cmd, rest, env, stdout, stderr)
+	case "get", "put", "del", "ls", "health":
+		return runClient(ctx, cmd, rest, env, os.Stdin, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "jumpkv: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}

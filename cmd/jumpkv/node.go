@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/web"
+)
+
+const nodeUsage = `Usage: jumpkv node [flags]
+
+Runs one node of a jumpkv cluster. Every flag can also come from the
+environment as JUMPKV_<NAME> (--dead-after is JUMPKV_DEAD_AFTER); a flag
+beats the environment.
+
+Examples:
+  jumpkv node                                         # a cluster of one on :8080/:7070
+  jumpkv node --http :8081 --peer :7071 --join 127.0.0.1:7070
+  JUMPKV_JOIN=node:7070 jumpkv node                   # in a container, joining a compose service
+
+Flags:
+`
+
+// nodeFlags are the flags of `jumpkv node`.
+type nodeFlags struct {
+	id           uint64
+	http         string
+	peer         string
+	advertise    string
+	join         listFlag
+	replicas     replicasFlag
+	buckets      int
+	deadAfter    time.Duration
+	syncInterval time.Duration
+	maxValue     sizeFlag
+	secret       string
+	tlsCert      string
+	tlsKey       string
+	logFormat    string
+	logLevel     string
+}
+
+func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
+	f := &nodeFlags{maxValue: 1 << 20}
+	fs := flag.NewFlagSet("jumpkv node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, nodeUsage)
+		fs.PrintDefaults()
+	}
+	fs.Uint64Var(&f.id, "id", 0, "node ID, unique in the cluster; the highest live ID leads (default: derived from the advertised peer address)")
+	fs.StringVar(&f.http, "http", ":8080", "client HTTP listen address")
+	fs.StringVar(&f.peer, "peer", ":7070", "node-to-node TCP listen address")
+	fs.StringVar(&f.advertise, "advertise", "", "host other nodes dial to reach this one, or a network (CIDR, e.g. 172.30.0.0/16) to take this host's address in (default: first non-loopback address, else the --peer host)")
+	fs.Var(&f.join, "join", "comma-separated peer addresses (host:port) to join; a DNS name means all its addresses")
+	f.replicas = 0
+	fs.Var(&f.replicas, "replicas", "copies of each bucket: a number, or auto = floor(n/2)+1 for n live members")
+	fs.IntVar(&f.buckets, "buckets", 1024, "buckets keys are hashed into; fixed for the life of a cluster")
+	fs.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "silence after which a node counts as dead and its buckets are re-replicated")
+	fs.DurationVar(&f.syncInterval, "sync-interval", 5*time.Second, "period of anti-entropy between replicas")
+	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
+	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs, f
+}
+
+// runNode runs `jumpkv node` until ctx ends.
+func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	fs, f := newNodeFlags(stderr)
+	if err := parseWithEnv(fs, args, env); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "jumpkv node: unexpected arguments %q (flags only; see --help)\n", fs.Args())
+		return 2
+	}
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
+		return 2
+	}
+	cfg, err := f.config(log)
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
+		return 2
+	}
+	tlsCfg, err := f.tlsConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
+		return 2
+	}
+	if f.secret == "" {
+		log.Info("no --cluster-secret: peer connections are not authenticated; any host that reaches the peer port can join")
+	} else if len(f.secret) < minSecretLen {
+		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
+	}
+	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg}
+	if err := serveNode(ctx, cfg, f.http, f.peer, log, opts); err != nil {
+		log.Error("node failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// config turns the flags into a node configuration.
+func (f *nodeFlags) config(log *slog.Logger) (node.Config, error) {
+	_, peerPort, err := net.SplitHostPort(f.peer)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("--peer %q: want host:port or :port", f.peer)
+	}
+	_, httpPort, err := net.SplitHostPort(f.http)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("--http %q: want host:port or :port", f.http)
+	}
+	host, err := resolveAdvertise(f.advertise, f.peer)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg := node.DefaultConfig(net.JoinHostPort(host, peerPort))
+	cfg.HTTPAddr = net.JoinHostPort(host, httpPort)
+	cfg.ID = shard.NodeID(f.id)
+	cfg.Join = f.join
+	cfg.Replicas = int(f.replicas)
+	cfg.Buckets = f.buckets
+	cfg.DeadAfter = f.deadAfter
+	cfg.SyncInterval = f.syncInterval
+	cfg.MaxValue = int(f.maxValue)
+	cfg.Logger = log
+	return cfg, cfg.Validate()
+}
+
+// minSecretLen is the cluster secret length below which a node warns.
+const minSecretLen = 16
+
+// tlsConfig loads --tls-cert and --tls-key; nil when neither is set.
+func (f *nodeFlags) tlsConfig() (*tls.Config, error) {
+	switch {
+	case f.tlsCert == "" && f.tlsKey == "":
+		return nil, nil
+	case f.tlsKey == "":
+		return nil, errors.New("--tls-cert needs --tls-key (the certificate's private key); give both or neither")
+	case f.tlsCert == "":
+		return nil, errors.New("--tls-key needs --tls-cert (the certificate); give both or neither")
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %v", f.tlsCert, f.tlsKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// resolveAdvertise picks the host other nodes dial. An empty --advertise
+// means the first non-loopback IPv4 address of this host (else the --peer
+// host, else 127.0.0.1); a CIDR means this host's address in that network,
+// which lets every container of a compose service share one setting when
+// it sits on several networks.
+func resolveAdvertise(advertise, peer string) (string, error) {
+	addrs, _ := net.InterfaceAddrs()
+	if _, network, err := net.ParseCIDR(advertise); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && network.Contains(ipn.IP) {
+				return ipn.IP.String(), nil
+			}
+		}
+		return "", fmt.Errorf("--advertise %s: this host has no address in that network", advertise)
+	}
+	if advertise != "" {
+		return advertise, nil
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	if h, _, err := net.SplitHostPort(peer); err == nil && h != "" {
+		return h, nil
+	}
+	return "127.0.0.1", nil
+}
+
+// serveOptions are the optional security settings of serveNode.
+type serveOptions struct {
+	secret []byte      // cluster secret; empty: peers are not authenticated
+	tls    *tls.Config // nil: plain HTTP
+}
+
+// serveNode runs a node with its peer transport and HTTP server until ctx
+// ends, then stops them in reverse order.
+func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, log *slog.Logger, opts serveOptions) error {
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	tcfg := transport.DefaultTCPConfig()
+	tcfg.Stamp = n.Stamp
+	tcfg.MaxFrame = n.Config().MaxFrame()
+	tcfg.Logger = log
+	if len(opts.secret) > 0 {
+		hs, err := transport.NewSecretHandshake(transport.AuthConfig{
+			Secret:  opts.secret,
+			Timeout: tcfg.DialTimeout,
+			Name:    n.Config().PeerAddr,
+			Logger:  log,
+		})
+		if err != nil {
+			return err
+		}
+		tcfg.Handshake = hs
+	}
+	tr, err := transport.ListenTCP(peerAddr, tcfg, n)
+	if err != nil {
+		return fmt.Errorf("peer listener: %w", err)
+	}
+	defer tr.Close()
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log}))
+	scheme := "http"
+	if opts.tls != nil {
+		srv.TLSConfig = opts.tls
+		scheme = "https"
+	}
+	log.Info("listening", "id", uint64(n.ID()), "http", ln.Addr().String(), "scheme", scheme, "peer", tr.Addr(),
+		"advertise", n.Config().PeerAddr, "peer_auth", len(opts.secret) > 0)
+
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- n.Run(nodeCtx, tr) }()
+	httpDone := make(chan error, 1)
+	go func() {
+		if opts.tls != nil {
+			httpDone <- srv.ServeTLS(ln, "", "") // the certificate is in srv.TLSConfig
+			return
+		}
+		httpDone <- srv.Serve(ln)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-nodeDone:
+		runErr = fmt.Errorf("node stopped: %v", err)
+	}
+	graceful := runErr == nil && gracefulStop(ctx)
+	if graceful {
+		log.Info("SIGTERM: handing buckets off while requests in flight finish (a second signal stops at once)")
+	} else if runErr == nil {
+		log.Info("shutting down without handing buckets off (SIGTERM hands them off)")
+	}
+	// The HTTP server stops taking connections at once and is given 5s
+	// for the requests in flight; the handoff runs meanwhile, not after:
+	// net/http waits out those 5s for any connection that has not sent a
+	// request yet (a client's spare keep-alive dial, a slow client), which
+	// would otherwise delay every handoff.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	httpStopped := make(chan struct{})
+	go func() {
+		defer close(httpStopped)
+		if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("http shutdown", "err", err)
+		}
+	}()
+	if graceful {
+		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), leaveTimeout)
+		if err := n.Leave(leaveCtx); err != nil {
+			log.Warn("could not hand buckets off", "err", err)
+		}
+		cancelLeave()
+	}
+	<-httpStopped
+	stopNode()
+	<-nodeDone
+	return runErr
+}
+
+// leaveTimeout bounds the handoff of a node stopped with SIGTERM.
+const leaveTimeout = 30 * time.Second
+
+// newLogger builds the node's slog logger.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
