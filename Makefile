@@ -1,0 +1,43 @@
+# jumpkv in containers. From a clean clone:
+#   make image    build the static binary and the image (jumpkv:latest)
+#   make up       start the cluster (3 nodes) and wait until it is ready
+#   make down     stop it and remove its containers and networks
+#   make e2e      the container tests (a few minutes; need Docker)
+
+# `docker compose` (v2) where it answers, else `docker-compose` (v1).
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+# Host ports of the HTTP API on 127.0.0.1, one per node (docker-compose.yml reads it too).
+JUMPKV_HTTP_PORTS ?= 8080-8089
+export JUMPKV_HTTP_PORTS
+
+.PHONY: build image up down e2e
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/jumpkv ./cmd/jumpkv
+
+image: build
+	$(COMPOSE) build
+
+# Waits until every node answers /readyz (a member, following the leader,
+# holding its buckets). Docker hands each node a free port of the range,
+# continuing after the last one it handed out: on a fresh engine the first
+# node is on 8080; `compose port node 8080` says where it is.
+up:
+	$(COMPOSE) up -d
+	@addrs=$$(for c in $$($(COMPOSE) ps -q node); do docker port $$c 8080; done); \
+	for i in $$(seq 120); do \
+	  waiting=; \
+	  for a in $$addrs; do curl -fs -o /dev/null http://$$a/readyz || waiting="$$waiting $$a"; done; \
+	  if [ -z "$$waiting" ]; then \
+	    echo "ready:" $$addrs; echo "try: curl http://$$($(COMPOSE) port node 8080)/v1/cluster"; exit 0; \
+	  fi; \
+	  sleep 1; \
+	done; \
+	$(COMPOSE) logs --tail 20; echo "not ready after 120s:$$waiting"; exit 1
+
+down:
+	$(COMPOSE) down -v --remove-orphans
+
+e2e:
+	JUMPKV_COMPOSE="$(COMPOSE)" go test -tags e2e -count=1 -v -timeout 15m ./e2e
