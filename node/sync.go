@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
@@ -176,9 +176,9 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 		return err
 	}
 	mine := n.store.Summary(b)
-	plan := planMerge(mine, summaries)
+	plan := replication.PlanMerge(mine, summaries)
 
-	fetched, err := n.fetchNewer(ctx, b, since, reached, plan.fetch)
+	fetched, err := n.fetchNewer(ctx, b, since, reached, plan.Fetch)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 	errs := make([]error, len(reached))
 	for i, p := range reached {
 		var out []store.Entry
-		for _, k := range plan.push[i] {
+		for _, k := range plan.Push[i] {
 			if e, ok := entry(k); ok {
 				out = append(out, e)
 			}
@@ -209,12 +209,12 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 	for _, e := range fetched {
 		n.store.Apply(b, e)
 	}
-	for _, keys := range plan.push {
+	for _, keys := range plan.Push {
 		repaired += len(keys)
 	}
 	n.metrics.repairs.Add(float64(repaired))
 	if gc {
-		n.purgeTombstones(ctx, b, since, reached, len(reached) == coReplicas, plan.sameTombstones)
+		n.purgeTombstones(ctx, b, since, reached, len(reached) == coReplicas, plan.SameTombstones)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -261,70 +261,6 @@ func (n *Node) summaries(ctx context.Context, b int, since uint64, peers []wire.
 		}
 	}
 	return out, reached, nil
-}
-
-// mergePlan says what a merge moves.
-type mergePlan struct {
-	fetch          map[int][]string   // peer index -> keys to fetch from it (it has the newest)
-	push           [][]string         // peer index -> keys it lacks
-	sameTombstones []store.KeyVersion // tombstones every reached replica holds at one version
-}
-
-// planMerge compares this node's summary with the peers' and plans the
-// fetches and pushes that give everyone the newest version of every key.
-func planMerge(mine []store.KeyVersion, peers [][]store.KeyVersion) mergePlan {
-	type best struct {
-		kv    store.KeyVersion
-		owner int // -1: this node
-	}
-	newest := map[string]best{}
-	for _, kv := range mine {
-		newest[kv.Key] = best{kv, -1}
-	}
-	for i, s := range peers {
-		for _, kv := range s {
-			if cur, ok := newest[kv.Key]; !ok || kv.Version.Compare(cur.kv.Version) > 0 {
-				newest[kv.Key] = best{kv, i}
-			}
-		}
-	}
-	p := mergePlan{fetch: map[int][]string{}, push: make([][]string, len(peers))}
-	for k, bst := range newest {
-		if bst.owner >= 0 {
-			p.fetch[bst.owner] = append(p.fetch[bst.owner], k)
-		}
-	}
-	versionIn := func(s []store.KeyVersion) map[string]store.Version {
-		m := make(map[string]store.Version, len(s))
-		for _, kv := range s {
-			m[kv.Key] = kv.Version
-		}
-		return m
-	}
-	have := make([]map[string]store.Version, len(peers))
-	for i, s := range peers {
-		have[i] = versionIn(s)
-		for k, bst := range newest {
-			if v, ok := have[i][k]; !ok || v.Compare(bst.kv.Version) < 0 {
-				p.push[i] = append(p.push[i], k)
-			}
-		}
-		slices.Sort(p.push[i])
-	}
-	mineV := versionIn(mine)
-	for k, bst := range newest {
-		if !bst.kv.Deleted || mineV[k] != bst.kv.Version {
-			continue
-		}
-		all := true
-		for i := range peers {
-			all = all && have[i][k] == bst.kv.Version
-		}
-		if all {
-			p.sameTombstones = append(p.sameTombstones, bst.kv)
-		}
-	}
-	return p
 }
 
 // fetchNewer gets from peers the entries they hold newer than this node's.

@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
@@ -137,12 +138,12 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (store.Version,
 		return store.Version{}, err
 	}
 	e := store.Entry{Key: op.Key, Version: r.version}
-	if needsCurrent(op) {
+	if replication.NeedsCurrent(op) {
 		cur, found, err := n.readForWrite(ctx, b, r, op.Key)
 		if err != nil {
 			return store.Version{}, err
 		}
-		if err := checkConditions(op, cur, found); err != nil {
+		if err := replication.CheckConditions(op, cur, found); err != nil {
 			return store.Version{}, err
 		}
 		if op.Kind == wire.WriteAppend && found {
@@ -233,27 +234,6 @@ func (n *Node) routeWrite(b int) (route, error) {
 	return r, nil
 }
 
-func needsCurrent(op wire.WriteOp) bool {
-	return op.Kind != wire.WritePut || op.IfMatch != nil || op.IfNoneMatch || op.IfExists
-}
-
-// checkConditions applies a write's preconditions to the key's current state.
-func checkConditions(op wire.WriteOp, cur store.Entry, found bool) error {
-	switch {
-	case op.IfNoneMatch && found:
-		return fmt.Errorf("%w: %q exists", wire.ErrPrecondition, op.Key)
-	case op.IfExists && !found:
-		return fmt.Errorf("%w: %q does not exist", wire.ErrPrecondition, op.Key)
-	case op.IfMatch != nil && (!found || cur.Version != *op.IfMatch):
-		return fmt.Errorf("%w: %q is not at version %s", wire.ErrPrecondition, op.Key, op.IfMatch)
-	case op.Kind == wire.WriteCreate && found:
-		return fmt.Errorf("%w: %q", wire.ErrExists, op.Key)
-	case op.Kind == wire.WriteDelete && !found:
-		return fmt.Errorf("%w: %q", wire.ErrNotFound, op.Key)
-	}
-	return nil
-}
-
 // readForWrite reads a key's current state for a conditional write: the
 // newest version any replica holds (raw, tombstones included), on the
 // leader's authority. Taking the newest rather than the primary's keeps the
@@ -262,17 +242,13 @@ func checkConditions(op wire.WriteOp, cur store.Entry, found bool) error {
 // moment: the write either builds on that version or replaces a state no
 // client could have seen.
 func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (store.Entry, bool, error) {
-	type answer struct {
-		e     store.Entry
-		found bool
-		err   error
-	}
-	answers := make([]answer, len(r.replicas))
+	answers := make([]replication.Held, len(r.replicas))
+	errs := make([]error, len(r.replicas))
 	var wg sync.WaitGroup
 	for i, m := range r.replicas {
 		wg.Go(func() {
 			if m.ID == n.cfg.ID {
-				answers[i].e, answers[i].found, answers[i].err = n.readRaw(n.cfg.ID, r.term, b, r.since, key)
+				answers[i].Entry, answers[i].Found, errs[i] = n.readRaw(n.cfg.ID, r.term, b, r.since, key)
 				return
 			}
 			env, err := n.call(ctx, m.Peer, &wire.Read{Bucket: b, Since: r.since, Key: key, Raw: true})
@@ -281,21 +257,18 @@ func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (st
 				err = fmt.Errorf("%w: unexpected answer to Read", wire.ErrBadFrame)
 			}
 			if err == nil {
-				answers[i].e, answers[i].found = rr.Entry, rr.Found
+				answers[i] = replication.Held{Entry: rr.Entry, Found: rr.Found}
 			}
-			answers[i].err = err
+			errs[i] = err
 		})
 	}
 	wg.Wait()
-	var newest store.Entry
-	for i, a := range answers {
-		if a.err != nil {
-			return store.Entry{}, false, fmt.Errorf("%w: reading %q from node %d: %v", wire.ErrUnavailable, key, r.replicas[i].ID, a.err)
-		}
-		if a.found && a.e.Version.Compare(newest.Version) > 0 {
-			newest = a.e
+	for i, err := range errs {
+		if err != nil {
+			return store.Entry{}, false, fmt.Errorf("%w: reading %q from node %d: %v", wire.ErrUnavailable, key, r.replicas[i].ID, err)
 		}
 	}
+	newest, lagging := replication.Newest(answers)
 	if newest.Version.IsZero() {
 		return store.Entry{}, false, nil
 	}
@@ -303,16 +276,10 @@ func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (st
 	// takes effect now, on every replica (backups first, the primary last)
 	// before the condition is judged against it, so that readers and this
 	// write see the same state.
-	var lagging []wire.Member // in replica order reversed: backups, then the primary
-	for i := len(answers) - 1; i >= 0; i-- {
-		if a := answers[i]; !a.found || a.e.Version.Compare(newest.Version) < 0 {
-			lagging = append(lagging, r.replicas[i])
-		}
-	}
 	if len(lagging) > 0 {
 		msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: newest}
-		for _, m := range lagging {
-			if err := n.replicateTo(ctx, m, r.term, msg); err != nil {
+		for _, i := range lagging {
+			if err := n.replicateTo(ctx, r.replicas[i], r.term, msg); err != nil {
 				return store.Entry{}, false, fmt.Errorf("%w: completing an earlier write of %q: %v", wire.ErrUnavailable, key, err)
 			}
 		}
@@ -350,38 +317,9 @@ func (n *Node) readRaw(from shard.NodeID, term uint64, b int, since uint64, key 
 // once every replica has it.
 func (n *Node) replicate(ctx context.Context, b int, r route, e store.Entry) error {
 	msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: e}
-	backups := r.replicas[1:]
-	errs := make(chan error, len(backups))
-	for _, m := range backups {
-		go func() { errs <- n.replicateTo(ctx, m, r.term, msg) }()
-	}
-	applied, unsure := 0, false
-	var first error
-	for range backups {
-		err := <-errs
-		switch {
-		case err == nil:
-			applied++
-		case first == nil:
-			first = err
-			unsure = unsure || wire.MaybeDelivered(err)
-		default:
-			unsure = unsure || wire.MaybeDelivered(err)
-		}
-	}
-	if first != nil {
-		if applied > 0 || unsure {
-			return fmt.Errorf("%w: a backup failed: %v", wire.ErrUnknownOutcome, first)
-		}
-		return fmt.Errorf("%w: %v", wire.ErrUnavailable, first)
-	}
-	if err := n.replicateTo(ctx, r.replicas[0], r.term, msg); err != nil {
-		if len(backups) == 0 && !wire.MaybeDelivered(err) {
-			return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
-		}
-		return fmt.Errorf("%w: the primary failed: %v", wire.ErrUnknownOutcome, err)
-	}
-	return nil
+	return replication.Write(ctx, r.replicas, func(ctx context.Context, m wire.Member) error {
+		return n.replicateTo(ctx, m, r.term, msg)
+	})
 }
 
 // replicateTo applies msg on one replica, locally when it is this node.
