@@ -92,3 +92,20 @@ func TestResolveAdvertise(t *testing.T) {
 		t.Fatalf("default: %q %v", h, err)
 	}
 }
+
+func TestAllowOriginFlag(t *testing.T) {
+	fs, f := newNodeFlags(io.Discard)
+	if err := parseWithEnv(fs, nil, []string{"JUMPKV_ALLOW_ORIGIN=https://a.example, https://b.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.allowOrigin, " ") != "https://a.example https://b.example" {
+		t.Fatalf("allow-origin from the environment = %q", f.allowOrigin)
+	}
+	fs, f = newNodeFlags(io.Discard)
+	if err := parseWithEnv(fs, []string{"--allow-origin", "*"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.allowOrigin, " ") != "*" {
+		t.Fatalf("allow-origin from the flag = %q", f.allowOrigin)
+	}
+}

@@ -47,6 +47,7 @@ type nodeFlags struct {
 	secret       string
 	tlsCert      string
 	tlsKey       string
+	allowOrigin  listFlag
 	logFormat    string
 	logLevel     string
 }
@@ -73,6 +74,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to open a watch WebSocket; * allows any")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs, f
@@ -112,7 +114,7 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	} else if len(f.secret) < minSecretLen {
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
 	}
-	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg}
+	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin}
 	if err := serveNode(ctx, cfg, f.http, f.peer, log, opts); err != nil {
 		log.Error("node failed", "err", err)
 		return 1
@@ -200,6 +202,8 @@ func resolveAdvertise(advertise, peer string) (string, error) {
 type serveOptions struct {
 	secret []byte      // cluster secret; empty: peers are not authenticated
 	tls    *tls.Config // nil: plain HTTP
+	// allowedOrigins may open watch WebSockets besides the node's own.
+	allowedOrigins []string
 }
 
 // serveNode runs a node with its peer transport and HTTP server until ctx
@@ -234,7 +238,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log}))
+	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log, AllowedOrigins: opts.allowedOrigins}))
 	scheme := "http"
 	if opts.tls != nil {
 		srv.TLSConfig = opts.tls
