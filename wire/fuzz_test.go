@@ -65,6 +65,17 @@ func checkDecode(t *testing.T, typ Type, body []byte) {
 	if m.WireType() != typ {
 		t.Fatalf("Decode(%d) returned a %T", typ, m)
 	}
+	// Where the hand-written decoder accepts a body, it must read what the
+	// reflection decoder reads.
+	if fast, ok := registry[typ]().(fastMessage); ok && fast.decodeMsgpack(body) {
+		slow := registry[typ]()
+		if err := msgpack.Unmarshal(body, slow); err != nil {
+			t.Fatalf("the fast decoder accepted a body the reflection decoder refuses (%v): % x", err, body)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast decode %+v, reflection decode %+v, of % x", fast, slow, body)
+		}
+	}
 	enc, err := Encode(m)
 	if err != nil {
 		t.Fatalf("re-encoding a decoded %T: %v", m, err)

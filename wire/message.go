@@ -18,6 +18,9 @@ type Message interface {
 
 // Encode returns m's msgpack body.
 func Encode(m Message) ([]byte, error) {
+	if f, ok := m.(fastMessage); ok {
+		return f.appendMsgpack(make([]byte, 0, 256)), nil
+	}
 	return msgpack.Marshal(m)
 }
 
@@ -35,6 +38,9 @@ func Decode(t Type, body []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrBadFrame, t)
 	}
 	m := newMsg()
+	if f, ok := m.(fastMessage); ok && f.decodeMsgpack(body) {
+		return m, nil
+	}
 	if err := msgpack.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
 	}

@@ -1,0 +1,147 @@
+package wire
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/jumpkv/jumpkv/store"
+)
+
+// fastSamples are messages with hand-written codecs, in the shapes they
+// take: empty fields left out, every optional field set, large numbers.
+func fastSamples() []fastMessage {
+	v := store.Version{Term: 1795287197660544, Seq: 1 << 40}
+	big := bytes.Repeat([]byte("x"), 70000)
+	return []fastMessage{
+		&Replicate{}, &ReplicateAck{}, &Read{}, &ReadResp{}, &Forward{}, &WriteResult{},
+		&Replicate{Bucket: 1023, Since: 1 << 50, Entry: store.Entry{Key: "k", Value: []byte("v"), ContentType: "text/plain", Version: v}},
+		&Replicate{Bucket: 7, Since: 3, Entry: store.Entry{Key: "gone", Version: v, Deleted: true}},
+		&Replicate{Bucket: 300, Entry: store.Entry{Key: string(bytes.Repeat([]byte("κ"), 512)), Value: big, Version: v}},
+		&ReplicateAck{Applied: true},
+		&Read{Bucket: 200, Since: 9, Key: "a/b", ViaLeader: true, Acting: true, Raw: true},
+		&Read{Bucket: 65536, Key: string(make([]byte, 40))},
+		&ReadResp{Found: true, Entry: store.Entry{Key: "k", Value: make([]byte, 300), ContentType: "application/json", Version: v}},
+		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", Value: []byte("v"), ContentType: "c", IfMatch: &v, IfNoneMatch: true, IfExists: true}},
+		&Forward{Op: WriteOp{Kind: WriteDelete, Key: "k"}},
+		&Forward{Op: WriteOp{Kind: WriteAppend, Key: "k", Value: big}},
+		&WriteResult{Version: v},
+		&Replicate{Bucket: -7}, &Read{Bucket: -200}, &Read{Bucket: -40000}, &Read{Bucket: -1 << 40}, &Read{Bucket: 1 << 40},
+	}
+}
+
+// TestFastCodecMatchesReflection checks that the hand-written codecs write
+// exactly the reflection codec's bytes and read them back, so nodes of
+// either kind interoperate.
+func TestFastCodecMatchesReflection(t *testing.T) {
+	for i, m := range fastSamples() {
+		want, err := msgpack.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.appendMsgpack(nil)
+		if !bytes.Equal(got, want) {
+			t.Errorf("sample %d %T: fast encoding\n%x\nreflection encoding\n%x", i, m, got, want)
+			continue
+		}
+		fresh := reflect.New(reflect.TypeOf(m).Elem()).Interface().(fastMessage)
+		if !fresh.decodeMsgpack(want) {
+			t.Errorf("sample %d %T: the fast decoder refused the reflection encoding", i, m)
+			continue
+		}
+		// Decoding normalizes empty values to nil, as the reflection codec does.
+		viaReflection := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+		if err := msgpack.Unmarshal(want, viaReflection); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fresh, viaReflection) {
+			t.Errorf("sample %d %T: fast decode %+v, reflection decode %+v", i, m, fresh, viaReflection)
+		}
+	}
+}
+
+// TestFastDecodeFallsBack checks that bodies in other valid forms (other
+// integer widths, fields in another order, unknown fields) still decode,
+// through the reflection decoder, and that the fast decoder leaves its
+// target alone when it gives up.
+func TestFastDecodeFallsBack(t *testing.T) {
+	type replicateWithExtra struct {
+		Extra  string      `msgpack:"z"`
+		Entry  store.Entry `msgpack:"e"`
+		Since  uint64      `msgpack:"s"`
+		Bucket int         `msgpack:"b"`
+	}
+	e := store.Entry{Key: "k", Value: []byte("v"), Version: store.Version{Term: 5, Seq: 6}}
+	body, err := msgpack.Marshal(replicateWithExtra{Extra: "new field", Entry: e, Since: 4, Bucket: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(TypeReplicate, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Replicate{Bucket: 2, Since: 4, Entry: e}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("Decode = %+v, want %+v", m, want)
+	}
+	var untouched Replicate
+	if untouched.decodeMsgpack(body) {
+		t.Fatal("the fast decoder accepted an unknown field")
+	}
+	if !reflect.DeepEqual(untouched, Replicate{}) {
+		t.Fatalf("a refused fast decode changed its target: %+v", untouched)
+	}
+	// Compact integers where the reflection codec writes 8 bytes.
+	compact := []byte{0x81, 0xa1, 'v', 0x82, 0xa1, 't', 0x05, 0xa1, 's', 0xcd, 0x01, 0x00}
+	var wr WriteResult
+	if !wr.decodeMsgpack(compact) || wr.Version != (store.Version{Term: 5, Seq: 256}) {
+		t.Fatalf("compact integers: %+v", wr)
+	}
+	// Truncated bodies are refused, never read past their end.
+	full := (&Forward{Op: WriteOp{Kind: WritePut, Key: "key", Value: []byte("value")}}).appendMsgpack(nil)
+	for n := range len(full) {
+		var f Forward
+		if f.decodeMsgpack(full[:n]) {
+			t.Fatalf("a body truncated to %d of %d bytes decoded", n, len(full))
+		}
+	}
+}
+
+func BenchmarkDecodeReplicate(b *testing.B) {
+	m := &Replicate{Bucket: 17, Since: 3, Entry: store.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: store.Version{Term: 1795287197660544, Seq: 99}}}
+	body, _ := msgpack.Marshal(m)
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			var r Replicate
+			if !r.decodeMsgpack(body) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		for b.Loop() {
+			var r Replicate
+			if err := msgpack.Unmarshal(body, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkEncodeReplicate(b *testing.B) {
+	m := &Replicate{Bucket: 17, Since: 3, Entry: store.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: store.Version{Term: 1795287197660544, Seq: 99}}}
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			_ = m.appendMsgpack(make([]byte, 0, 64))
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := msgpack.Marshal(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

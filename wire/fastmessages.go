@@ -1,0 +1,227 @@
+package wire
+
+func (m *Replicate) appendMsgpack(b []byte) []byte {
+	b = appendMapHeader(b, 3)
+	b = appendInt(appendKey(b, 'b'), m.Bucket)
+	b = appendUint64(appendKey(b, 's'), m.Since)
+	return appendEntry(appendKey(b, 'e'), m.Entry)
+}
+
+func (m *Replicate) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v Replicate
+	for range r.mapLen() {
+		switch r.key() {
+		case 'b':
+			v.Bucket = r.int()
+		case 's':
+			v.Since = r.uint()
+		case 'e':
+			v.Entry = r.entry()
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (m *ReplicateAck) appendMsgpack(b []byte) []byte {
+	return appendBool(appendKey(appendMapHeader(b, 1), 'a'), m.Applied)
+}
+
+func (m *ReplicateAck) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v ReplicateAck
+	for range r.mapLen() {
+		switch r.key() {
+		case 'a':
+			v.Applied = r.bool()
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (m *Read) appendMsgpack(b []byte) []byte {
+	n := 3
+	for _, f := range [...]bool{m.ViaLeader, m.Acting, m.Raw} {
+		if f {
+			n++
+		}
+	}
+	b = appendMapHeader(b, n)
+	b = appendInt(appendKey(b, 'b'), m.Bucket)
+	b = appendUint64(appendKey(b, 's'), m.Since)
+	b = appendString(appendKey(b, 'k'), m.Key)
+	if m.ViaLeader {
+		b = appendBool(appendKey(b, 'l'), true)
+	}
+	if m.Acting {
+		b = appendBool(appendKey(b, 'a'), true)
+	}
+	if m.Raw {
+		b = appendBool(appendKey(b, 'r'), true)
+	}
+	return b
+}
+
+func (m *Read) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v Read
+	for range r.mapLen() {
+		switch r.key() {
+		case 'b':
+			v.Bucket = r.int()
+		case 's':
+			v.Since = r.uint()
+		case 'k':
+			v.Key = r.string()
+		case 'l':
+			v.ViaLeader = r.bool()
+		case 'a':
+			v.Acting = r.bool()
+		case 'r':
+			v.Raw = r.bool()
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (m *ReadResp) appendMsgpack(b []byte) []byte {
+	b = appendMapHeader(b, 2)
+	b = appendBool(appendKey(b, 'f'), m.Found)
+	return appendEntry(appendKey(b, 'e'), m.Entry)
+}
+
+func (m *ReadResp) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v ReadResp
+	for range r.mapLen() {
+		switch r.key() {
+		case 'f':
+			v.Found = r.bool()
+		case 'e':
+			v.Entry = r.entry()
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (m *Forward) appendMsgpack(b []byte) []byte {
+	op := &m.Op
+	n := 2
+	for _, f := range [...]bool{len(op.Value) > 0, op.ContentType != "", op.IfMatch != nil, op.IfNoneMatch, op.IfExists} {
+		if f {
+			n++
+		}
+	}
+	b = appendKey(appendMapHeader(b, 1), 'o')
+	b = appendMapHeader(b, n)
+	b = append(appendKey(b, 'o'), 0xcc, byte(op.Kind))
+	b = appendString(appendKey(b, 'k'), op.Key)
+	if len(op.Value) > 0 {
+		b = appendBytes(appendKey(b, 'v'), op.Value)
+	}
+	if op.ContentType != "" {
+		b = appendString(appendKey(b, 'c'), op.ContentType)
+	}
+	if op.IfMatch != nil {
+		b = appendVersion(appendKey(b, 'm'), *op.IfMatch)
+	}
+	if op.IfNoneMatch {
+		b = appendBool(appendKey(b, 'n'), true)
+	}
+	if op.IfExists {
+		b = appendBool(appendKey(b, 'x'), true)
+	}
+	return b
+}
+
+func (m *Forward) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v Forward
+	for range r.mapLen() {
+		if r.key() != 'o' {
+			r.fail()
+			break
+		}
+		for range r.mapLen() {
+			switch r.key() {
+			case 'o':
+				k := r.uint()
+				if k > 255 {
+					r.fail()
+				}
+				v.Op.Kind = WriteKind(k)
+			case 'k':
+				v.Op.Key = r.string()
+			case 'v':
+				v.Op.Value = r.bytes()
+			case 'c':
+				v.Op.ContentType = r.string()
+			case 'm':
+				if len(r.b) > 0 && r.b[0] == 0xc0 {
+					r.b = r.b[1:]
+					v.Op.IfMatch = nil
+					continue
+				}
+				ver := r.version()
+				v.Op.IfMatch = &ver
+			case 'n':
+				v.Op.IfNoneMatch = r.bool()
+			case 'x':
+				v.Op.IfExists = r.bool()
+			default:
+				r.fail()
+			}
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (m *WriteResult) appendMsgpack(b []byte) []byte {
+	return appendVersion(appendKey(appendMapHeader(b, 1), 'v'), m.Version)
+}
+
+func (m *WriteResult) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v WriteResult
+	for range r.mapLen() {
+		switch r.key() {
+		case 'v':
+			v.Version = r.version()
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
