@@ -9,7 +9,8 @@ import (
 )
 
 // Hand-written msgpack for the messages on the write and read paths
-// (Forward, WriteResult, Replicate, ReplicateAck, Read, ReadResp): the
+// (Forward, WriteResult, Replicate, ReplicateAck, Read, ReadResp) and
+// the change stream (Events): the
 // reflection codec costs several times as much per message. The bytes are
 // the ones the reflection codec writes and reads (a map keyed by the field
 // tags, omitempty fields left out), so either side may use either codec;
@@ -28,6 +29,16 @@ var errFast = errors.New("not the fast form")
 // --- appending -------------------------------------------------------
 
 func appendMapHeader(b []byte, n int) []byte { return append(b, 0x80|byte(n)) } // n < 16
+
+func appendArrayHeader(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+}
 
 func appendKey(b []byte, k byte) []byte { return append(b, 0xa1, k) } // one-letter fixstr
 
@@ -185,6 +196,22 @@ func (r *reader) mapLen() int {
 	}
 	r.fail()
 	return 0
+}
+
+// arrayLen reads an array header; isNil reports a nil in its place.
+func (r *reader) arrayLen() (n int, isNil bool) {
+	switch c := r.byte1(); {
+	case c&0xf0 == 0x90:
+		return int(c & 0x0f), false
+	case c == 0xdc:
+		return int(r.be(2)), false
+	case c == 0xdd:
+		return int(r.be(4)), false
+	case c == 0xc0:
+		return 0, true
+	}
+	r.fail()
+	return 0, false
 }
 
 // key reads a one-letter map key.

@@ -28,6 +28,9 @@ func fastSamples() []fastMessage {
 		&Forward{Op: WriteOp{Kind: WriteDelete, Key: "k"}},
 		&Forward{Op: WriteOp{Kind: WriteAppend, Key: "k", Value: big}},
 		&WriteResult{Version: v},
+		&Events{}, &Events{Term: 1 << 50, First: 3, Reset: true, Events: []Event{}},
+		&Events{Term: 9, First: 1 << 33, Events: []Event{{Reset: true}, {Key: "k", Value: []byte("v"), Version: v}, {Key: "d", Version: v, Deleted: true}}},
+		&Events{Term: 9, Events: make([]Event, 20)},
 		&Replicate{Bucket: -7}, &Read{Bucket: -200}, &Read{Bucket: -40000}, &Read{Bucket: -1 << 40}, &Read{Bucket: 1 << 40},
 	}
 }

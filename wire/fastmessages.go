@@ -225,3 +225,107 @@ func (m *WriteResult) decodeMsgpack(b []byte) bool {
 	*m = v
 	return true
 }
+
+func (m *Events) appendMsgpack(b []byte) []byte {
+	n := 3
+	if m.Reset {
+		n++
+	}
+	b = appendMapHeader(b, n)
+	b = appendUint64(appendKey(b, 't'), m.Term)
+	b = appendUint64(appendKey(b, 'f'), m.First)
+	if m.Reset {
+		b = appendBool(appendKey(b, 'r'), true)
+	}
+	b = appendKey(b, 'e')
+	if m.Events == nil {
+		return append(b, 0xc0)
+	}
+	b = appendArrayHeader(b, len(m.Events))
+	for i := range m.Events {
+		b = appendEvent(b, &m.Events[i])
+	}
+	return b
+}
+
+func appendEvent(b []byte, e *Event) []byte {
+	n := 1
+	for _, f := range [...]bool{e.Key != "", len(e.Value) > 0, e.Deleted, e.Reset} {
+		if f {
+			n++
+		}
+	}
+	b = appendMapHeader(b, n)
+	if e.Key != "" {
+		b = appendString(appendKey(b, 'k'), e.Key)
+	}
+	if len(e.Value) > 0 {
+		b = appendBytes(appendKey(b, 'v'), e.Value)
+	}
+	b = appendVersion(appendKey(b, 'n'), e.Version)
+	if e.Deleted {
+		b = appendBool(appendKey(b, 'd'), true)
+	}
+	if e.Reset {
+		b = appendBool(appendKey(b, 'r'), true)
+	}
+	return b
+}
+
+func (m *Events) decodeMsgpack(b []byte) bool {
+	r := reader{b: b}
+	var v Events
+	for range r.mapLen() {
+		switch r.key() {
+		case 't':
+			v.Term = r.uint()
+		case 'f':
+			v.First = r.uint()
+		case 'r':
+			v.Reset = r.bool()
+		case 'e':
+			n, isNil := r.arrayLen()
+			// Each event takes at least 2 bytes: a claim beyond the body is
+			// refused before allocating for it.
+			if isNil || n > len(r.b)/2 {
+				if !isNil {
+					r.fail()
+				}
+				v.Events = nil
+				continue
+			}
+			v.Events = make([]Event, n)
+			for i := range v.Events {
+				v.Events[i] = r.event()
+			}
+		default:
+			r.fail()
+		}
+	}
+	if !r.done() {
+		return false
+	}
+	*m = v
+	return true
+}
+
+func (r *reader) event() Event {
+	var e Event
+	for range r.mapLen() {
+		switch r.key() {
+		case 'k':
+			e.Key = r.string()
+		case 'v':
+			e.Value = r.bytes()
+		case 'n':
+			e.Version = r.version()
+		case 'd':
+			e.Deleted = r.bool()
+		case 'r':
+			e.Reset = r.bool()
+		default:
+			r.fail()
+		}
+	}
+	return e
+}
