@@ -25,14 +25,22 @@ func Write(ctx context.Context, replicas []wire.Member, send SendFunc) error {
 		return fmt.Errorf("%w: no replica to write to", wire.ErrUnavailable)
 	}
 	backups := replicas[1:]
-	errs := make(chan error, len(backups))
-	for _, m := range backups {
-		go func() { errs <- send(ctx, m) }()
+	var errs chan error
+	if len(backups) > 1 {
+		errs = make(chan error, len(backups))
+		for _, m := range backups {
+			go func() { errs <- send(ctx, m) }()
+		}
 	}
 	applied, unsure := 0, false
 	var first error
-	for range backups {
-		err := <-errs
+	for i := range backups {
+		var err error
+		if errs == nil { // one backup: no goroutine needed
+			err = send(ctx, backups[i])
+		} else {
+			err = <-errs
+		}
 		switch {
 		case err == nil:
 			applied++

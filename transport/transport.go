@@ -80,7 +80,9 @@ var errTransportClosed = fmt.Errorf("transport: %w", wire.ErrClosed)
 // withDefaultTimeout returns ctx bounded by d when ctx has no deadline.
 func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		// The caller's deadline bounds the call; a child context would
+		// cost an allocation and a registration with every ancestor.
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
 }
