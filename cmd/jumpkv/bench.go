@@ -74,6 +74,7 @@ type benchFlags struct {
 	rounds    int
 	seed      uint64
 	timeout   time.Duration
+	client    string
 	nodeArgs  []string
 }
 
@@ -123,7 +124,8 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 	fs.BoolVar(&f.baseline, "baseline", false, "also measure a single-process Gin server over a map, in alternating rounds")
 	fs.IntVar(&f.rounds, "rounds", 0, "rounds per system (default: 3 with --baseline, else 1)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the operation sequence (every round and system replays the same one)")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for a response's headers before counting a timeout")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for a whole response before counting a timeout")
+	fs.StringVar(&f.client, "client", "raw", "HTTP client for http:// targets: raw (a minimal HTTP/1.1 client, light like wrk) or std (Go's net/http, heavier: it takes more of the CPU the servers share); https always uses std")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, 0
@@ -161,6 +163,8 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 		return fail("--rounds %d: want 1 to 1000", f.rounds)
 	case f.timeout <= 0:
 		return fail("--timeout %v: want more than 0", f.timeout)
+	case f.client != "raw" && f.client != "std":
+		return fail("--client %q: want raw or std", f.client)
 	case len(f.addrs) == 0:
 		return fail("--addr: no URL given")
 	}
@@ -259,7 +263,7 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 		}
 		described = append(described, d)
 	}
-	opts := bench.HTTPOptions{Conns: f.conns, Keys: f.keys, ValueSize: f.valueSize, Timeout: f.timeout}
+	opts := bench.HTTPOptions{Conns: f.conns, Keys: f.keys, ValueSize: f.valueSize, Timeout: f.timeout, StdClient: f.client == "std"}
 	opts.Targets = urls
 	jdoer, err := bench.NewHTTP(opts)
 	if err != nil {

@@ -194,6 +194,7 @@ func TestBenchCommandUsage(t *testing.T) {
 		{"--", "--dead-after", "1s"}, // node flags without --spawn
 		{"--preload=maybe"},
 		{"--value-size", "2000000"},
+		{"--client", "curl"},
 	} {
 		stderr.Reset()
 		if code := run(t.Context(), append([]string{"bench"}, args...), nil, io.Discard, &stderr); code != 2 || stderr.Len() == 0 {

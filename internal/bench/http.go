@@ -13,7 +13,8 @@ import (
 )
 
 // HTTP is a Doer speaking jumpkv's key-value API (PUT and GET
-// /v1/kv/{key}) over one http.Transport tuned for load: keep-alive
+// /v1/kv/{key}): to http targets with a minimal client of its own per
+// worker (rawConn), to https ones over one http.Transport tuned for load: keep-alive
 // connections, as many idle ones per node as there are workers, no proxy
 // lookup, no compression. Worker w sends to target w mod len(targets), so
 // the workers spread evenly over the targets and each keeps one
@@ -21,7 +22,10 @@ import (
 // URL and body reader together) on top of what net/http needs; values are
 // never copied.
 type HTTP struct {
-	Transport *http.Transport
+	Transport *http.Transport // for https targets, and with StdClient
+	raw       *rawConns       // for http targets
+	std       bool
+	timeout   time.Duration
 	targets   []*url.URL
 	value     []byte
 	keys      int
@@ -37,7 +41,10 @@ type HTTPOptions struct {
 	Conns     int           // workers (connections) per run
 	Keys      int           // key numbers 0..Keys-1 (see KeyName)
 	ValueSize int           // bytes per value written
-	Timeout   time.Duration // for a response's headers; 0 means 10s
+	Timeout   time.Duration // for a whole request; 0 means 10s
+	// StdClient sends through net/http's client even to http targets,
+	// which otherwise get a minimal HTTP/1.1 client (see rawConn).
+	StdClient bool
 }
 
 // NewHTTP returns an HTTP Doer for o.
@@ -45,7 +52,7 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if len(o.Targets) == 0 {
 		return nil, fmt.Errorf("no target to send to")
 	}
-	h := &HTTP{value: Value(o.ValueSize), keys: o.Keys}
+	h := &HTTP{value: Value(o.ValueSize), keys: o.Keys, raw: &rawConns{}, std: o.StdClient}
 	for _, t := range o.Targets {
 		u, err := ParseBaseURL(t)
 		if err != nil {
@@ -62,6 +69,7 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
+	h.timeout = o.Timeout
 	h.Transport = &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -101,8 +109,11 @@ func (h *HTTP) Targets() []string {
 	return s
 }
 
-// Close closes the idle connections.
-func (h *HTTP) Close() { h.Transport.CloseIdleConnections() }
+// Close closes the connections. Call it once no worker runs.
+func (h *HTTP) Close() {
+	h.Transport.CloseIdleConnections()
+	h.raw.closeAll()
+}
 
 // path returns the URL path of key i.
 func (h *HTTP) path(i int) string {
@@ -127,6 +138,15 @@ func (*body) Close() error { return nil }
 // Worker implements Doer.
 func (h *HTTP) Worker(ctx context.Context, w int) func(Op) (int, error) {
 	target := h.targets[w%len(h.targets)]
+	if target.Scheme == "http" && !h.std {
+		c := h.raw.get(w, target.Host, h.timeout)
+		return func(op Op) (int, error) {
+			if op.Kind == OpPut {
+				return c.do("PUT", h.path(op.Key), h.value)
+			}
+			return c.do("GET", h.path(op.Key), nil)
+		}
+	}
 	tmpl, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil { // cannot happen: target parsed already
 		return func(Op) (int, error) { return 0, err }
