@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +109,30 @@ func TestAllowOriginFlag(t *testing.T) {
 	}
 	if strings.Join(f.allowOrigin, " ") != "*" {
 		t.Fatalf("allow-origin from the flag = %q", f.allowOrigin)
+	}
+}
+
+// TestPprofServes checks that --pprof's listener serves the profiler index
+// and stops when asked.
+func TestPprofServes(t *testing.T) {
+	addr, stop, err := servePprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("pprof answered %d: %.200s", resp.StatusCode, body)
+	}
+	stop()
+	if _, err := http.Get("http://" + addr + "/debug/pprof/"); err == nil {
+		t.Fatal("the profiler still answers after stop")
+	}
+	if _, _, err := servePprof("256.0.0.1:1", slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a bad address was accepted")
 	}
 }

@@ -48,6 +48,7 @@ type nodeFlags struct {
 	tlsCert      string
 	tlsKey       string
 	allowOrigin  listFlag
+	pprof        string
 	logFormat    string
 	logLevel     string
 }
@@ -75,6 +76,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to open a watch WebSocket; * allows any")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default, never expose it")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return fs, f
@@ -115,6 +117,14 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
 	}
 	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin}
+	if f.pprof != "" {
+		_, stop, err := servePprof(f.pprof, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "jumpkv node: --pprof %s: %v\n", f.pprof, err)
+			return 1
+		}
+		defer stop()
+	}
 	if err := serveNode(ctx, cfg, f.http, f.peer, log, opts); err != nil {
 		log.Error("node failed", "err", err)
 		return 1
