@@ -100,6 +100,9 @@ func exerciseAPI(t *testing.T, n, l *clustertest.Node, maxValue int) {
 	g := n.Do(http.MethodGet, path, nil)
 	tag := g.Header.Get("ETag")
 	wantError(t, n.Do(http.MethodPut, path, []byte("x"), "If-Match", `"999.1"`), http.StatusPreconditionFailed, "precondition_failed")
+	// No value has version 0.0: 412, never an unconditional write.
+	wantError(t, n.Do(http.MethodPut, path, []byte("x"), "If-Match", `"0.0"`), http.StatusPreconditionFailed, "precondition_failed")
+	wantError(t, n.Do(http.MethodDelete, path, nil, "If-Match", `"0.0"`), http.StatusPreconditionFailed, "precondition_failed")
 	wantError(t, n.Do(http.MethodPut, path, []byte("x"), "If-None-Match", "*"), http.StatusPreconditionFailed, "precondition_failed")
 	wantError(t, n.Do(http.MethodPut, path, []byte("x"), "If-Match", "garbage"), http.StatusBadRequest, "bad_request")
 	r := n.Do(http.MethodPut, path, []byte("second"), "If-Match", tag)

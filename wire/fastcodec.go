@@ -226,6 +226,25 @@ func (r *reader) key() byte {
 	return r.byte1()
 }
 
+// field reads the next one-letter key of a map, failing on a key outside
+// a-z or one seen before in this map (seen records them): the reflection
+// decoder merges a repeated field into the earlier one, which the fast
+// decoders do not copy, so such bodies go to it.
+func (r *reader) field(seen *uint32) byte {
+	k := r.key()
+	if k < 'a' || k > 'z' {
+		r.fail()
+		return 0
+	}
+	bit := uint32(1) << (k - 'a')
+	if *seen&bit != 0 {
+		r.fail()
+		return 0
+	}
+	*seen |= bit
+	return k
+}
+
 func (r *reader) uint() uint64 {
 	switch c := r.byte1(); {
 	case c < 0x80:
@@ -322,16 +341,20 @@ func (r *reader) bytes() []byte {
 		n = r.strLenAfter(c)
 	}
 	p := r.take(n)
-	if r.err != nil || n == 0 {
+	switch {
+	case r.err != nil:
 		return nil
+	case n == 0:
+		return []byte{} // as the reflection decoder: empty, not nil
 	}
 	return append(make([]byte, 0, n), p...)
 }
 
 func (r *reader) version() store.Version {
 	var v store.Version
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 't':
 			v.Term = r.uint()
 		case 's':
@@ -345,8 +368,9 @@ func (r *reader) version() store.Version {
 
 func (r *reader) entry() store.Entry {
 	var e store.Entry
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'k':
 			e.Key = r.string()
 		case 'v':

@@ -26,6 +26,7 @@ func fastSamples() []fastMessage {
 		&ReadResp{Found: true, Entry: store.Entry{Key: "k", Value: make([]byte, 300), ContentType: "application/json", Version: v}},
 		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", Value: []byte("v"), ContentType: "c", IfMatch: &v, IfNoneMatch: true, IfExists: true}},
 		&Forward{Op: WriteOp{Kind: WriteDelete, Key: "k"}},
+		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", IfMatch: &store.Version{}}}, // omitempty honours IsZero
 		&Forward{Op: WriteOp{Kind: WriteAppend, Key: "k", Value: big}},
 		&WriteResult{Version: v},
 		&Events{}, &Events{Term: 1 << 50, First: 3, Reset: true, Events: []Event{}},
@@ -54,7 +55,6 @@ func TestFastCodecMatchesReflection(t *testing.T) {
 			t.Errorf("sample %d %T: the fast decoder refused the reflection encoding", i, m)
 			continue
 		}
-		// Decoding normalizes empty values to nil, as the reflection codec does.
 		viaReflection := reflect.New(reflect.TypeOf(m).Elem()).Interface()
 		if err := msgpack.Unmarshal(want, viaReflection); err != nil {
 			t.Fatal(err)
@@ -95,6 +95,31 @@ func TestFastDecodeFallsBack(t *testing.T) {
 	}
 	if !reflect.DeepEqual(untouched, Replicate{}) {
 		t.Fatalf("a refused fast decode changed its target: %+v", untouched)
+	}
+	// Repeated keys: the reflection decoder merges them into the earlier
+	// field; the fast decoder leaves such bodies to it. Decode must agree
+	// with the reflection decoder either way.
+	for _, tc := range []struct {
+		name string
+		typ  Type
+		into func() any
+		body []byte
+	}{
+		{"entry given twice", TypeReplicate, func() any { return &Replicate{} },
+			[]byte{0x82, 0xa1, 'e', 0x82, 0xa1, 'k', 0xa1, 'a', 0xa1, 'v', 0xc4, 1, 'x', 0xa1, 'e', 0x81, 0xa1, 'k', 0xa1, 'b'}},
+		{"version key twice", TypeWriteResult, func() any { return &WriteResult{} },
+			[]byte{0x81, 0xa1, 'v', 0x83, 0xa1, 't', 1, 0xa1, 's', 2, 0xa1, 't', 3}},
+		{"op twice", TypeForward, func() any { return &Forward{} },
+			[]byte{0x82, 0xa1, 'o', 0x81, 0xa1, 'k', 0xa1, 'a', 0xa1, 'o', 0xc0}},
+		{"zero-length value", TypeReplicate, func() any { return &Replicate{} },
+			[]byte{0x81, 0xa1, 'e', 0x82, 0xa1, 'k', 0xa1, 'a', 0xa1, 'v', 0xc4, 0}},
+	} {
+		m, err := Decode(tc.typ, tc.body)
+		want := tc.into()
+		werr := msgpack.Unmarshal(tc.body, want)
+		if (err == nil) != (werr == nil) || (err == nil && !reflect.DeepEqual(m, want)) {
+			t.Errorf("%s: Decode = %+v, %v; the reflection decoder reads %+v, %v", tc.name, m, err, want, werr)
+		}
 	}
 	// Compact integers where the reflection codec writes 8 bytes.
 	compact := []byte{0x81, 0xa1, 'v', 0x82, 0xa1, 't', 0x05, 0xa1, 's', 0xcd, 0x01, 0x00}

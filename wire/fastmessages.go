@@ -10,8 +10,9 @@ func (m *Replicate) appendMsgpack(b []byte) []byte {
 func (m *Replicate) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v Replicate
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'b':
 			v.Bucket = r.int()
 		case 's':
@@ -36,8 +37,9 @@ func (m *ReplicateAck) appendMsgpack(b []byte) []byte {
 func (m *ReplicateAck) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v ReplicateAck
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'a':
 			v.Applied = r.bool()
 		default:
@@ -77,8 +79,9 @@ func (m *Read) appendMsgpack(b []byte) []byte {
 func (m *Read) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v Read
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'b':
 			v.Bucket = r.int()
 		case 's':
@@ -111,8 +114,9 @@ func (m *ReadResp) appendMsgpack(b []byte) []byte {
 func (m *ReadResp) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v ReadResp
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'f':
 			v.Found = r.bool()
 		case 'e':
@@ -131,7 +135,7 @@ func (m *ReadResp) decodeMsgpack(b []byte) bool {
 func (m *Forward) appendMsgpack(b []byte) []byte {
 	op := &m.Op
 	n := 2
-	for _, f := range [...]bool{len(op.Value) > 0, op.ContentType != "", op.IfMatch != nil, op.IfNoneMatch, op.IfExists} {
+	for _, f := range [...]bool{len(op.Value) > 0, op.ContentType != "", hasIfMatch(op), op.IfNoneMatch, op.IfExists} {
 		if f {
 			n++
 		}
@@ -146,7 +150,7 @@ func (m *Forward) appendMsgpack(b []byte) []byte {
 	if op.ContentType != "" {
 		b = appendString(appendKey(b, 'c'), op.ContentType)
 	}
-	if op.IfMatch != nil {
+	if hasIfMatch(op) {
 		b = appendVersion(appendKey(b, 'm'), *op.IfMatch)
 	}
 	if op.IfNoneMatch {
@@ -158,16 +162,24 @@ func (m *Forward) appendMsgpack(b []byte) []byte {
 	return b
 }
 
+// hasIfMatch reports whether IfMatch goes on the wire: the reflection
+// codec's omitempty leaves out a nil pointer and also a zero version (it
+// honours IsZero), so a zero IfMatch means no condition on the wire. The
+// HTTP layer answers If-Match "0.0" with 412 before it gets here.
+func hasIfMatch(op *WriteOp) bool { return op.IfMatch != nil && !op.IfMatch.IsZero() }
+
 func (m *Forward) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v Forward
+	var seenOp uint32
 	for range r.mapLen() {
-		if r.key() != 'o' {
+		if r.field(&seenOp) != 'o' {
 			r.fail()
 			break
 		}
+		var seen uint32
 		for range r.mapLen() {
-			switch r.key() {
+			switch r.field(&seen) {
 			case 'o':
 				k := r.uint()
 				if k > 255 {
@@ -211,8 +223,9 @@ func (m *WriteResult) appendMsgpack(b []byte) []byte {
 func (m *WriteResult) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v WriteResult
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'v':
 			v.Version = r.version()
 		default:
@@ -275,8 +288,9 @@ func appendEvent(b []byte, e *Event) []byte {
 func (m *Events) decodeMsgpack(b []byte) bool {
 	r := reader{b: b}
 	var v Events
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 't':
 			v.Term = r.uint()
 		case 'f':
@@ -311,8 +325,9 @@ func (m *Events) decodeMsgpack(b []byte) bool {
 
 func (r *reader) event() Event {
 	var e Event
+	var seen uint32
 	for range r.mapLen() {
-		switch r.key() {
+		switch r.field(&seen) {
 		case 'k':
 			e.Key = r.string()
 		case 'v':
