@@ -35,7 +35,9 @@ func servePprof(addr string, log *slog.Logger) (bound string, stop func(), err e
 	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
+		if srv.Shutdown(ctx) != nil {
+			srv.Close() // a profile still being taken
+		}
 		<-done
 	}, nil
 }

@@ -140,11 +140,14 @@ func (h *HTTP) Worker(ctx context.Context, w int) func(Op) (int, error) {
 	target := h.targets[w%len(h.targets)]
 	if target.Scheme == "http" && !h.std {
 		c := h.raw.get(w, target.Host, h.timeout)
+		// Ending ctx interrupts the request in flight (the registration
+		// goes when ctx ends).
+		context.AfterFunc(ctx, c.interrupt)
 		return func(op Op) (int, error) {
 			if op.Kind == OpPut {
-				return c.do("PUT", h.path(op.Key), h.value)
+				return c.do(ctx, "PUT", h.path(op.Key), h.value)
 			}
-			return c.do("GET", h.path(op.Key), nil)
+			return c.do(ctx, "GET", h.path(op.Key), nil)
 		}
 	}
 	tmpl, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)

@@ -3,12 +3,14 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,13 +20,25 @@ import (
 // the response (status, length, chunking, Connection: close). It costs a
 // fraction of net/http's client, which on a 2-core machine shares the CPU
 // with the servers measured: the lighter the load generator, the more of
-// the machine the system under test gets, as with wrk.
+// the machine the system under test gets, as with wrk. One goroutine uses
+// a rawConn at a time; interrupt may be called from any.
 type rawConn struct {
-	host    string // host:port to dial and send as Host
+	host    string // host[:port] sent as Host
+	dial    string // host:port dialled (port 80 when host has none)
 	timeout time.Duration
-	conn    net.Conn
 	r       *bufio.Reader
 	req     []byte // reused request buffer
+
+	mu   sync.Mutex // guards conn against interrupt
+	conn net.Conn
+}
+
+func newRawConn(host string, timeout time.Duration) *rawConn {
+	dial := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		dial = net.JoinHostPort(strings.Trim(host, "[]"), "80")
+	}
+	return &rawConn{host: host, dial: dial, timeout: timeout}
 }
 
 // rawConns holds a Doer's raw connections by worker, so that successive
@@ -38,13 +52,16 @@ type rawConns struct {
 func (rc *rawConns) get(w int, host string, timeout time.Duration) *rawConn {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if c, ok := rc.conns[w]; ok && c.host == host {
-		return c
+	if c, ok := rc.conns[w]; ok {
+		if c.host == host {
+			return c
+		}
+		c.close()
 	}
 	if rc.conns == nil {
 		rc.conns = map[int]*rawConn{}
 	}
-	c := &rawConn{host: host, timeout: timeout}
+	c := newRawConn(host, timeout)
 	rc.conns[w] = c
 	return c
 }
@@ -59,38 +76,70 @@ func (rc *rawConns) closeAll() {
 }
 
 func (c *rawConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
 	}
 }
 
-var errMalformed = errors.New("malformed HTTP response")
+// interrupt ends the request in flight, if any, at once.
+func (c *rawConn) interrupt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+var (
+	errMalformed = errors.New("malformed HTTP response")
+	// errNotSent: writing the request failed, so the server cannot
+	// have a whole request to act on.
+	errNotSent = errors.New("connection closed before the request was sent")
+	// errClosedIdle: the server closed the connection without sending a
+	// byte of response: typically a keep-alive connection it had closed
+	// as idle, but possibly a server that acted and then died.
+	errClosedIdle = errors.New("connection closed by the server before answering")
+)
 
 // do sends one request and reads the whole response, returning its status.
-// A request on a reused connection that the server had closed is retried
-// once on a fresh one, as net/http does.
-func (c *rawConn) do(method, path string, body []byte) (int, error) {
+// On a reused connection the server may have closed meanwhile, a request
+// is retried once on a fresh connection when it surely was not sent, or
+// when it is a GET (safe to repeat) and the server closed without a byte
+// of response. ctx ending interrupts the request.
+func (c *rawConn) do(ctx context.Context, method, path string, body []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
 	reused := c.conn != nil
-	st, err := c.try(method, path, body)
-	if err != nil && reused && st == 0 && (errors.Is(err, io.EOF) || errors.Is(err, errStale)) {
-		st, err = c.try(method, path, body)
+	c.mu.Unlock()
+	st, err := c.try(ctx, method, path, body)
+	if err != nil && reused && (errors.Is(err, errNotSent) || (method == "GET" && errors.Is(err, errClosedIdle))) {
+		st, err = c.try(ctx, method, path, body)
 	}
 	return st, err
 }
 
-var errStale = errors.New("connection closed by the server before answering")
-
-func (c *rawConn) try(method, path string, body []byte) (int, error) {
-	if c.conn == nil {
-		conn, err := net.DialTimeout("tcp", c.host, 5*time.Second)
+func (c *rawConn) try(ctx context.Context, method, path string, body []byte) (int, error) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		nc, err := d.DialContext(ctx, "tcp", c.dial)
 		if err != nil {
 			return 0, err
 		}
-		if tc, ok := conn.(*net.TCPConn); ok {
+		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		conn = nc
+		c.mu.Lock()
 		c.conn = conn
+		c.mu.Unlock()
 		if c.r == nil {
 			c.r = bufio.NewReaderSize(conn, 16<<10)
 		} else {
@@ -109,37 +158,71 @@ func (c *rawConn) try(method, path string, body []byte) (int, error) {
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, body...)
 	c.req = b
-	if err := c.conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	c.mu.Lock()
+	err := conn.SetDeadline(time.Now().Add(c.timeout))
+	c.mu.Unlock()
+	if err == nil {
+		err = ctx.Err() // an interrupt before the deadline was set
+	}
+	if err != nil {
 		c.close()
 		return 0, err
 	}
-	if _, err := c.conn.Write(b); err != nil {
+	if _, err := conn.Write(b); err != nil {
 		c.close()
-		return 0, errors.Join(errStale, err)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, errors.Join(errNotSent, err)
 	}
 	st, keep, err := c.readResponse(method == "HEAD")
 	if err != nil || !keep {
 		c.close()
+	}
+	if err != nil && ctx.Err() != nil {
+		return st, ctx.Err()
 	}
 	return st, err
 }
 
 // readResponse reads a response's head and discards its body.
 func (c *rawConn) readResponse(head bool) (status int, keep bool, err error) {
-	line, err := c.r.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, io.EOF) && len(line) == 0 {
-			return 0, false, errStale
+	var line []byte
+	for first := true; ; first = false {
+		line, err = c.r.ReadSlice('\n')
+		switch {
+		case err != nil && first && len(line) == 0 && errors.Is(err, io.EOF):
+			return 0, false, errClosedIdle
+		case errors.Is(err, io.EOF):
+			return 0, false, io.ErrUnexpectedEOF // part of a response
+		case err != nil:
+			return 0, false, err
 		}
-		return 0, false, err
-	}
-	// "HTTP/1.1 200 OK\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
-	}
-	status, err = strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
+		// "HTTP/1.1 200 OK\r\n"
+		if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' || line[12] != ' ' && line[12] != '\r' {
+			return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
+		}
+		status = 0
+		for _, d := range line[9:12] {
+			if d < '0' || d > '9' {
+				return 0, false, fmt.Errorf("%w: status line %q", errMalformed, line)
+			}
+			status = status*10 + int(d-'0')
+		}
+		if status < 100 || status >= 200 || status == 101 {
+			break
+		}
+		// An interim response (100 Continue, 103 Early Hints): its
+		// headers, then the final response follows.
+		for {
+			h, err := c.r.ReadSlice('\n')
+			if err != nil {
+				return 0, false, err
+			}
+			if len(h) <= 2 {
+				break
+			}
+		}
 	}
 	keep = line[7] == '1' // HTTP/1.1 keeps the connection by default
 	length, chunked := int64(-1), false
@@ -164,7 +247,11 @@ func (c *rawConn) readResponse(head bool) (status int, keep bool, err error) {
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
 		case bytes.EqualFold(name, []byte("Connection")):
-			keep = !bytes.EqualFold(value, []byte("close"))
+			for tok := range bytes.SplitSeq(value, []byte(",")) {
+				if bytes.EqualFold(bytes.TrimSpace(tok), []byte("close")) {
+					keep = false
+				}
+			}
 		}
 	}
 	switch {

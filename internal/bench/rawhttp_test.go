@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -78,11 +79,11 @@ func TestRawClientResponses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startCanned(t, nil, tc.reply)
-			c := &rawConn{host: s.ln.Addr().String(), timeout: 5 * time.Second}
+			c := newRawConn(s.ln.Addr().String(), 5*time.Second)
 			defer c.close()
 			// Three requests on one connection: each response was read whole.
 			for i := range 3 {
-				st, err := c.do("PUT", "/v1/kv/k", []byte("value"))
+				st, err := c.do(t.Context(), "PUT", "/v1/kv/k", []byte("value"))
 				if err != nil || st != tc.want {
 					t.Fatalf("request %d: %d, %v; want %d", i, st, err, tc.want)
 				}
@@ -110,10 +111,10 @@ func TestRawClientConnectionEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startCanned(t, func(int) bool { return true }, tc.reply)
-			c := &rawConn{host: s.ln.Addr().String(), timeout: 5 * time.Second}
+			c := newRawConn(s.ln.Addr().String(), 5*time.Second)
 			defer c.close()
 			for i := range 3 {
-				if st, err := c.do("GET", "/v1/kv/k", nil); err != nil || st != 200 {
+				if st, err := c.do(t.Context(), "GET", "/v1/kv/k", nil); err != nil || st != 200 {
 					t.Fatalf("request %d: %d, %v", i, st, err)
 				}
 			}
@@ -128,8 +129,8 @@ func TestRawClientConnectionEnds(t *testing.T) {
 
 func TestRawClientFailures(t *testing.T) {
 	s := startCanned(t, nil, "garbage\r\n\r\n")
-	c := &rawConn{host: s.ln.Addr().String(), timeout: 5 * time.Second}
-	if _, err := c.do("GET", "/x", nil); !errors.Is(err, errMalformed) {
+	c := newRawConn(s.ln.Addr().String(), 5*time.Second)
+	if _, err := c.do(t.Context(), "GET", "/x", nil); !errors.Is(err, errMalformed) {
 		t.Fatalf("a garbage status line: %v, want errMalformed", err)
 	}
 	if c.conn != nil {
@@ -162,12 +163,111 @@ func TestRawClientFailures(t *testing.T) {
 		}
 		mu.Unlock()
 	}()
-	slow := &rawConn{host: ln.Addr().String(), timeout: 100 * time.Millisecond}
-	_, err = slow.do("GET", "/x", nil)
+	slow := newRawConn(ln.Addr().String(), 100*time.Millisecond)
+	_, err = slow.do(t.Context(), "GET", "/x", nil)
 	if errorKind(0, err) != "timeout" {
 		t.Fatalf("a silent server: %v (%s), want a timeout", err, errorKind(0, err))
 	}
 	if !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("timeout error %q does not say so", err)
+	}
+}
+
+// TestRawClientRetries checks which requests are repeated after the server
+// closed a kept connection: a GET that got no byte of answer is; a PUT is
+// not (the server may have acted on it), nor anything after part of a
+// response arrived.
+func TestRawClientRetries(t *testing.T) {
+	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		name    string
+		method  string
+		reply2  string // the second reply, after which the server closes
+		wantErr bool
+		wantReq int // requests the server reads in all
+	}{
+		{"GET after an idle close", "GET", ok, false, 3},
+		{"PUT after an idle close", "PUT", ok, true, 2},
+		{"GET after part of a status line", "GET", "HTTP/1.1 20", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first connection answers once, then closes without a word
+			// (reply "" for the second request) or after a partial answer.
+			s := startCanned(t, func(i int) bool { return i >= 2 }, ok, tc.reply2, ok)
+			if tc.reply2 == ok {
+				s.replies = []string{ok, "", ok}
+			}
+			c := newRawConn(s.ln.Addr().String(), 5*time.Second)
+			defer c.close()
+			if st, err := c.do(t.Context(), tc.method, "/k", []byte("v")); err != nil || st != 200 {
+				t.Fatalf("first request: %d, %v", st, err)
+			}
+			_, err := c.do(t.Context(), tc.method, "/k", []byte("v"))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("second request: %v, want error %v", err, tc.wantErr)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.lines) != tc.wantReq {
+				t.Fatalf("the server read %d requests, want %d: %q", len(s.lines), tc.wantReq, s.lines)
+			}
+		})
+	}
+}
+
+func TestRawClientInterimAndHost(t *testing.T) {
+	s := startCanned(t, nil, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+	c := newRawConn(s.ln.Addr().String(), 5*time.Second)
+	defer c.close()
+	for i := range 3 {
+		if st, err := c.do(t.Context(), "GET", "/k", nil); err != nil || st != 200 {
+			t.Fatalf("request %d after an interim response: %d, %v", i, st, err)
+		}
+	}
+	for host, dial := range map[string]string{"localhost": "localhost:80", "10.0.0.1:8080": "10.0.0.1:8080", "[::1]": "[::1]:80"} {
+		if got := newRawConn(host, time.Second).dial; got != dial {
+			t.Errorf("host %q dials %q, want %q", host, got, dial)
+		}
+	}
+}
+
+// TestRawClientContextInterrupts checks that ending the worker's context
+// ends a request in flight at once, not after the timeout.
+func TestRawClientContextInterrupts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			accepted <- conn // never answers
+		}
+	}()
+	defer func() {
+		if conn := <-accepted; conn != nil {
+			conn.Close()
+		}
+	}()
+	d, err := NewHTTP(HTTPOptions{Targets: []string{"http://" + ln.Addr().String()}, Conns: 1, Keys: 1, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	do := d.Worker(ctx, 0)
+	done := make(chan error, 1)
+	go func() { _, err := do(Op{Kind: OpGet}); done <- err }()
+	conn := <-accepted
+	accepted <- conn // for the deferred close
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted request: %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request outlived its context by 30s (its timeout is a minute)")
 	}
 }
