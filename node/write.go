@@ -35,7 +35,7 @@ func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error
 	if addr == "" {
 		return store.Version{}, wire.ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.writeTimeout()+n.cfg.CallTimeout/2)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout()+n.cfg.CallTimeout/2)
 	defer cancel()
 	start := time.Now()
 	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
@@ -119,7 +119,10 @@ type route struct {
 // time (a striped lock), so conditions see the latest version and
 // versions follow the order writes take effect.
 func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (store.Version, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.writeTimeout())
+	// Once begun, a write runs to its end or its timeout even if the client
+	// goes away: stopping half-way only makes its outcome unknown. (This
+	// also spares registering with the request's context on every write.)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout())
 	defer cancel()
 	h := xxhash.Sum64String(op.Key)
 	b := shard.BucketOf(op.Key, n.cfg.Buckets)

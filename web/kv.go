@@ -134,7 +134,7 @@ func (a *api) write(c *gin.Context, op wire.WriteOp, status int) {
 		return
 	}
 	c.Header("ETag", etag(v))
-	c.JSON(status, writeResult{Key: op.Key, Version: v.String()})
+	c.Data(status, "application/json; charset=utf-8", writeResultJSON(op.Key, v.String()))
 }
 
 func (a *api) put(c *gin.Context) {

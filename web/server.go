@@ -139,8 +139,10 @@ func (a *api) recover(c *gin.Context) {
 
 // identify sets the headers every response carries.
 func (a *api) identify(c *gin.Context) {
-	c.Header("X-Jumpkv-Node", strconv.FormatUint(uint64(a.b.ID()), 10))
-	c.Header("X-Jumpkv-Leader", strconv.FormatUint(uint64(a.b.Leader()), 10))
+	// Canonical keys set directly: this runs on every request.
+	h := c.Writer.Header()
+	h["X-Jumpkv-Node"] = []string{strconv.FormatUint(uint64(a.b.ID()), 10)}
+	h["X-Jumpkv-Leader"] = []string{strconv.FormatUint(uint64(a.b.Leader()), 10)}
 	c.Next()
 }
 
