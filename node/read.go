@@ -25,6 +25,10 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 		return store.Entry{}, err
 	}
 	b := shard.BucketOf(key, n.cfg.Buckets)
+	// The peer calls below are bounded by their own timeouts; a client
+	// that leaves does not need to stop them, and not deriving from its
+	// context spares a registration with it per call.
+	ctx = context.WithoutCancel(ctx)
 	for attempt := 0; ; attempt++ {
 		e, found, err := n.getOnce(ctx, b, key, false)
 		if attempt == 0 && (errors.Is(err, wire.ErrStaleEpoch) || errors.Is(err, wire.ErrNotOwner)) {
