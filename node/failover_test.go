@@ -49,15 +49,7 @@ func settle(t *testing.T, c *clustertest.Cluster) *clustertest.Node {
 	var l *clustertest.Node
 	c.WaitFor(60*time.Second, "the highest node leading a ready cluster", func() bool {
 		l = c.Leader()
-		if l == nil || l != highest(c) {
-			return false
-		}
-		for _, n := range c.Nodes() {
-			if ok, _ := n.Ready(); !ok {
-				return false
-			}
-		}
-		return true
+		return l != nil && l == highest(c) && c.AllReady()
 	})
 	return l
 }

@@ -11,15 +11,22 @@ import (
 
 // tickLoop drives the elector and sends heartbeats every heartbeat interval.
 func (n *Node) tickLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Election.HeartbeatInterval)
+	every(ctx, n.cfg.Election.HeartbeatInterval, nil, func() { n.tick(ctx) })
+}
+
+// every calls f each interval, and at once whenever kick (nil: never)
+// delivers, until ctx ends.
+func every(ctx context.Context, interval time.Duration, kick <-chan struct{}, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n.tick(ctx)
+		case <-kick:
 		}
+		f()
 	}
 }
 

@@ -133,14 +133,4 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustert
 }
 
 // clusterReady reports whether every node follows one leader and is ready.
-func clusterReady(c *clustertest.Cluster) bool {
-	if c.Leader() == nil {
-		return false
-	}
-	for _, n := range c.Nodes() {
-		if ok, _ := n.Ready(); !ok {
-			return false
-		}
-	}
-	return true
-}
+func clusterReady(c *clustertest.Cluster) bool { return c.Leader() != nil && c.AllReady() }

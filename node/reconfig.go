@@ -24,25 +24,17 @@ type plan struct {
 // members: it installs the term's first epoch, adds joining nodes, and
 // takes dead or restarted nodes' copies out of the table.
 func (n *Node) reconfigLoop(ctx context.Context) {
-	t := time.NewTicker(2 * n.cfg.Election.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.kick:
-		}
+	every(ctx, 2*n.cfg.Election.HeartbeatInterval, n.kick, func() {
 		n.mu.Lock()
 		p := n.planLocked(time.Now())
 		n.mu.Unlock()
 		if p == nil {
-			continue
+			return
 		}
 		if err := n.switchTo(ctx, p); err != nil && ctx.Err() == nil {
 			n.log.Warn("placement change failed; will retry", "epoch", p.next.Epoch(), "err", err)
 		}
-	}
+	})
 }
 
 // planLocked returns the placement change needed now, or nil.

@@ -43,17 +43,7 @@ const repairBatchBytes = 4 << 20
 // syncLoop runs anti-entropy every sync interval, and at once after the
 // term or the placement changes.
 func (n *Node) syncLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.syncKick:
-		}
-		n.antiEntropy(ctx)
-	}
+	every(ctx, n.cfg.SyncInterval, n.syncKick, func() { n.antiEntropy(ctx) })
 }
 
 // kickSync wakes the anti-entropy loop without blocking.

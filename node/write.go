@@ -69,6 +69,11 @@ func (n *Node) checkOp(op *wire.WriteOp) error {
 	default:
 		return fmt.Errorf("%w: unknown write kind %d", wire.ErrBadRequest, op.Kind)
 	}
+	if op.IfMatch != nil && op.IfMatch.IsZero() {
+		// No value ever has version 0.0, so the condition fails; it must not
+		// reach the wire, where a zero version means no condition.
+		return fmt.Errorf("%w: no value has version %s", wire.ErrPrecondition, op.IfMatch)
+	}
 	if len(op.Value) > n.cfg.MaxValue {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", wire.ErrTooLarge, len(op.Value), n.cfg.MaxValue)
 	}

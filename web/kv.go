@@ -73,12 +73,6 @@ func conditions(c *gin.Context, op *wire.WriteOp) bool {
 				badRequest(c, "malformed If-Match: "+err.Error())
 				return false
 			}
-			if v.IsZero() {
-				// No value ever has version 0.0: the condition fails, as
-				// any other version held by no value would.
-				writeError(c, fmt.Errorf("%w: no value has version %s", wire.ErrPrecondition, v))
-				return false
-			}
 			op.IfMatch = &v
 		}
 	}

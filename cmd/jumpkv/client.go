@@ -37,15 +37,14 @@ func runClient(ctx context.Context, cmd string, args, env []string, stdin io.Rea
 	addr := fs.String("addr", "http://127.0.0.1:8080", "base URL of any node")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for an answer")
 	contentType := fs.String("content-type", "", "Content-Type stored with the value (put)")
-	insecure := fs.Bool("insecure", false, "with an https:// --addr, skip verifying the node's certificate")
-	cacert := fs.String("cacert", "", "with an https:// --addr, PEM file of the CA certificate(s) to verify the node's certificate with (default: the system's)")
+	tlsFlags := addClientTLSFlags(fs)
 	if err := parseWithEnv(fs, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	tlsCfg, err := clientTLS(*insecure, *cacert)
+	tlsCfg, err := tlsFlags()
 	if err != nil {
 		fmt.Fprintf(stderr, "jumpkv %s: %v\n", cmd, err)
 		return 2
@@ -88,6 +87,14 @@ func runClient(ctx context.Context, cmd string, args, env []string, stdin io.Rea
 		return 1
 	}
 	return 0
+}
+
+// addClientTLSFlags adds --insecure and --cacert to fs; the returned
+// function gives their TLS settings once fs is parsed.
+func addClientTLSFlags(fs *flag.FlagSet) func() (*tls.Config, error) {
+	insecure := fs.Bool("insecure", false, "with an https:// --addr, skip verifying the node's certificate")
+	cacert := fs.String("cacert", "", "with an https:// --addr, PEM file of the CA certificate(s) to verify the node's certificate with (default: the system's)")
+	return func() (*tls.Config, error) { return clientTLS(*insecure, *cacert) }
 }
 
 // clientTLS returns the TLS settings of --insecure and --cacert.

@@ -33,8 +33,7 @@ func runWatch(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	fs.Usage = func() { fmt.Fprint(stderr, watchUsage); fs.PrintDefaults() }
 	addr := fs.String("addr", "http://127.0.0.1:8080", "base URL of any node")
 	since := fs.String("since", "", "resume after this version (from an earlier event)")
-	insecure := fs.Bool("insecure", false, "with an https:// --addr, skip verifying the node's certificate")
-	cacert := fs.String("cacert", "", "with an https:// --addr, PEM file of the CA certificate(s) to verify the node's certificate with")
+	tlsFlags := addClientTLSFlags(fs)
 	if err := parseWithEnv(fs, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -50,7 +49,7 @@ func runWatch(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "jumpkv watch: %v\n", err)
 		return 2
 	}
-	tlsCfg, err := clientTLS(*insecure, *cacert)
+	tlsCfg, err := tlsFlags()
 	if err != nil {
 		fmt.Fprintf(stderr, "jumpkv watch: %v\n", err)
 		return 2

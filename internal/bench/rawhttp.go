@@ -29,7 +29,9 @@ type rawConn struct {
 	r       *bufio.Reader
 	req     []byte // reused request buffer
 
-	mu   sync.Mutex // guards conn against interrupt
+	// conn is written only by the worker, under mu; interrupt reads it
+	// under mu from another goroutine.
+	mu   sync.Mutex
 	conn net.Conn
 }
 
@@ -113,9 +115,7 @@ func (c *rawConn) do(ctx context.Context, method, path string, body []byte) (int
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
 	reused := c.conn != nil
-	c.mu.Unlock()
 	st, err := c.try(ctx, method, path, body)
 	if err != nil && reused && (errors.Is(err, errNotSent) || (method == "GET" && errors.Is(err, errClosedIdle))) {
 		st, err = c.try(ctx, method, path, body)
@@ -124,9 +124,7 @@ func (c *rawConn) do(ctx context.Context, method, path string, body []byte) (int
 }
 
 func (c *rawConn) try(ctx context.Context, method, path string, body []byte) (int, error) {
-	c.mu.Lock()
 	conn := c.conn
-	c.mu.Unlock()
 	if conn == nil {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		nc, err := d.DialContext(ctx, "tcp", c.dial)
@@ -158,11 +156,9 @@ func (c *rawConn) try(ctx context.Context, method, path string, body []byte) (in
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, body...)
 	c.req = b
-	c.mu.Lock()
 	err := conn.SetDeadline(time.Now().Add(c.timeout))
-	c.mu.Unlock()
 	if err == nil {
-		err = ctx.Err() // an interrupt before the deadline was set
+		err = ctx.Err() // an interrupt that came before this deadline
 	}
 	if err != nil {
 		c.close()

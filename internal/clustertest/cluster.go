@@ -325,17 +325,19 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 	var l *Node
 	c.WaitFor(timeout, "a leader followed by every node, all nodes ready", func() bool {
 		l = c.Leader()
-		if l == nil {
-			return false
-		}
-		for _, n := range c.Nodes() {
-			if ok, _ := n.Ready(); !ok {
-				return false
-			}
-		}
-		return true
+		return l != nil && c.AllReady()
 	})
 	return l
+}
+
+// AllReady reports whether every running node answers ready.
+func (c *Cluster) AllReady() bool {
+	for _, n := range c.Nodes() {
+		if ok, _ := n.Ready(); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Followers returns the running nodes other than the leader l.
