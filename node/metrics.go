@@ -1,6 +1,8 @@
 package node
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -15,6 +17,10 @@ type metrics struct {
 	bucketMoves   prometheus.Counter
 	repairs       prometheus.Counter
 	purges        prometheus.Counter
+
+	// Reads this node answered from its own copy, as the bucket's primary
+	// or, leading, as a backup (atomics: they are counted on the hot path).
+	readsPrimaryCopy, readsBackupCopy atomic.Uint64
 }
 
 // latencyBuckets span 100µs to about 6s.
@@ -64,6 +70,12 @@ func newMetrics(n *Node) *metrics {
 			live, _ := n.Watchers()
 			return float64(live)
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
+			Help: "Reads answered from this node's own copy, without asking another node.", ConstLabels: prometheus.Labels{"copy": "primary"}},
+			func() float64 { return float64(m.readsPrimaryCopy.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
+			Help: "Reads answered from this node's own copy, without asking another node.", ConstLabels: prometheus.Labels{"copy": "backup"}},
+			func() float64 { return float64(m.readsBackupCopy.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",
 			Help: "Watch subscriptions ended because the watcher fell behind."}, func() float64 {
 			_, dropped := n.Watchers()

@@ -59,6 +59,8 @@ type Node struct {
 	// Leader write path (used only while leading).
 	seq      atomic.Uint64
 	keyLocks []chanLock
+	writing  writeStripes // one per key lock (doubt.go)
+	doubt    inDoubt
 	gates    []gate
 
 	kick     chan struct{} // wakes the reconfigurator
@@ -68,6 +70,7 @@ type Node struct {
 	// merged under, one merge of a bucket at a time, tombstones seen on
 	// every replica in the last round. synced and tombstones are guarded by mu.
 	synced     []syncKey
+	syncedAll  []bool // the merge recorded in synced reached every co-replica
 	syncLocks  []chanLock
 	tombstones []map[string]tombstone
 
@@ -120,11 +123,13 @@ func New(cfg Config) (*Node, error) {
 		inflightBeats: map[shard.NodeID]bool{},
 		refusals:      map[string]time.Time{},
 		keyLocks:      newChanLocks(1024),
+		writing:       make(writeStripes, 1024),
 		gates:         make([]gate, cfg.Buckets),
 		kick:          make(chan struct{}, 1),
 		hub:           newHub(cfg.Watch),
 		syncKick:      make(chan struct{}, 1),
 		synced:        make([]syncKey, cfg.Buckets),
+		syncedAll:     make([]bool, cfg.Buckets),
 		syncLocks:     newChanLocks(cfg.Buckets),
 		tombstones:    make([]map[string]tombstone, cfg.Buckets),
 		ctx:           context.Background(),

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
@@ -83,12 +85,24 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 	}
 	// The common case, a read of a bucket this node serves and has merged
 	// under the current authority, is answered under this one lock hold.
-	fast := primary == n.cfg.ID && !viaLeader && mayRead && n.el.CanServeReads(now) &&
-		n.held[b] && n.recognisedLocked() && n.synced[b] == syncKey{term, since, n.el.LeaseGen()}
+	merged := !viaLeader && mayRead && n.el.CanServeReads(now) && n.held[b] && n.recognisedLocked() &&
+		n.synced[b] == syncKey{term, since, n.el.LeaseGen()}
+	fast := merged && primary == n.cfg.ID
+	// The leader also answers from a copy it holds as a backup once a merge
+	// under its authority reached every co-replica, for keys whose replicas
+	// all hold the newest version (readHeldCopy).
+	held := merged && !fast && leading && n.lead.term == term && n.syncedAll[b] && slices.Contains(st.Table.Buckets[b], n.cfg.ID)
 	n.mu.Unlock()
 	if fast {
+		n.metrics.readsPrimaryCopy.Add(1)
 		e, ok := n.store.Get(b, key)
 		return e, ok && !e.Deleted, nil
+	}
+	if held {
+		if e, ok, settled := n.readHeldCopy(term, b, key); settled {
+			n.metrics.readsBackupCopy.Add(1)
+			return e, ok && !e.Deleted, nil
+		}
 	}
 	switch {
 	case viaLeader && !leading:
@@ -105,6 +119,20 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 		return n.readPrimary(ctx, from, term, b, since, key, false)
 	}
 	return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key})
+}
+
+// readHeldCopy reads key from the leader's own copy of bucket b, settled
+// when no write of it was in flight meanwhile and its last write under
+// term did not fail: every replica then holds what was read, so the read
+// agrees with the primary's. Otherwise the caller asks the primary.
+func (n *Node) readHeldCopy(term uint64, b int, key string) (e store.Entry, ok, settled bool) {
+	stripe := xxhash.Sum64String(key) % uint64(len(n.writing))
+	s, idle := n.writing.snapshot(stripe)
+	if !idle || n.doubt.has(term, key) {
+		return store.Entry{}, false, false
+	}
+	e, ok = n.store.Get(b, key)
+	return e, ok, n.writing.unchanged(stripe, s)
 }
 
 // readViaLeader reads through the leader (itself when leading).

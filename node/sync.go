@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,9 +55,9 @@ func (n *Node) kickSync() {
 	}
 }
 
-// antiEntropy compares every bucket this node is primary of with its
-// backups and merges those that differ, have not been merged under the
-// current authority, or hold tombstones (to purge them).
+// antiEntropy compares every bucket this node is primary of (or, leading,
+// holds) with its co-replicas and merges those that differ, have not been
+// merged under the current authority, or hold tombstones (to purge them).
 func (n *Node) antiEntropy(ctx context.Context) {
 	n.mu.Lock()
 	if n.state == nil || !n.recognisedLocked() || !n.el.CanServeReads(time.Now()) {
@@ -64,18 +65,26 @@ func (n *Node) antiEntropy(ctx context.Context) {
 		return
 	}
 	auth := n.authorityLocked()
+	leading := n.lead != nil
 	byPeer := map[shard.NodeID][]int{}
 	var mine []int
+	primaryOf := map[int]bool{}
 	peers := map[shard.NodeID]wire.Member{}
 	for b := range n.state.Table.Buckets {
 		reps := n.state.Table.Buckets[b]
-		if len(reps) == 0 || reps[0] != n.cfg.ID || !n.held[b] {
+		primary := len(reps) > 0 && reps[0] == n.cfg.ID
+		// The leader also merges the buckets it holds as a backup, which
+		// it then reads locally (read.go).
+		if !n.held[b] || !primary && !(leading && slices.Contains(reps, n.cfg.ID)) {
 			continue
 		}
 		mine = append(mine, b)
-		for _, id := range reps[1:] {
-			byPeer[id] = append(byPeer[id], b)
-			peers[id], _ = memberOf(n.state, id)
+		primaryOf[b] = primary
+		for _, id := range reps {
+			if id != n.cfg.ID {
+				byPeer[id] = append(byPeer[id], b)
+				peers[id], _ = memberOf(n.state, id)
+			}
 		}
 	}
 	n.mu.Unlock()
@@ -100,8 +109,9 @@ func (n *Node) antiEntropy(ctx context.Context) {
 		n.mu.Lock()
 		synced := n.synced[b] == syncKey{auth.term, n.state.Table.Since[b], auth.leaseGen}
 		n.mu.Unlock()
-		if differs[b] || !synced || n.store.BucketStats(b).Tombstones > 0 {
-			if err := n.mergeBucket(ctx, b, false, true); err != nil {
+		// Tombstones are purged by the primary's merges only.
+		if differs[b] || !synced || primaryOf[b] && n.store.BucketStats(b).Tombstones > 0 {
+			if err := n.mergeBucket(ctx, b, false, primaryOf[b]); err != nil {
 				n.log.Debug("anti-entropy: bucket not merged", "bucket", b, "err", err)
 			}
 		}
@@ -210,6 +220,7 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 	defer n.mu.Unlock()
 	if n.state != nil && n.state.Table.Since[b] == since && n.authorityLocked() == auth {
 		n.synced[b] = key
+		n.syncedAll[b] = len(reached) == coReplicas
 	}
 	return nil
 }

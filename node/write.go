@@ -123,15 +123,15 @@ type route struct {
 // leaderWrite executes a write as leader. Writes of one key run one at a
 // time (a striped lock), so conditions see the latest version and
 // versions follow the order writes take effect.
-func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Version, err error) {
 	// Once begun, a write runs to its end or its timeout even if the client
 	// goes away: stopping half-way only makes its outcome unknown. (This
 	// also spares registering with the request's context on every write.)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout())
 	defer cancel()
-	h := xxhash.Sum64String(op.Key)
 	b := shard.BucketOf(op.Key, n.cfg.Buckets)
-	kl := n.keyLocks[h%uint64(len(n.keyLocks))]
+	stripe := xxhash.Sum64String(op.Key) % uint64(len(n.keyLocks))
+	kl := n.keyLocks[stripe]
 	if err := kl.lock(ctx); err != nil {
 		return store.Version{}, err
 	}
@@ -145,6 +145,22 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (store.Version,
 	if err != nil {
 		return store.Version{}, err
 	}
+	// From here replicas may change: local reads of the key's stripe stay
+	// off until it ends, and of the key itself while its replicas may
+	// disagree (doubt.go).
+	n.writing.begin(stripe)
+	defer func() {
+		switch {
+		case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrTooLarge):
+			// Refused after reading: no replica changed but to complete an
+			// earlier write, which reached them all.
+		case err != nil:
+			n.doubt.mark(r.term, op.Key)
+		default:
+			n.doubt.clear(r.term, op.Key)
+		}
+		n.writing.end(stripe)
+	}()
 	e := store.Entry{Key: op.Key, Version: r.version}
 	if replication.NeedsCurrent(op) {
 		cur, found, err := n.readForWrite(ctx, b, r, op.Key)

@@ -1,0 +1,102 @@
+package node
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Leader-local reads of a bucket this node holds as a backup (read.go)
+// are linearizable only for keys whose every replica holds the same
+// newest version. The leader coordinates every write, so it knows which
+// keys that may not hold for: a key with a write in flight (writeStripes)
+// and a key whose last write failed (inDoubt: some replicas may have
+// applied it, the primary perhaps not).
+
+// maxInDoubt bounds the keys tracked one by one; past it every key counts
+// as in doubt until the next term.
+const maxInDoubt = 1 << 16
+
+// inDoubt is the set of keys whose last write under term failed. A key
+// leaves it when a later write of it succeeds (every replica then holds
+// that write). Safe for concurrent use.
+type inDoubt struct {
+	n        atomic.Int64 // len(keys), plus one while overflowed: zero means none
+	mu       sync.Mutex
+	term     uint64
+	keys     map[string]struct{}
+	overflow bool
+}
+
+// mark records that key's write under term failed.
+func (d *inDoubt) mark(term uint64, key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.resetLocked(term)
+	if d.overflow {
+		return
+	}
+	if len(d.keys) >= maxInDoubt {
+		d.keys, d.overflow = nil, true
+		d.n.Store(1)
+		return
+	}
+	if d.keys == nil {
+		d.keys = map[string]struct{}{}
+	}
+	d.keys[key] = struct{}{}
+	d.n.Store(int64(len(d.keys)))
+}
+
+// clear records that a write of key under term reached every replica.
+func (d *inDoubt) clear(term uint64, key string) {
+	if d.n.Load() == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.resetLocked(term)
+	if !d.overflow {
+		delete(d.keys, key)
+		d.n.Store(int64(len(d.keys)))
+	}
+}
+
+// has reports whether key may differ between replicas under term.
+func (d *inDoubt) has(term uint64, key string) bool {
+	if d.n.Load() == 0 {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.term != term {
+		return false // marks of an earlier term: the takeover merge settled them
+	}
+	_, ok := d.keys[key]
+	return ok || d.overflow
+}
+
+// resetLocked forgets the marks of terms before term.
+func (d *inDoubt) resetLocked(term uint64) {
+	if d.term != term {
+		d.term, d.keys, d.overflow = term, nil, false
+		d.n.Store(0)
+	}
+}
+
+// writeStripes tells a reader whether a write of a key may have run while
+// it read: each stripe's counter is odd while a write of one of its keys is
+// in progress and moves on when it ends (a sequence lock).
+type writeStripes []atomic.Uint64
+
+// begin and end bracket a write of a key of stripe i (under its key lock).
+func (w writeStripes) begin(i uint64) { w[i].Add(1) }
+func (w writeStripes) end(i uint64)   { w[i].Add(1) }
+
+// snapshot returns stripe i's counter and whether no write is in progress.
+func (w writeStripes) snapshot(i uint64) (uint64, bool) {
+	s := w[i].Load()
+	return s, s%2 == 0
+}
+
+// unchanged reports whether no write of stripe i began since snapshot s.
+func (w writeStripes) unchanged(i uint64, s uint64) bool { return w[i].Load() == s }
