@@ -9,6 +9,17 @@ import (
 	"github.com/jumpkv/jumpkv/wire"
 )
 
+// Quick reports the requests ServePeer answers without blocking: the
+// transport serves them on the connection's reader (transport.QuickHandler).
+// A replica's writes and the change stream are most of the peer traffic.
+func (n *Node) Quick(msg wire.Message) bool {
+	switch msg.(type) {
+	case *wire.Replicate, *wire.Events:
+		return true
+	}
+	return false
+}
+
 // ServePeer answers a request from another node. It is the transport's
 // Handler: it runs on its own goroutine per request and may block.
 func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (wire.Message, error) {

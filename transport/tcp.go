@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jumpkv/jumpkv/wire"
@@ -86,6 +87,7 @@ func (c TCPConfig) Validate() error {
 type TCP struct {
 	cfg     TCPConfig
 	h       Handler
+	quick   QuickHandler // h, when it is one
 	ln      net.Listener
 	log     *slog.Logger
 	backoff time.Duration // dialBackoff; tests may change it before use
@@ -98,6 +100,8 @@ type TCP struct {
 	peers  map[string]*peer      // client side, by remote address
 	live   map[liveConn]struct{} // open connections, both sides
 	wg     sync.WaitGroup        // every goroutine the transport starts
+
+	servedQuick atomic.Uint64 // requests served on their connection's reader
 }
 
 // liveConn is an open connection that Close must shut down.
@@ -130,6 +134,7 @@ func ListenTCP(addr string, cfg TCPConfig, h Handler) (*TCP, error) {
 	if t.log == nil {
 		t.log = slog.Default()
 	}
+	t.quick, _ = h.(QuickHandler)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.acceptLoop()

@@ -113,7 +113,8 @@ func (sc *serverConn) serve() {
 	sc.shutdown(err)
 }
 
-// readLoop reads request frames and starts a handler goroutine for each.
+// readLoop reads request frames and starts a handler goroutine for each
+// (or, for a QuickHandler's quick requests, runs the handler itself).
 // It returns when the connection fails, closes, sends a malformed frame
 // (logged once at Warn), or sends nothing for IdleTimeout while no request
 // is in flight.
@@ -146,6 +147,11 @@ func (sc *serverConn) readLoop() error {
 		}
 		sc.inflight.Add(1)
 		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
+		if sc.t.quick != nil && sc.t.quick.Quick(msg) {
+			sc.t.servedQuick.Add(1)
+			sc.handle(h, msg)
+			continue
+		}
 		go sc.handle(h, msg)
 	}
 }
@@ -181,8 +187,8 @@ func (sc *serverConn) malformed(err error) error {
 	return err
 }
 
-// handle runs the handler for one request on its own goroutine and queues
-// the answer on the connection's writer. The answer is dropped if the
+// handle runs the handler for one request and queues the answer on the
+// connection's writer. The answer is dropped if the
 // connection has shut down meanwhile.
 func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
 	defer sc.t.wg.Done()

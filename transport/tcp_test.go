@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -486,4 +487,51 @@ func TestTCPCloseLeavesNoGoroutines(t *testing.T) {
 		}
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// quickTestHandler serves Replicate as a quick request; everything else
+// as testHandler does (a Pull blocks until unblocked).
+type quickTestHandler struct{ *testHandler }
+
+func (h quickTestHandler) Quick(msg wire.Message) bool {
+	_, ok := msg.(*wire.Replicate)
+	return ok
+}
+
+// TestQuickRequestsServedOnTheReader checks that a QuickHandler's quick
+// requests are served on the connection's reader (counted), answered
+// correctly, and not held up by a slow request on the same connection,
+// which gets a goroutine of its own.
+func TestQuickRequestsServedOnTheReader(t *testing.T) {
+	th := newTestHandler(2)
+	defer th.unblock()
+	srv := listenTCP(t, testTCPConfig(fixedStamp(2, 1), nil), quickTestHandler{th})
+	cli := listenTCP(t, testTCPConfig(fixedStamp(1, 1), nil), newTestHandler(1))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := cli.Call(ctx, srv.Addr(), &wire.Pull{})
+		slow <- err
+	}()
+	<-th.started // the slow Pull is in its handler, blocked
+
+	const n = 50
+	for i := range n {
+		env, err := cli.Call(ctx, srv.Addr(), &wire.Replicate{Entry: store.Entry{Key: "k", Value: []byte{byte(i)}}})
+		if err != nil {
+			t.Fatalf("quick call %d while a slow one is blocked: %v", i, err)
+		}
+		if ack, ok := env.Msg.(*wire.ReplicateAck); !ok || !ack.Applied {
+			t.Fatalf("quick call %d: answer %#v", i, env.Msg)
+		}
+	}
+	if got := srv.servedQuick.Load(); got != n {
+		t.Fatalf("%d requests served on the reader, want %d (the Replicates, not the Pull)", got, n)
+	}
+	th.unblock()
+	if err := <-slow; err != nil {
+		t.Fatalf("slow call: %v", err)
+	}
 }

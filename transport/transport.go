@@ -46,6 +46,15 @@ type Handler interface {
 	ServePeer(ctx context.Context, req Envelope) (wire.Message, error)
 }
 
+// QuickHandler is a Handler that can tell which requests it answers
+// quickly and without blocking (no network, no waiting beyond short lock
+// holds). TCP serves those on the connection's reader goroutine, in
+// arrival order, sparing a goroutine per request; the others get their own.
+type QuickHandler interface {
+	Handler
+	Quick(msg wire.Message) bool
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req Envelope) (wire.Message, error)
 
