@@ -41,9 +41,9 @@ type WatchConfig struct {
 }
 
 // DefaultWatchConfig returns the defaults: 1,000 watchers, 1,024 queued
-// events each, and a history of 100,000 events or 64 MiB.
+// events each, and a history of 10,000 events or 8 MiB.
 func DefaultWatchConfig() WatchConfig {
-	return WatchConfig{MaxWatchers: 1000, Buffer: 1024, HistoryEvents: 100_000, HistoryBytes: 64 << 20}
+	return WatchConfig{MaxWatchers: 1000, Buffer: 1024, HistoryEvents: 10_000, HistoryBytes: 8 << 20}
 }
 
 // Subscription is one watcher's feed.
@@ -89,12 +89,17 @@ func (h *hub) signal() {
 	}
 }
 
+// maxPendingEvents bounds the events queued for the hub goroutine (at least
+// the history bound): a burst of writes while it is starved of CPU must not
+// reset every watcher.
+const maxPendingEvents = 100_000
+
 // publish queues events for delivery, in order, without blocking. A queue
-// grown past the history bound is replaced by a single Reset.
+// grown past its bound is replaced by a single Reset.
 func (h *hub) publish(evs ...wire.Event) {
 	h.mu.Lock()
 	h.pending = append(h.pending, evs...)
-	if len(h.pending) > h.cfg.HistoryEvents {
+	if len(h.pending) > max(h.cfg.HistoryEvents, maxPendingEvents) {
 		h.pending = append(h.pending[:0], wire.Event{Reset: true})
 	}
 	h.mu.Unlock()
