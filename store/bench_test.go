@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -77,5 +78,44 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			b.Fatalf("stats %+v", st)
 		}
 		runtime.KeepAlive(s)
+	}
+}
+
+// BenchmarkApplyFresh is BenchmarkApply with a freshly allocated value per
+// write, as values decoded from requests are.
+func BenchmarkApplyFresh(b *testing.B) {
+	s := New(1024)
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k := keys[i&(len(keys)-1)]
+		s.Apply(i%1024, Entry{Key: k, Value: make([]byte, 100), ContentType: "application/octet-stream",
+			Version: Version{Term: 1, Seq: uint64(i + 1)}})
+	}
+}
+
+// BenchmarkGet is BenchmarkGetParallel on one goroutine, steadier on a
+// busy machine, looking up copies of the stored keys, as keys decoded from
+// requests are.
+func BenchmarkGet(b *testing.B) {
+	s := New(1024)
+	const n = 1 << 16
+	keys := make([]string, n)
+	for i := range keys {
+		k := "key-" + strconv.Itoa(i)
+		s.Apply(i%1024, Entry{Key: k, Value: make([]byte, 100), Version: Version{Term: 1, Seq: 1}})
+		keys[i] = strings.Clone(k)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		j := (i * 7919) & (n - 1)
+		if _, ok := s.Get(j%1024, keys[j]); !ok {
+			b.Fatal("missing key")
+		}
 	}
 }

@@ -39,9 +39,12 @@ func (s *Store) scanKeys(b int, prefix, after string, h *maxHeap) {
 	bk := &s.buckets[b]
 	bk.mu.RLock()
 	defer bk.mu.RUnlock()
-	for k, sl := range bk.m {
-		if k > after && !sl.deleted() && strings.HasPrefix(k, prefix) {
-			h.offer(k)
+	for i, t := range bk.idx.tags {
+		if t == 0 {
+			continue
+		}
+		if v := bk.idx.recs[i].view(); v.key > after && !v.deleted() && strings.HasPrefix(v.key, prefix) {
+			h.offer(v.key)
 		}
 	}
 }

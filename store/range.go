@@ -20,20 +20,28 @@ func (s *Store) Range(b int, after string, maxBytes int) (entries []Entry, more 
 	bk.mu.RLock()
 	defer bk.mu.RUnlock()
 
-	keys := make([]string, 0, len(bk.m))
-	for k := range bk.m {
-		if k > after {
-			keys = append(keys, k)
+	type keyed struct {
+		key string
+		r   record
+	}
+	recs := make([]keyed, 0, bk.idx.n)
+	for i, t := range bk.idx.tags {
+		if t == 0 {
+			continue
+		}
+		r := bk.idx.recs[i]
+		if k := r.key(); k > after {
+			recs = append(recs, keyed{k, r})
 		}
 	}
-	slices.Sort(keys)
+	slices.SortFunc(recs, func(x, y keyed) int { return cmp.Compare(x.key, y.key) })
 	total := 0
-	for i, k := range keys {
-		sl := bk.m[k]
-		entries = append(entries, s.entry(bk, k, &sl))
-		total += len(k) + int(sl.n)
+	for i, kr := range recs {
+		v := kr.r.view()
+		entries = append(entries, s.entry(bk, v.key, &v))
+		total += len(v.key) + len(v.value)
 		if total >= maxBytes {
-			return entries, i+1 < len(keys)
+			return entries, i+1 < len(recs)
 		}
 	}
 	return entries, false
@@ -52,9 +60,12 @@ type KeyVersion struct {
 func (s *Store) Summary(b int) []KeyVersion {
 	bk := &s.buckets[b]
 	bk.mu.RLock()
-	out := make([]KeyVersion, 0, len(bk.m))
-	for k, sl := range bk.m {
-		out = append(out, KeyVersion{Key: k, Version: sl.ver, Deleted: sl.deleted()})
+	out := make([]KeyVersion, 0, bk.idx.n)
+	for i, t := range bk.idx.tags {
+		if t != 0 {
+			v := bk.idx.recs[i].view()
+			out = append(out, KeyVersion{Key: v.key, Version: v.ver, Deleted: v.deleted()})
+		}
 	}
 	bk.mu.RUnlock()
 	slices.SortFunc(out, func(x, y KeyVersion) int { return cmp.Compare(x.Key, y.Key) })

@@ -15,12 +15,12 @@ func (a Stats) sub(b Stats) Stats {
 	return Stats{a.Keys - b.Keys, a.Tombstones - b.Tombstones, a.Bytes - b.Bytes}
 }
 
-// slotStats is one entry's contribution to Stats.
-func slotStats(key string, sl *slot) Stats {
-	if sl.deleted() {
+// viewStats is one entry's contribution to Stats.
+func viewStats(v *view) Stats {
+	if v.deleted() {
 		return Stats{Tombstones: 1}
 	}
-	return Stats{Keys: 1, Bytes: int64(len(key)) + int64(sl.n)}
+	return Stats{Keys: 1, Bytes: int64(len(v.key)) + int64(len(v.value))}
 }
 
 // account adds d to bucket bk's counters (its lock held) and the store's.

@@ -3,9 +3,13 @@
 // for anti-entropy and chunked ranges for bucket copies.
 //
 // It is a pure data structure: no network, goroutines, clock or logging.
-// Each bucket has its own lock and map, so operations on different buckets
-// never contend. A bucket index outside [0, Buckets()) is a programming
-// error and makes every method panic; callers validate indexes.
+// Each bucket has its own lock and index, so operations on different
+// buckets never contend. A bucket index outside [0, Buckets()) is a
+// programming error and makes every method panic; callers validate indexes.
+//
+// Each key's state is one immutable record (record.go) found through its
+// bucket's hash index (index.go); together they cost ~39 bytes per key
+// beyond the key and value bytes (136 with a map[string]slot per bucket).
 package store
 
 import (
@@ -27,17 +31,18 @@ type Store struct {
 // bucket is one bucket's entries, digest and counters, all guarded by mu.
 type bucket struct {
 	mu     sync.RWMutex
-	m      map[string]slot   // nil while empty
-	rare   map[string]string // content types of ctRare slots, by key
+	idx    index
+	rare   map[string]string // content types of ctRare records, by key
 	digest uint64
 	stats  Stats
 	_      [64]byte // keep neighbouring buckets' locks off one cache line
 }
 
-// entry rebuilds key's Entry from its slot; bk's lock must be held.
-func (s *Store) entry(bk *bucket, key string, sl *slot) Entry {
-	e := Entry{Key: key, Version: sl.ver}
-	switch sl.ct {
+// entry builds the Entry for a decoded record with the given key; bk's lock
+// must be held.
+func (s *Store) entry(bk *bucket, key string, v *view) Entry {
+	e := Entry{Key: key, Version: v.ver}
+	switch v.ct {
 	case ctTombstone:
 		e.Deleted = true
 		return e
@@ -45,9 +50,9 @@ func (s *Store) entry(bk *bucket, key string, sl *slot) Entry {
 	case ctRare:
 		e.ContentType = bk.rare[key]
 	default:
-		e.ContentType = s.ct.name(sl.ct)
+		e.ContentType = s.ct.name(v.ct)
 	}
-	e.Value = sl.value()
+	e.Value = v.value
 	return e
 }
 
@@ -82,68 +87,77 @@ func (s *Store) Buckets() int { return len(s.buckets) }
 // it did. An equal or older version changes nothing: a version identifies
 // one write, so equal versions carry equal content.
 //
-// The store takes ownership of e.Value (and keeps e.Key as given): the
-// caller must not modify e.Value afterwards. A tombstone (e.Deleted) keeps
-// neither value nor content type. Values must be under 4 GiB.
+// The store takes ownership of e.Value: the caller must not modify e.Value
+// afterwards. (Today Apply copies the key and value into its own record,
+// but callers must not rely on that.) A tombstone (e.Deleted) keeps neither
+// value nor content type. Values must be under 4 GiB.
 func (s *Store) Apply(b int, e Entry) bool {
 	bk := &s.buckets[b]
 	bk.mu.Lock()
 	defer bk.mu.Unlock()
 
-	old, exists := bk.m[e.Key]
-	if exists && e.Version.Compare(old.ver) <= 0 {
-		return false
+	h := hashKey(e.Key)
+	i, exists := bk.idx.find(e.Key, h)
+	var old view
+	if exists {
+		old = bk.idx.recs[i].view()
+		if e.Version.Compare(old.ver) <= 0 {
+			return false
+		}
 	}
-	var sl slot
-	sl.ver = e.Version
-	if e.Deleted {
-		sl.ct = ctTombstone
+	ct := uint32(ctTombstone)
+	if !e.Deleted {
+		if len(e.Value) > maxValue {
+			panic("store: value larger than 4 GiB")
+		}
+		ct = s.ct.id(e.ContentType)
+	}
+	r, nv := newRecord(e.Key, e.Version, ct, e.Value)
+	if exists {
+		bk.idx.recs[i] = r
 	} else {
-		sl.setValue(e.Value)
-		sl.ct = s.ct.id(e.ContentType)
+		bk.idx.insert(i, h, r)
 	}
 
-	if bk.m == nil {
-		bk.m = make(map[string]slot)
+	if exists && old.ct == ctRare && nv.ct != ctRare {
+		delete(bk.rare, nv.key)
 	}
-	bk.m[e.Key] = sl
-	if exists && old.ct == ctRare && sl.ct != ctRare {
-		delete(bk.rare, e.Key)
-	}
-	if sl.ct == ctRare {
+	if nv.ct == ctRare {
 		if bk.rare == nil {
 			bk.rare = make(map[string]string)
 		}
-		bk.rare[e.Key] = strings.Clone(e.ContentType)
+		delete(bk.rare, nv.key) // so the map's key is the new record's
+		bk.rare[nv.key] = strings.Clone(e.ContentType)
 	}
 
 	var d Stats
 	if exists {
-		bk.digest ^= entryHash(e.Key, old.ver, old.deleted())
-		d = d.sub(slotStats(e.Key, &old))
+		bk.digest ^= entryHash(old.key, old.ver, old.deleted())
+		d = d.sub(viewStats(&old))
 	}
-	bk.digest ^= entryHash(e.Key, sl.ver, sl.deleted())
-	d = d.add(slotStats(e.Key, &sl))
+	bk.digest ^= entryHash(nv.key, nv.ver, nv.deleted())
+	d = d.add(viewStats(&nv))
 	s.account(bk, d)
 
 	if s.observer != nil {
-		s.observer(b, s.entry(bk, e.Key, &sl))
+		s.observer(b, s.entry(bk, nv.key, &nv))
 	}
 	return true
 }
 
 // Get returns the entry stored for key in bucket b, tombstones included
 // (with Deleted set). The returned Value is shared with the store and must
-// not be modified.
+// not be modified; it never changes, even when key is later overwritten.
 func (s *Store) Get(b int, key string) (Entry, bool) {
 	bk := &s.buckets[b]
 	bk.mu.RLock()
 	defer bk.mu.RUnlock()
-	sl, ok := bk.m[key]
+	r, ok := bk.idx.get(key)
 	if !ok {
 		return Entry{}, false
 	}
-	return s.entry(bk, key, &sl), true
+	v := r.view()
+	return s.entry(bk, key, &v), true
 }
 
 // Drop forgets bucket b entirely: its entries, digest and counters.
@@ -152,7 +166,7 @@ func (s *Store) Drop(b int) {
 	bk.mu.Lock()
 	defer bk.mu.Unlock()
 	s.account(bk, Stats{}.sub(bk.stats))
-	bk.m = nil
+	bk.idx = index{}
 	bk.rare = nil
 	bk.digest = 0
 }
@@ -164,16 +178,18 @@ func (s *Store) PurgeTombstone(b int, key string, v Version) bool {
 	bk := &s.buckets[b]
 	bk.mu.Lock()
 	defer bk.mu.Unlock()
-	sl, ok := bk.m[key]
-	if !ok || !sl.deleted() || sl.ver != v {
+	i, ok := bk.idx.find(key, hashKey(key))
+	if !ok {
 		return false
 	}
-	delete(bk.m, key)
-	bk.digest ^= entryHash(key, sl.ver, true)
-	s.account(bk, Stats{}.sub(slotStats(key, &sl)))
-	if len(bk.m) == 0 {
-		bk.m = nil
+	old := bk.idx.recs[i].view()
+	if !old.deleted() || old.ver != v {
+		return false
 	}
+	bk.idx.remove(i)
+	bk.idx.shrink()
+	bk.digest ^= entryHash(key, old.ver, true)
+	s.account(bk, Stats{}.sub(viewStats(&old)))
 	return true
 }
 
@@ -187,17 +203,26 @@ func (s *Store) PurgeTombstones(b int, upTo Version) int {
 	defer bk.mu.Unlock()
 	n := 0
 	var d Stats
-	for k, sl := range bk.m {
-		if sl.deleted() && sl.ver.Compare(upTo) <= 0 {
-			delete(bk.m, k)
-			bk.digest ^= entryHash(k, sl.ver, true)
-			d = d.sub(slotStats(k, &sl))
-			n++
+	x := &bk.idx
+	// remove(i) may move a record not yet visited into slot i, so slot i is
+	// examined again; records moved from the start of the table to its end
+	// were already visited and kept, so seeing them twice is harmless.
+	for i := 0; i < len(x.tags); {
+		if x.tags[i] == 0 {
+			i++
+			continue
 		}
+		v := x.recs[i].view()
+		if !v.deleted() || v.ver.Compare(upTo) > 0 {
+			i++
+			continue
+		}
+		x.remove(i)
+		bk.digest ^= entryHash(v.key, v.ver, true)
+		d = d.sub(viewStats(&v))
+		n++
 	}
 	s.account(bk, d)
-	if len(bk.m) == 0 {
-		bk.m = nil // release the emptied map's memory
-	}
+	x.shrink() // give the purged slots' memory back
 	return n
 }
