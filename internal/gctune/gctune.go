@@ -2,9 +2,9 @@
 // in-memory store. The default (GOGC=100) lets the heap grow to twice what
 // is live: too little room when a node holds little (the collector then
 // runs constantly under load), far too much when it holds gigabytes (the
-// process takes twice the memory its data needs). Tune instead gives the
-// heap a fixed room of MinHeadroom while the live heap is small and a
-// fraction of it once the live heap is large.
+// process takes twice the memory its data needs). Run instead lets the heap
+// grow to MinHeap before a collection while little is live, and by a
+// fraction of the live heap once that is large.
 package gctune
 
 import (
@@ -17,11 +17,11 @@ import (
 
 // Config bounds the headroom. The zero value means the defaults.
 type Config struct {
-	// MinHeadroom is the heap growth allowed between collections however
-	// little is live (default 64 MiB).
-	MinHeadroom uint64
-	// Fraction is the growth allowed as a share of the live heap once that
-	// exceeds MinHeadroom (default 0.25).
+	// MinHeap is the heap size a collection may wait for however little
+	// is live (default 96 MiB).
+	MinHeap uint64
+	// Fraction is the growth allowed between collections as a share of the
+	// live heap, once that leaves less room than MinHeap (default 0.25).
 	Fraction float64
 	// MinPercent and MaxPercent clamp the GOGC value set (defaults 10, 800).
 	MinPercent, MaxPercent int
@@ -30,8 +30,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.MinHeadroom == 0 {
-		c.MinHeadroom = 64 << 20
+	if c.MinHeap == 0 {
+		c.MinHeap = 96 << 20
 	}
 	if c.Fraction == 0 {
 		c.Fraction = 0.25
@@ -49,10 +49,10 @@ func (c Config) withDefaults() Config {
 }
 
 // Percent returns the GOGC value giving a heap of live bytes the headroom
-// max(MinHeadroom, Fraction*live), clamped to [MinPercent, MaxPercent].
+// max(MinHeap-live, Fraction*live), clamped to [MinPercent, MaxPercent].
 func (c Config) Percent(live uint64) int {
 	c = c.withDefaults()
-	room := max(float64(c.MinHeadroom), c.Fraction*float64(live))
+	room := max(float64(c.MinHeap)-float64(live), c.Fraction*float64(live))
 	p := c.MaxPercent
 	if live > 0 {
 		p = int(100 * room / float64(live))

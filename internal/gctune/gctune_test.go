@@ -11,17 +11,18 @@ import (
 )
 
 func TestPercent(t *testing.T) {
-	var c Config // defaults: 64 MiB room, a quarter of the live heap, [10, 800]
+	var c Config // defaults: a 96 MiB heap, a quarter of the live heap, [10, 800]
 	const mib = 1 << 20
 	cases := []struct {
 		live uint64
 		want int
 	}{
 		{0, 800},         // nothing live: the most room
-		{4 * mib, 800},   // 64 MiB of room would be 1600%: clamped
-		{16 * mib, 400},  // 64 MiB of room
-		{128 * mib, 50},  // 64 MiB of room
-		{256 * mib, 25},  // a quarter equals 64 MiB
+		{4 * mib, 800},   // 92 MiB of room would be 2300%: clamped
+		{16 * mib, 500},  // a 96 MiB heap: 80 MiB of room
+		{64 * mib, 50},   // a 96 MiB heap: 32 MiB of room
+		{77 * mib, 25},   // a quarter is more than the 19 MiB to 96
+		{128 * mib, 25},  // past 96 MiB: a quarter
 		{1024 * mib, 25}, // a quarter
 		{64 << 30, 25},   // still a quarter
 	}
@@ -30,7 +31,7 @@ func TestPercent(t *testing.T) {
 			t.Errorf("Percent(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
 		}
 	}
-	tight := Config{MinHeadroom: 1, Fraction: 0.01, MinPercent: 10}
+	tight := Config{MinHeap: 1, Fraction: 0.01, MinPercent: 10}
 	if got := tight.Percent(1 << 30); got != 10 {
 		t.Errorf("a 1%% fraction below MinPercent: got %d, want the floor 10", got)
 	}
@@ -43,7 +44,7 @@ func TestRunTunesAndRestores(t *testing.T) {
 	defer debug.SetGCPercent(old)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	cfg := Config{MinHeadroom: 1, Fraction: 0.5, MaxPercent: 800, Every: time.Millisecond}
+	cfg := Config{MinHeap: 1, Fraction: 0.5, MaxPercent: 800, Every: time.Millisecond}
 	go func() { Run(ctx, cfg, slog.New(slog.DiscardHandler)); close(done) }()
 
 	deadline := time.Now().Add(10 * time.Second)
