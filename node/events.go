@@ -116,6 +116,9 @@ func (n *Node) sendEvents(ctx context.Context, term uint64, to shard.NodeID, s *
 	for {
 		s.mu.Lock()
 		msg := &wire.Events{Term: term, First: s.first, Reset: s.gap}
+		if len(s.queue) > 0 {
+			msg.Events = make([]wire.Event, 0, min(len(s.queue), streamBatchMax))
+		}
 		size := 0
 		for _, e := range s.queue {
 			if len(msg.Events) == streamBatchMax || (len(msg.Events) > 0 && size > streamBatchBytes) {

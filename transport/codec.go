@@ -15,10 +15,15 @@ const maxErrorText = 4 << 10
 // wire.ErrBadRequest when msg does not encode. Runs on the caller's
 // goroutine.
 func encodeRequest(msg wire.Message, maxFrame int) ([]byte, error) {
+	return appendRequest(nil, msg, maxFrame)
+}
+
+// appendRequest is encodeRequest appending to dst.
+func appendRequest(dst []byte, msg wire.Message, maxFrame int) ([]byte, error) {
 	if msg == nil {
 		return nil, fmt.Errorf("transport: %w: nil message", wire.ErrBadRequest)
 	}
-	body, err := wire.Encode(msg)
+	body, err := wire.AppendEncode(dst, msg)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w: encode %T: %v", wire.ErrBadRequest, msg, err)
 	}

@@ -25,7 +25,16 @@ var errIdle = errors.New("connection idle")
 // end, or the connection's loss. It follows the package's error contract.
 // Safe for concurrent use; it blocks the calling goroutine only.
 func (t *TCP) Call(ctx context.Context, addr string, msg wire.Message) (Envelope, error) {
-	body, err := encodeRequest(msg, t.cfg.MaxFrame)
+	// The body is copied into the connection's write buffer when queued,
+	// so its buffer is reused by later calls.
+	buf := requestBufs.Get().(*[]byte)
+	body, err := appendRequest((*buf)[:0], msg, t.cfg.MaxFrame)
+	defer func() {
+		if cap(body) <= maxPooledRequest {
+			*buf = body[:0]
+			requestBufs.Put(buf)
+		}
+	}()
 	if err != nil {
 		return Envelope{}, fmt.Errorf("transport: call %s: %w", addr, err)
 	}
@@ -46,6 +55,11 @@ func (t *TCP) Call(ctx context.Context, addr string, msg wire.Message) (Envelope
 		}
 	}
 }
+
+// requestBufs holds encoding buffers for Call, each at most maxPooledRequest.
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledRequest = 64 << 10
 
 // peer returns the client state for addr, creating it on first use.
 func (t *TCP) peer(addr string) (*peer, error) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -120,6 +121,8 @@ type api struct {
 	b        Backend
 	cfg      Config
 	upgrader *websocket.Upgrader
+
+	idHeader, leaderHeader idHeader // X-Jumpkv-Node and X-Jumpkv-Leader values
 }
 
 // recover turns a handler panic into a logged 500; the node keeps serving.
@@ -139,11 +142,30 @@ func (a *api) recover(c *gin.Context) {
 
 // identify sets the headers every response carries.
 func (a *api) identify(c *gin.Context) {
-	// Canonical keys set directly: this runs on every request.
+	// Canonical keys set directly, to values built once: this runs on every
+	// request. (net/http only reads header values; sharing them is safe.)
 	h := c.Writer.Header()
-	h["X-Jumpkv-Node"] = []string{strconv.FormatUint(uint64(a.b.ID()), 10)}
-	h["X-Jumpkv-Leader"] = []string{strconv.FormatUint(uint64(a.b.Leader()), 10)}
+	h["X-Jumpkv-Node"] = a.idHeader.values(a.b.ID())
+	h["X-Jumpkv-Leader"] = a.leaderHeader.values(a.b.Leader())
 	c.Next()
+}
+
+// idHeader caches the header value of a node ID that rarely changes.
+type idHeader struct{ last atomic.Pointer[idValues] }
+
+type idValues struct {
+	id     shard.NodeID
+	values []string
+}
+
+// values returns id's header value, built only when id changed.
+func (h *idHeader) values(id shard.NodeID) []string {
+	if v := h.last.Load(); v != nil && v.id == id {
+		return v.values
+	}
+	v := &idValues{id: id, values: []string{strconv.FormatUint(uint64(id), 10)}}
+	h.last.Store(v)
+	return v.values
 }
 
 func (a *api) cluster(c *gin.Context) {

@@ -18,10 +18,17 @@ type Message interface {
 
 // Encode returns m's msgpack body.
 func Encode(m Message) ([]byte, error) {
+	return AppendEncode(make([]byte, 0, 256), m)
+}
+
+// AppendEncode is Encode appending to dst (which it may reuse), so a caller
+// can keep one buffer for many messages.
+func AppendEncode(dst []byte, m Message) ([]byte, error) {
 	if f, ok := m.(fastMessage); ok {
-		return f.appendMsgpack(make([]byte, 0, 256)), nil
+		return f.appendMsgpack(dst), nil
 	}
-	return msgpack.Marshal(m)
+	b, err := msgpack.Marshal(m)
+	return append(dst, b...), err
 }
 
 // Decode parses a frame body of type t. It fails with ErrBadFrame for an
