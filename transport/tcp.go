@@ -88,6 +88,7 @@ type TCP struct {
 	cfg     TCPConfig
 	h       Handler
 	quick   QuickHandler // h, when it is one
+	workers *workers     // run the handlers of other requests
 	ln      net.Listener
 	log     *slog.Logger
 	backoff time.Duration // dialBackoff; tests may change it before use
@@ -135,6 +136,7 @@ func ListenTCP(addr string, cfg TCPConfig, h Handler) (*TCP, error) {
 		t.log = slog.Default()
 	}
 	t.quick, _ = h.(QuickHandler)
+	t.workers = newWorkers(t)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.acceptLoop()

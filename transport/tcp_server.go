@@ -113,8 +113,9 @@ func (sc *serverConn) serve() {
 	sc.shutdown(err)
 }
 
-// readLoop reads request frames and starts a handler goroutine for each
-// (or, for a QuickHandler's quick requests, runs the handler itself).
+// readLoop reads request frames and hands each to a handler goroutine
+// (workers.go) or, for a QuickHandler's quick requests, runs the handler
+// itself.
 // It returns when the connection fails, closes, sends a malformed frame
 // (logged once at Warn), or sends nothing for IdleTimeout while no request
 // is in flight.
@@ -152,7 +153,7 @@ func (sc *serverConn) readLoop() error {
 			sc.handle(h, msg)
 			continue
 		}
-		go sc.handle(h, msg)
+		sc.t.workers.serve(request{sc, h, msg})
 	}
 }
 

@@ -535,3 +535,39 @@ func TestQuickRequestsServedOnTheReader(t *testing.T) {
 		t.Fatalf("slow call: %v", err)
 	}
 }
+
+// TestHandlerGoroutinesAreReused checks that requests served one after
+// another reuse a handler goroutine, and that requests blocked in their
+// handlers each get one of their own, holding up nothing else.
+func TestHandlerGoroutinesAreReused(t *testing.T) {
+	th := newTestHandler(2)
+	defer th.unblock()
+	srv := listenTCP(t, testTCPConfig(fixedStamp(2, 1), nil), th)
+	cli := listenTCP(t, testTCPConfig(fixedStamp(1, 1), nil), newTestHandler(1))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	const blocked = 5
+	var results []<-chan callResult
+	for range blocked {
+		results = append(results, goCall(ctx, cli, srv.Addr(), &wire.Pull{}))
+		waitStarted(t, th)
+	}
+	const sequential = 200
+	for i := range sequential {
+		if _, err := cli.Call(ctx, srv.Addr(), &wire.Digests{Buckets: []int{i}}); err != nil {
+			t.Fatalf("call %d with %d handlers blocked: %v", i, blocked, err)
+		}
+	}
+	// A worker returns to idle just after queueing its answer, so a call
+	// may now and then find none idle yet: allow a few more.
+	if got := srv.workers.started.Load(); got > blocked+10 {
+		t.Fatalf("%d handler goroutines started for %d blocked and %d sequential requests", got, blocked, sequential)
+	}
+	th.unblock()
+	for _, ch := range results {
+		if r := waitResult(t, ch); r.err != nil {
+			t.Fatalf("blocked call: %v", r.err)
+		}
+	}
+}
