@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -187,7 +188,9 @@ func (c *rawConn) readResponse(head bool) (status int, keep bool, err error) {
 	for first := true; ; first = false {
 		line, err = c.r.ReadSlice('\n')
 		switch {
-		case err != nil && first && len(line) == 0 && errors.Is(err, io.EOF):
+		case err != nil && first && len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+			// A reset rather than an EOF when the request reached the
+			// closed socket first.
 			return 0, false, errClosedIdle
 		case errors.Is(err, io.EOF):
 			return 0, false, io.ErrUnexpectedEOF // part of a response

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -269,5 +270,46 @@ func TestRawClientContextInterrupts(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the request outlived its context by 30s (its timeout is a minute)")
+	}
+}
+
+// TestRawClientRetriesGETAfterReset checks that a GET on a kept connection
+// the server has closed is retried when the close shows as a reset (the
+// request reached the closed socket) rather than an EOF. The server
+// answers one request per connection, then resets it when the next
+// arrives, unread.
+func TestRawClientRetriesGETAfterReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var answered atomic.Int64
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r := bufio.NewReader(conn)
+			if _, err := http.ReadRequest(r); err == nil {
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				answered.Add(1)
+				r.Peek(1) // the next request is here
+			}
+			conn.(*net.TCPConn).SetLinger(0) // close with a reset
+			conn.Close()
+		}
+	})
+	c := newRawConn(ln.Addr().String(), 5*time.Second)
+	defer c.close()
+	for i := range 3 {
+		if st, err := c.do(t.Context(), "GET", "/v1/kv/k", nil); err != nil || st != 200 {
+			t.Fatalf("request %d: %d, %v", i, st, err)
+		}
+	}
+	if got := answered.Load(); got != 3 {
+		t.Fatalf("the server answered %d requests, want 3", got)
 	}
 }
