@@ -33,3 +33,11 @@ for i in 0 1 2; do
     grep -E '^(jumpkv_keys|jumpkv_bytes|go_memstats_heap_alloc_bytes|go_memstats_next_gc_bytes|go_gc_gogc_percent) ' | tr '\n' ' '
   echo
 done
+echo "per stored copy, beyond its key and value bytes: (RSS - jumpkv_bytes) / jumpkv_keys"
+for i in 0 1 2; do
+  p=$(pgrep -f "jumpkv node --http 127.0.0.1:$((http + i)) ")
+  rss_kb=$(awk '/VmRSS/{print $2}' /proc/$p/status)
+  curl -s "127.0.0.1:$((http + i))/metrics" | awk -v rss="$rss_kb" -v port=$((http + i)) '
+    $1 == "jumpkv_bytes" { b = $2 } $1 == "jumpkv_keys" { k = $2 }
+    END { printf "  node on :%d: %.0f bytes per copy (%d copies)\n", port, (rss * 1024 - b) / k, k }'
+done
