@@ -29,27 +29,34 @@ var (
 // -soak-for.
 func TestLinearizableUnderNemesis(t *testing.T) {
 	dir := t.ArtifactDir()
+	var backupReads float64
 	for run := *soakFrom; run < *soakFrom+*soakRuns; run++ {
 		seed := uint64(run + 1)
 		nodes := 3 + 2*(run%2)
 		var h *clustertest.History
 		var faults []string
+		var fromBackup float64
 		synctest.Test(t, func(t *testing.T) {
-			h, faults = nemesisRun(t, seed, nodes, *soakFor)
+			h, faults, fromBackup = nemesisRun(t, seed, nodes, *soakFor)
 		})
+		backupReads += fromBackup
 		ops, unknown := h.Stats()
-		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome; faults: %s",
-			run, nodes, seed, ops, unknown, strings.Join(faults, ", "))
+		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %v reads from a leader's backup copy; faults: %s",
+			run, nodes, seed, ops, unknown, fromBackup, strings.Join(faults, ", "))
 		if ops < 200 {
 			t.Fatalf("run %d recorded only %d operations", run, ops)
 		}
 		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("run-%d-seed-%d", run, seed))
 	}
+	if backupReads == 0 {
+		t.Fatal("no read was answered from a leader's backup copy: the runs did not check that path")
+	}
 }
 
 // nemesisRun runs clients against a cluster while injecting one fault at a
-// time, and returns the history and the faults injected.
-func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustertest.History, []string) {
+// time, and returns the history, the faults injected and how many reads
+// the nodes running at the end answered from a backup copy as leader.
+func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustertest.History, []string, float64) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: size, Buckets: 64, Seed: seed})
 	settle(t, c)
 	h := clustertest.NewHistory()
@@ -129,7 +136,11 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustert
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
-	return h, faults
+	var fromBackup float64
+	for _, n := range c.Nodes() {
+		fromBackup += localReads(t, n, "backup")
+	}
+	return h, faults, fromBackup
 }
 
 // clusterReady reports whether every node follows one leader and is ready.
