@@ -18,7 +18,9 @@ const maxInDoubt = 1 << 16
 
 // inDoubt is the set of keys whose last write under term failed. A key
 // leaves it when a later write of it succeeds (every replica then holds
-// that write). Safe for concurrent use.
+// that write). Only the newest term's marks are kept: a write of an
+// earlier term that ends late can neither erase nor clear them. Safe for
+// concurrent use.
 type inDoubt struct {
 	n        atomic.Int64 // len(keys), plus one while overflowed: zero means none
 	mu       sync.Mutex
@@ -27,7 +29,9 @@ type inDoubt struct {
 	overflow bool
 }
 
-// mark records that key's write under term failed.
+// mark records that key's write under term failed. A mark of an earlier
+// term than the newest seen counts under the newest (the caller may still
+// read under it).
 func (d *inDoubt) mark(term uint64, key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -54,8 +58,7 @@ func (d *inDoubt) clear(term uint64, key string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.resetLocked(term)
-	if !d.overflow {
+	if term == d.term && !d.overflow {
 		delete(d.keys, key)
 		d.n.Store(int64(len(d.keys)))
 	}
@@ -69,7 +72,9 @@ func (d *inDoubt) has(term uint64, key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.term != term {
-		return false // marks of an earlier term: the takeover merge settled them
+		// Marks of an earlier term were settled by the takeover merge; a
+		// reader of an earlier term than the marks must not trust its copy.
+		return d.term > term
 	}
 	_, ok := d.keys[key]
 	return ok || d.overflow
@@ -77,7 +82,7 @@ func (d *inDoubt) has(term uint64, key string) bool {
 
 // resetLocked forgets the marks of terms before term.
 func (d *inDoubt) resetLocked(term uint64) {
-	if d.term != term {
+	if term > d.term {
 		d.term, d.keys, d.overflow = term, nil, false
 		d.n.Store(0)
 	}

@@ -66,3 +66,26 @@ func TestWriteStripesSeeAWriteInBetween(t *testing.T) {
 		t.Fatal("after the write: want idle; other stripes untouched")
 	}
 }
+
+// TestInDoubtLateEarlierTermWrites checks that a write of an earlier term
+// ending after this node leads again cannot erase or clear the newer
+// term's marks, and that a reader still holding an earlier term does not
+// trust its copy while newer marks exist.
+func TestInDoubtLateEarlierTermWrites(t *testing.T) {
+	var d inDoubt
+	d.mark(3, "k2")
+	d.mark(1, "k1") // a term-1 write failing late
+	if !d.has(3, "k2") {
+		t.Fatal("a late mark of term 1 erased term 3's marks")
+	}
+	d.clear(1, "k2") // a term-1 write of k2 succeeding late
+	if !d.has(3, "k2") {
+		t.Fatal("a late success of term 1 cleared a term-3 mark")
+	}
+	if !d.has(1, "unrelated") {
+		t.Fatal("a reader of term 1 trusted its copy while term 3 has marks")
+	}
+	if d.has(4, "k2") {
+		t.Fatal("term 3's marks count under term 4")
+	}
+}

@@ -94,12 +94,14 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 	held := merged && !fast && leading && n.lead.term == term && n.syncedAll[b] && slices.Contains(st.Table.Buckets[b], n.cfg.ID)
 	n.mu.Unlock()
 	if fast {
-		n.metrics.readsPrimaryCopy.Add(1)
-		e, ok := n.store.Get(b, key)
-		return e, ok && !e.Deleted, nil
+		// A key not found may be a bucket dropped since the check above.
+		if e, ok := n.store.Get(b, key); ok || n.stillHolds(b, since) {
+			n.metrics.readsPrimaryCopy.Add(1)
+			return e, ok && !e.Deleted, nil
+		}
 	}
 	if held {
-		if e, ok, settled := n.readHeldCopy(term, b, key); settled {
+		if e, ok, settled := n.readHeldCopy(term, b, key); settled && (ok || n.stillHolds(b, since)) {
 			n.metrics.readsBackupCopy.Add(1)
 			return e, ok && !e.Deleted, nil
 		}
@@ -133,6 +135,14 @@ func (n *Node) readHeldCopy(term uint64, b int, key string) (e store.Entry, ok, 
 	}
 	e, ok = n.store.Get(b, key)
 	return e, ok, n.writing.unchanged(stripe, s)
+}
+
+// stillHolds reports whether this node still holds bucket b under the
+// assignment since.
+func (n *Node) stillHolds(b int, since uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state != nil && n.held[b] && n.state.Table.Since[b] == since
 }
 
 // readViaLeader reads through the leader (itself when leading).

@@ -151,11 +151,14 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	n.writing.begin(stripe)
 	defer func() {
 		switch {
-		case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrTooLarge):
+		case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrExists) ||
+			errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrTooLarge):
 			// Refused after reading: no replica changed but to complete an
 			// earlier write, which reached them all.
 		case err != nil:
-			n.doubt.mark(r.term, op.Key)
+			// Under the newest term known, should this write of an
+			// earlier one end after this node took over again.
+			n.doubt.mark(max(r.term, n.term.Load()), op.Key)
 		default:
 			n.doubt.clear(r.term, op.Key)
 		}
