@@ -3,6 +3,8 @@ package node
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Leader-local reads of a bucket this node holds as a backup (read.go)
@@ -87,6 +89,9 @@ func (d *inDoubt) resetLocked(term uint64) {
 		d.n.Store(0)
 	}
 }
+
+// stripeOf returns the index of key's key lock and write stripe.
+func (n *Node) stripeOf(key string) uint64 { return xxhash.Sum64String(key) % uint64(len(n.keyLocks)) }
 
 // writeStripes tells a reader whether a write of a key may have run while
 // it read: each stripe's counter is odd while a write of one of its keys is

@@ -45,6 +45,11 @@ func newMetrics(n *Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
+	localReads := func(copyKind string, c *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
+			Help:        "Reads answered from this node's own copy, without asking another node.",
+			ConstLabels: prometheus.Labels{"copy": copyKind}}, func() float64 { return float64(c.Load()) })
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -70,12 +75,8 @@ func newMetrics(n *Node) *metrics {
 			live, _ := n.Watchers()
 			return float64(live)
 		}),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
-			Help: "Reads answered from this node's own copy, without asking another node.", ConstLabels: prometheus.Labels{"copy": "primary"}},
-			func() float64 { return float64(m.readsPrimaryCopy.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
-			Help: "Reads answered from this node's own copy, without asking another node.", ConstLabels: prometheus.Labels{"copy": "backup"}},
-			func() float64 { return float64(m.readsBackupCopy.Load()) }),
+		localReads("primary", &m.readsPrimaryCopy),
+		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",
 			Help: "Watch subscriptions ended because the watcher fell behind."}, func() float64 {
 			_, dropped := n.Watchers()

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
@@ -91,7 +89,7 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 	// The leader also answers from a copy it holds as a backup once a merge
 	// under its authority reached every co-replica, for keys whose replicas
 	// all hold the newest version (readHeldCopy).
-	held := merged && !fast && leading && n.lead.term == term && n.syncedAll[b] && slices.Contains(st.Table.Buckets[b], n.cfg.ID)
+	held := merged && !fast && leading && n.lead.term == term && n.syncedAll[b] && st.Table.Holds(b, n.cfg.ID)
 	n.mu.Unlock()
 	if fast {
 		// A key not found may be a bucket dropped since the check above.
@@ -128,7 +126,7 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 // term did not fail: every replica then holds what was read, so the read
 // agrees with the primary's. Otherwise the caller asks the primary.
 func (n *Node) readHeldCopy(term uint64, b int, key string) (e store.Entry, ok, settled bool) {
-	stripe := xxhash.Sum64String(key) % uint64(len(n.writing))
+	stripe := n.stripeOf(key)
 	s, idle := n.writing.snapshot(stripe)
 	if !idle || n.doubt.has(term, key) {
 		return store.Entry{}, false, false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -75,7 +74,7 @@ func (n *Node) antiEntropy(ctx context.Context) {
 		primary := len(reps) > 0 && reps[0] == n.cfg.ID
 		// The leader also merges the buckets it holds as a backup, which
 		// it then reads locally (read.go).
-		if !n.held[b] || !primary && !(leading && slices.Contains(reps, n.cfg.ID)) {
+		if !n.held[b] || !primary && !(leading && n.state.Table.Holds(b, n.cfg.ID)) {
 			continue
 		}
 		mine = append(mine, b)

@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
@@ -130,7 +128,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout())
 	defer cancel()
 	b := shard.BucketOf(op.Key, n.cfg.Buckets)
-	stripe := xxhash.Sum64String(op.Key) % uint64(len(n.keyLocks))
+	stripe := n.stripeOf(op.Key)
 	kl := n.keyLocks[stripe]
 	if err := kl.lock(ctx); err != nil {
 		return store.Version{}, err
