@@ -31,7 +31,9 @@ func tcpPair(t testing.TB) (dialer, acceptor net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	// Closed only at the end of the test, so that every pair of a test has
+	// its own port (tests count log lines per dialed address).
+	t.Cleanup(func() { ln.Close() })
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		nc, err := ln.Accept()
