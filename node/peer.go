@@ -11,11 +11,15 @@ import (
 
 // Quick reports the requests ServePeer answers without blocking: the
 // transport serves them on the connection's reader (transport.QuickHandler).
-// A replica's writes and the change stream are most of the peer traffic.
+// A replica's writes, the leader's reads and the change stream are most of
+// the peer traffic. A read of a bucket not yet merged under the current
+// authority would wait for the merge: it declines (transport.ErrWouldBlock).
 func (n *Node) Quick(msg wire.Message) bool {
-	switch msg.(type) {
+	switch m := msg.(type) {
 	case *wire.Replicate, *wire.Events:
 		return true
+	case *wire.Read:
+		return !m.ViaLeader // a read via the leader may ask the primary
 	}
 	return false
 }

@@ -191,6 +191,9 @@ func (n *Node) readPrimary(ctx context.Context, from shard.NodeID, term uint64, 
 	synced := err == nil && n.synced[b] == syncKey{n.el.Term(), since, n.el.LeaseGen()}
 	n.mu.Unlock()
 	if err == nil && !synced {
+		if transport.Inline(ctx) {
+			return store.Entry{}, false, transport.ErrWouldBlock
+		}
 		err = n.ensureSynced(ctx, b, acting)
 	}
 	if err != nil {

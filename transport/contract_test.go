@@ -44,6 +44,7 @@ func testContract(t *testing.T, newHarness func(t *testing.T) *harness) {
 	t.Run("CloseClient", func(t *testing.T) { contractCloseClient(t, newHarness(t)) })
 	t.Run("MaxFrame", func(t *testing.T) { contractMaxFrameSize(t, newHarness(t)) })
 	t.Run("Reconnect", func(t *testing.T) { contractReconnect(t, newHarness(t)) })
+	t.Run("QuickDeclined", func(t *testing.T) { contractQuickDeclined(t, newHarness(t)) })
 }
 
 // testNode is one transport with a settable identity and term.
@@ -547,5 +548,66 @@ func contractReconnect(t *testing.T, hs *harness) {
 	}
 	if got := b2.h.served.Load(); got != 1 {
 		t.Errorf("restarted node served %d requests, want 1", got)
+	}
+}
+
+// decliningHandler marks Pulls quick, and declines (ErrWouldBlock) those
+// of odd buckets when served inline. Its answer names the pass that
+// served it.
+type decliningHandler struct {
+	inline, declined, offReader atomic.Int64
+}
+
+func (h *decliningHandler) Quick(msg wire.Message) bool {
+	_, ok := msg.(*wire.Pull)
+	return ok
+}
+
+func (h *decliningHandler) ServePeer(ctx context.Context, req Envelope) (wire.Message, error) {
+	p, ok := req.Msg.(*wire.Pull)
+	if !ok {
+		return nil, wire.ErrBadRequest
+	}
+	if !Inline(ctx) {
+		h.offReader.Add(1)
+		return &wire.Pull{Bucket: p.Bucket, After: "off the reader"}, nil
+	}
+	if p.Bucket%2 == 1 {
+		h.declined.Add(1)
+		return nil, fmt.Errorf("bucket %d not ready: %w", p.Bucket, ErrWouldBlock)
+	}
+	h.inline.Add(1)
+	return &wire.Pull{Bucket: p.Bucket, After: "inline"}, nil
+}
+
+// contractQuickDeclined checks that a quick request is first served under
+// an Inline context and, when the handler declines with ErrWouldBlock, is
+// served again as any other request: the caller gets that second answer,
+// never the ErrWouldBlock.
+func contractQuickDeclined(t *testing.T, hs *harness) {
+	h := &decliningHandler{}
+	srv, err := hs.listen(t, "", func() (uint64, uint64) { return 2, 1 }, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	a := newNode(t, hs, "", 1, 1)
+	ctx := callCtx(t)
+	const n = 20
+	for b := range n {
+		env, err := a.tr.Call(ctx, srv.Addr(), &wire.Pull{Bucket: b})
+		if err != nil {
+			t.Fatalf("pull %d: %v", b, err)
+		}
+		want := "inline"
+		if b%2 == 1 {
+			want = "off the reader"
+		}
+		if p, ok := env.Msg.(*wire.Pull); !ok || p.Bucket != b || p.After != want {
+			t.Fatalf("pull %d: answer %#v, want bucket %d served %s", b, env.Msg, b, want)
+		}
+	}
+	if got := [3]int64{h.inline.Load(), h.declined.Load(), h.offReader.Load()}; got != [3]int64{n / 2, n / 2, n / 2} {
+		t.Fatalf("inline/declined/off-reader passes %v, want %d each", got, n/2)
 	}
 }

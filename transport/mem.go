@@ -220,7 +220,7 @@ func (m *Mem) serve(c *memCall, h wire.Header, body []byte) {
 	if msg, err := wire.Decode(h.Type, body); err != nil {
 		herr = err
 	} else {
-		resp, herr = m.h.ServePeer(m.ctx, Envelope{From: h.From, Term: h.Term, Msg: msg})
+		resp, herr = m.servePeer(Envelope{From: h.From, Term: h.Term, Msg: msg})
 	}
 	_, maxFrame := m.n.limits()
 	typ, rbody := encodeResponse(resp, herr, maxFrame)
@@ -234,6 +234,20 @@ func (m *Mem) serve(c *memCall, h wire.Header, body []byte) {
 	from, term := m.stamp()
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, From: from, Term: term}
 	m.n.transmit(m.addr, c.caller, func() { c.answer(reply{h: rh, body: rbody}) })
+}
+
+// servePeer runs the handler as TCP would: a quick request first under an
+// Inline context, and again as any other if the handler declines. (Every
+// request has its own goroutine here; the Inline pass is what the handler
+// sees of the difference.)
+func (m *Mem) servePeer(env Envelope) (wire.Message, error) {
+	if q, ok := m.h.(QuickHandler); ok && q.Quick(env.Msg) {
+		resp, err := m.h.ServePeer(WithInline(m.ctx), env)
+		if !errors.Is(err, ErrWouldBlock) {
+			return resp, err
+		}
+	}
+	return m.h.ServePeer(m.ctx, env)
 }
 
 // Close detaches m from the network (calls to its address then fail with

@@ -54,6 +54,7 @@ type serverConn struct {
 	w      *frameWriter
 
 	ctx      context.Context // handlers' context; ends when the connection shuts down
+	inline   context.Context // ctx, marked for quick requests served on the reader
 	cancel   context.CancelFunc
 	inflight atomic.Int64 // requests whose handler has not finished
 	born     time.Time    // accept time; the origin of active
@@ -69,6 +70,7 @@ func newServerConn(t *TCP, nc net.Conn) *serverConn {
 		remote: nc.RemoteAddr().String(),
 		w:      newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()),
 		ctx:    ctx,
+		inline: WithInline(ctx),
 		cancel: cancel,
 		born:   time.Now(),
 	}
@@ -148,9 +150,7 @@ func (sc *serverConn) readLoop() error {
 		}
 		sc.inflight.Add(1)
 		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
-		if sc.t.quick != nil && sc.t.quick.Quick(msg) {
-			sc.t.servedQuick.Add(1)
-			sc.handle(h, msg)
+		if sc.t.quick != nil && sc.t.quick.Quick(msg) && sc.serveQuick(h, msg) {
 			continue
 		}
 		sc.t.workers.serve(request{sc, h, msg})
@@ -192,9 +192,28 @@ func (sc *serverConn) malformed(err error) error {
 // connection's writer. The answer is dropped if the
 // connection has shut down meanwhile.
 func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
+	resp, herr := sc.t.h.ServePeer(sc.ctx, Envelope{From: h.From, Term: h.Term, Msg: msg})
+	sc.answer(h, resp, herr)
+}
+
+// serveQuick runs the handler for a quick request on the reader and
+// queues its answer, unless the handler declines with ErrWouldBlock: then
+// it returns false and the request is still to be served.
+func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) bool {
+	resp, herr := sc.t.h.ServePeer(sc.inline, Envelope{From: h.From, Term: h.Term, Msg: msg})
+	if errors.Is(herr, ErrWouldBlock) {
+		sc.t.declinedQuick.Add(1)
+		return false
+	}
+	sc.t.servedQuick.Add(1)
+	sc.answer(h, resp, herr)
+	return true
+}
+
+// answer queues the answer to request h and ends its accounting.
+func (sc *serverConn) answer(h wire.Header, resp wire.Message, herr error) {
 	defer sc.t.wg.Done()
 	defer sc.inflight.Add(-1)
-	resp, herr := sc.t.h.ServePeer(sc.ctx, Envelope{From: h.From, Term: h.Term, Msg: msg})
 	typ, body := encodeResponse(resp, herr, sc.t.cfg.MaxFrame)
 	from, term := sc.t.cfg.Stamp()
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, ID: h.ID, From: from, Term: term}

@@ -49,11 +49,31 @@ type Handler interface {
 // QuickHandler is a Handler that can tell which requests it answers
 // quickly and without blocking (no network, no waiting beyond short lock
 // holds). TCP serves those on the connection's reader goroutine, in
-// arrival order, sparing a goroutine per request; the others get their own.
+// arrival order, sparing a goroutine per request and the hop to it; the
+// others get their own. Quick sees only the message: when ServePeer finds,
+// under a context for which Inline is true, that answering would block
+// after all, it returns ErrWouldBlock and the transport serves the request
+// again, as any other, on a goroutine of its own.
 type QuickHandler interface {
 	Handler
 	Quick(msg wire.Message) bool
 }
+
+// ErrWouldBlock is what ServePeer returns, under an Inline context, for a
+// request it cannot answer without blocking. It never goes on the wire.
+var ErrWouldBlock = errors.New("transport: answering would block")
+
+type inlineKey struct{}
+
+// WithInline marks ctx as that of quick requests served on a reader, as
+// the transports do; handlers' tests use it to serve a request so.
+func WithInline(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inlineKey{}, true)
+}
+
+// Inline reports whether ctx is that of a quick request served on its
+// connection's reader, where a handler must not block (ErrWouldBlock).
+func Inline(ctx context.Context) bool { return ctx.Value(inlineKey{}) != nil }
 
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req Envelope) (wire.Message, error)
