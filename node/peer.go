@@ -25,7 +25,9 @@ func (n *Node) Quick(msg wire.Message) bool {
 }
 
 // ServePeer answers a request from another node. It is the transport's
-// Handler: it runs on its own goroutine per request and may block.
+// Handler: it may block, except under a transport.Inline context (a quick
+// request served on its connection's reader), where it returns
+// transport.ErrWouldBlock, having changed nothing, instead of blocking.
 func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (wire.Message, error) {
 	from := shard.NodeID(req.From)
 	n.observeTerm(req.Term)

@@ -102,8 +102,7 @@ type TCP struct {
 	live   map[liveConn]struct{} // open connections, both sides
 	wg     sync.WaitGroup        // every goroutine the transport starts
 
-	servedQuick   atomic.Uint64 // requests served on their connection's reader
-	declinedQuick atomic.Uint64 // quick requests whose handler said ErrWouldBlock
+	servedQuick atomic.Uint64 // requests served on their connection's reader
 }
 
 // liveConn is an open connection that Close must shut down.

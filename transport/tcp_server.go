@@ -202,7 +202,6 @@ func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
 func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) bool {
 	resp, herr := sc.t.h.ServePeer(sc.inline, Envelope{From: h.From, Term: h.Term, Msg: msg})
 	if errors.Is(herr, ErrWouldBlock) {
-		sc.t.declinedQuick.Add(1)
 		return false
 	}
 	sc.t.servedQuick.Add(1)

@@ -52,8 +52,9 @@ type Handler interface {
 // arrival order, sparing a goroutine per request and the hop to it; the
 // others get their own. Quick sees only the message: when ServePeer finds,
 // under a context for which Inline is true, that answering would block
-// after all, it returns ErrWouldBlock and the transport serves the request
-// again, as any other, on a goroutine of its own.
+// after all, it returns ErrWouldBlock, before it has changed anything, and
+// the transport serves the request again, as any other, on a goroutine of
+// its own.
 type QuickHandler interface {
 	Handler
 	Quick(msg wire.Message) bool
