@@ -34,7 +34,15 @@ func (v Version) IsZero() bool { return v.Term == 0 && v.Seq == 0 }
 
 // String formats v as "<term>.<seq>", the form clients see in ETags.
 func (v Version) String() string {
-	return strconv.FormatUint(v.Term, 10) + "." + strconv.FormatUint(v.Seq, 10)
+	var b [41]byte // two uint64s and a dot
+	return string(v.Append(b[:0]))
+}
+
+// Append appends v as String formats it to b.
+func (v Version) Append(b []byte) []byte {
+	b = strconv.AppendUint(b, v.Term, 10)
+	b = append(b, '.')
+	return strconv.AppendUint(b, v.Seq, 10)
 }
 
 // ErrBadVersion is returned by ParseVersion for text that is not a version.

@@ -75,7 +75,8 @@ func exerciseAPI(t *testing.T, n, l *clustertest.Node, maxValue int) {
 			t.Fatalf("PUT %q: %v", key, r)
 		}
 		w := decode[struct{ Key, Version string }](t, r)
-		if w.Key != key || w.Version == "" || r.Header.Get("ETag") != `"`+w.Version+`"` {
+		if w.Key != key || w.Version == "" || r.Header.Get("ETag") != `"`+w.Version+`"` ||
+			r.Header.Get("Content-Type") != "application/json; charset=utf-8" {
 			t.Fatalf("PUT %q answered %+v with ETag %q", key, w, r.Header.Get("ETag"))
 		}
 		if r.Header.Get("X-Jumpkv-Node") != strconv.FormatUint(uint64(n.ID()), 10) ||
@@ -117,6 +118,11 @@ func exerciseAPI(t *testing.T, n, l *clustertest.Node, maxValue int) {
 	r2 := n.Do(http.MethodPut, path, []byte("third"))
 	if v2 := decode[struct{ Version string }](t, r2).Version; !versionLess(t, v1, v2) {
 		t.Fatalf("version %s then %s: not growing", v1, v2)
+	}
+	// A value written without a Content-Type is served as bytes.
+	if g := n.Do(http.MethodGet, path, nil); g.Status != http.StatusOK || string(g.Body) != "third" ||
+		g.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("GET of a value written without a Content-Type: %v %v", g, g.Header)
 	}
 
 	// Create and append.

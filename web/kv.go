@@ -51,7 +51,24 @@ func (a *api) key(c *gin.Context) (string, bool) {
 	return k, true
 }
 
-func etag(v store.Version) string { return `"` + v.String() + `"` }
+func etag(v store.Version) string {
+	var b [43]byte // a version and two quotes
+	return string(append(v.Append(append(b[:0], '"')), '"'))
+}
+
+// Header values set on the hot paths, built once and shared (net/http only
+// reads header values), with their keys in canonical form.
+var (
+	jsonContentType     = []string{"application/json; charset=utf-8"}
+	defaultContentTypes = []string{defaultContentType}
+)
+
+// respond answers status with body of the given Content-Type.
+func respond(c *gin.Context, status int, contentType []string, body []byte) {
+	c.Writer.Header()["Content-Type"] = contentType
+	c.Status(status)
+	_, _ = c.Writer.Write(body) // a failed write is the client gone
+}
 
 // parseETag parses a strong entity tag holding a version.
 func parseETag(s string) (store.Version, error) {
@@ -127,8 +144,9 @@ func (a *api) write(c *gin.Context, op wire.WriteOp, status int) {
 		writeError(c, err)
 		return
 	}
-	c.Header("ETag", etag(v))
-	c.Data(status, "application/json; charset=utf-8", writeResultJSON(op.Key, v.String()))
+	tag := etag(v)
+	c.Writer.Header()["Etag"] = []string{tag}
+	respond(c, status, jsonContentType, writeResultJSON(op.Key, tag[1:len(tag)-1]))
 }
 
 func (a *api) put(c *gin.Context) {
@@ -201,7 +219,7 @@ func (a *api) get(c *gin.Context) {
 		return
 	}
 	tag := etag(e.Version)
-	c.Header("ETag", tag)
+	c.Writer.Header()["Etag"] = []string{tag}
 	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
 		c.Status(http.StatusNotModified)
 		return
@@ -216,7 +234,11 @@ func (a *api) get(c *gin.Context) {
 		c.Status(http.StatusOK)
 		return
 	}
-	c.Data(http.StatusOK, ct, e.Value)
+	cts := defaultContentTypes
+	if ct != defaultContentType {
+		cts = []string{ct}
+	}
+	respond(c, http.StatusOK, cts, e.Value)
 }
 
 func (a *api) list(c *gin.Context) {
