@@ -368,28 +368,29 @@ func (n *Node) onReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (w
 
 // applyReplicate checks that the write comes from the leader of the current
 // term, planned under this node's assignment of the bucket, and applies it
-// if it is newer than what is held.
+// if it is newer than what is held. The check and the apply are one step
+// under n.mu: once this node has seen a newer term or assignment (also
+// under n.mu), no write checked under the old one can still land, so a
+// merge under the new authority sees every write it will ever take.
 func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (bool, error) {
 	b := m.Bucket
 	if b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
 		return false, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if err := n.checkLeaderLocked(from, term); err != nil {
-		n.mu.Unlock()
 		return false, err
 	}
 	if !n.assignedLocked(b) || !n.held[b] {
-		n.mu.Unlock()
 		return false, fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, b)
 	}
 	if since := n.state.Table.Since[b]; since != m.Since {
 		if m.Since > since {
 			n.fetchStateLocked()
 		}
-		n.mu.Unlock()
 		return false, fmt.Errorf("%w: bucket %d assigned at epoch %d here, %d in the write", wire.ErrStaleEpoch, b, since, m.Since)
 	}
-	n.mu.Unlock()
+	// A store apply is short and takes only the store's own locks.
 	return n.store.Apply(b, m.Entry), nil
 }
