@@ -10,6 +10,7 @@ import (
 	"github.com/jumpkv/jumpkv/internal/clustertest"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 // localReads returns how many reads n answered from its own copy held as
@@ -36,6 +37,17 @@ func localReads(t *testing.T, n *clustertest.Node, copyKind string) float64 {
 	return 0
 }
 
+// keyPlaced returns the first key k0, k1, ... of a 64-bucket cluster whose
+// bucket's replicas (primary first) satisfy want, and those replicas.
+func keyPlaced(st *wire.ClusterState, want func(reps []shard.NodeID) bool) (string, []shard.NodeID) {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if reps := st.Table.Buckets[shard.BucketOf(k, 64)]; want(reps) {
+			return k, reps
+		}
+	}
+}
+
 // TestLeaderReadsItsBackupCopy checks that the leader answers reads of a
 // bucket it holds as a backup from its own copy (no other node asked, so
 // they keep working while the primary cannot be reached), and never while
@@ -47,15 +59,8 @@ func TestLeaderReadsItsBackupCopy(t *testing.T) {
 			cfg.CallTimeout = 300 * time.Millisecond // the cut below stays short of DeadAfter
 		}})
 		l := c.WaitLeader(30 * time.Second)
-		st := l.Placement()
-		var key string
-		var primary *clustertest.Node
-		for i := 0; key == ""; i++ {
-			k := fmt.Sprintf("k%d", i)
-			if reps := st.Table.Buckets[shard.BucketOf(k, 64)]; len(reps) == 2 && reps[1] == l.ID() {
-				key, primary = k, c.ByID(reps[0])
-			}
-		}
+		key, reps := keyPlaced(l.Placement(), func(reps []shard.NodeID) bool { return len(reps) == 2 && reps[1] == l.ID() })
+		primary := c.ByID(reps[0])
 		path := "/v1/kv/" + key
 		get := func(n *clustertest.Node) clustertest.Response { return n.Do(http.MethodGet, path, nil) }
 		if r := l.Do(http.MethodPut, path, []byte("v1")); r.Status != http.StatusOK {

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -27,14 +26,10 @@ func TestReadOnTheReaderDeclinesToWaitForAMerge(t *testing.T) {
 		st := l.Placement()
 		// A bucket both of whose replicas are followers: the backup is
 		// merged by nobody until it is asked to act as primary.
-		var key string
-		var backup *clustertest.Node
-		for i := 0; key == ""; i++ {
-			k := fmt.Sprintf("k%d", i)
-			if reps := st.Table.Buckets[shard.BucketOf(k, 64)]; len(reps) == 2 && reps[0] != l.ID() && reps[1] != l.ID() {
-				key, backup = k, c.ByID(reps[1])
-			}
-		}
+		key, reps := keyPlaced(st, func(reps []shard.NodeID) bool {
+			return len(reps) == 2 && reps[0] != l.ID() && reps[1] != l.ID()
+		})
+		backup := c.ByID(reps[1])
 		if r := l.Do(http.MethodPut, "/v1/kv/"+key, []byte("v1")); r.Status != http.StatusOK {
 			t.Fatalf("put: %v", r)
 		}
