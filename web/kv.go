@@ -63,9 +63,15 @@ var (
 	defaultContentTypes = []string{defaultContentType}
 )
 
-// respond answers status with body of the given Content-Type.
+// respond answers status with body of the given Content-Type, with a
+// Content-Length (net/http adds it itself only to bodies that fit its
+// 2 KiB buffer; larger ones would go out chunked).
 func respond(c *gin.Context, status int, contentType []string, body []byte) {
-	c.Writer.Header()["Content-Type"] = contentType
+	h := c.Writer.Header()
+	h["Content-Type"] = contentType
+	if len(body) > 2048 {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	c.Status(status)
 	_, _ = c.Writer.Write(body) // a failed write is the client gone
 }
