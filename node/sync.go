@@ -204,10 +204,21 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	repaired := len(fetched)
-	for _, e := range fetched {
-		n.store.Apply(b, e)
+	// Applied under the same lock hold as a check that the authority the
+	// merge began under is still current: once this node has seen a newer
+	// term or assignment, nothing of this merge lands (applyReplicate).
+	n.mu.Lock()
+	current := n.state != nil && n.state.Table.Since[b] == since && n.authorityLocked() == auth
+	if current {
+		for _, e := range fetched {
+			n.store.Apply(b, e)
+		}
 	}
+	n.mu.Unlock()
+	if !current {
+		return fmt.Errorf("%w: the term or the assignment of bucket %d changed during its merge", wire.ErrStaleTerm, b)
+	}
+	repaired := len(fetched)
 	for _, keys := range plan.Push {
 		repaired += len(keys)
 	}
@@ -385,21 +396,23 @@ func (n *Node) onFetch(from shard.NodeID, m *wire.Fetch) (wire.Message, error) {
 	return &wire.Chunk{Entries: out}, nil
 }
 
-// onRepair applies entries a co-replica found this one lacking.
+// onRepair applies entries a co-replica found this one lacking, in the
+// same lock hold as the check of the sender's term (as applyReplicate
+// does), so a repair of an older term never lands after a newer term's
+// merge has read this copy.
 func (n *Node) onRepair(from shard.NodeID, term uint64, m *wire.Repair) (wire.Message, error) {
-	n.mu.Lock()
-	err := n.checkCoReplicaLocked(from, m.Bucket, m.Since)
-	if err == nil && term < n.el.Term() {
-		err = fmt.Errorf("%w: repair from term %d, this node is at %d", wire.ErrStaleTerm, term, n.el.Term())
-	}
-	n.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
 	for _, e := range m.Entries {
 		if shard.BucketOf(e.Key, n.cfg.Buckets) != m.Bucket {
 			return nil, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, m.Bucket)
 		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.checkCoReplicaLocked(from, m.Bucket, m.Since); err != nil {
+		return nil, err
+	}
+	if term < n.el.Term() {
+		return nil, fmt.Errorf("%w: repair from term %d, this node is at %d", wire.ErrStaleTerm, term, n.el.Term())
 	}
 	for _, e := range m.Entries {
 		n.store.Apply(m.Bucket, e)
