@@ -63,13 +63,19 @@ var (
 	defaultContentTypes = []string{defaultContentType}
 )
 
+// netHTTPBuffered is the largest body net/http gives a Content-Length
+// itself; it sends larger ones chunked unless the handler sets one.
+const netHTTPBuffered = 2048
+
+// setETag sets the answer's ETag (canonical key, no copy of tag).
+func setETag(c *gin.Context, tag string) { c.Writer.Header()["Etag"] = []string{tag} }
+
 // respond answers status with body of the given Content-Type, with a
-// Content-Length (net/http adds it itself only to bodies that fit its
-// 2 KiB buffer; larger ones would go out chunked).
+// Content-Length whatever the body's size.
 func respond(c *gin.Context, status int, contentType []string, body []byte) {
 	h := c.Writer.Header()
 	h["Content-Type"] = contentType
-	if len(body) > 2048 {
+	if len(body) > netHTTPBuffered {
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
 	c.Status(status)
@@ -151,7 +157,7 @@ func (a *api) write(c *gin.Context, op wire.WriteOp, status int) {
 		return
 	}
 	tag := etag(v)
-	c.Writer.Header()["Etag"] = []string{tag}
+	setETag(c, tag)
 	respond(c, status, jsonContentType, writeResultJSON(op.Key, tag[1:len(tag)-1]))
 }
 
@@ -225,7 +231,7 @@ func (a *api) get(c *gin.Context) {
 		return
 	}
 	tag := etag(e.Version)
-	c.Writer.Header()["Etag"] = []string{tag}
+	setETag(c, tag)
 	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
 		c.Status(http.StatusNotModified)
 		return
