@@ -39,19 +39,24 @@ func appendRequest(dst []byte, msg wire.Message, maxFrame int) ([]byte, error) {
 // nil message becomes wire.OK, and a message that does not encode or fit
 // becomes an ErrorMsg saying so. It never fails.
 func encodeResponse(resp wire.Message, herr error, maxFrame int) (wire.Type, []byte) {
+	return appendResponse(nil, resp, herr, maxFrame)
+}
+
+// appendResponse is encodeResponse appending to dst.
+func appendResponse(dst []byte, resp wire.Message, herr error, maxFrame int) (wire.Type, []byte) {
 	if herr != nil {
 		resp = errorMsg(herr)
 	} else if resp == nil {
 		resp = &wire.OK{}
 	}
-	body, err := wire.Encode(resp)
+	body, err := wire.AppendEncode(dst[:0], resp)
 	if err != nil {
 		resp = errorMsg(fmt.Errorf("%w: encode response %T: %v", wire.ErrInternal, resp, err))
-		body, _ = wire.Encode(resp)
+		body, _ = wire.AppendEncode(dst[:0], resp)
 	} else if n := wire.HeaderLen + len(body); n > maxFrame {
 		resp = errorMsg(fmt.Errorf("%w: %T response frame of %d bytes over the limit %d",
 			wire.ErrTooLarge, resp, n, maxFrame))
-		body, _ = wire.Encode(resp)
+		body, _ = wire.AppendEncode(dst[:0], resp)
 	}
 	return resp.WireType(), body
 }

@@ -27,14 +27,9 @@ var errIdle = errors.New("connection idle")
 func (t *TCP) Call(ctx context.Context, addr string, msg wire.Message) (Envelope, error) {
 	// The body is copied into the connection's write buffer when queued,
 	// so its buffer is reused by later calls.
-	buf := requestBufs.Get().(*[]byte)
+	buf := encodeBufs.Get().(*[]byte)
 	body, err := appendRequest((*buf)[:0], msg, t.cfg.MaxFrame)
-	defer func() {
-		if cap(body) <= maxPooledRequest {
-			*buf = body[:0]
-			requestBufs.Put(buf)
-		}
-	}()
+	defer func() { putEncodeBuf(buf, body) }()
 	if err != nil {
 		return Envelope{}, fmt.Errorf("transport: call %s: %w", addr, err)
 	}
@@ -56,10 +51,20 @@ func (t *TCP) Call(ctx context.Context, addr string, msg wire.Message) (Envelope
 	}
 }
 
-// requestBufs holds encoding buffers for Call, each at most maxPooledRequest.
-var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// encodeBufs holds the buffers requests and answers are encoded into
+// before being copied into a connection's write buffer.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-const maxPooledRequest = 64 << 10
+// maxPooledEncodeBuf is the largest encoding buffer kept for reuse.
+const maxPooledEncodeBuf = 64 << 10
+
+// putEncodeBuf returns buf, last grown to body, to encodeBufs.
+func putEncodeBuf(buf *[]byte, body []byte) {
+	if cap(body) <= maxPooledEncodeBuf {
+		*buf = body[:0]
+		encodeBufs.Put(buf)
+	}
+}
 
 // peer returns the client state for addr, creating it on first use.
 func (t *TCP) peer(addr string) (*peer, error) {
@@ -224,10 +229,11 @@ func (cc *clientConn) call(ctx context.Context, typ wire.Type, body []byte) (env
 	if ctx.Err() != nil {
 		return Envelope{}, false, unreachable(addr, ctx.Err())
 	}
-	ch := make(chan reply, 1)
+	ch := replyChans.Get().(chan reply)
 	cc.mu.Lock()
 	if cc.closed.Load() {
 		cc.mu.Unlock()
+		replyChans.Put(ch)
 		return Envelope{}, true, unreachable(addr, errors.New("connection closed"))
 	}
 	cc.nextID++
@@ -238,7 +244,9 @@ func (cc *clientConn) call(ctx context.Context, typ wire.Type, body []byte) (env
 	from, term := cc.t.cfg.Stamp()
 	h := wire.Header{Type: typ, ID: id, From: from, Term: term}
 	if err := cc.w.enqueue(ctx, h, body); err != nil {
-		cc.forget(id)
+		if cc.forget(id) {
+			replyChans.Put(ch)
+		}
 		if ctx.Err() != nil {
 			return Envelope{}, false, unreachable(addr, ctx.Err())
 		}
@@ -246,23 +254,35 @@ func (cc *clientConn) call(ctx context.Context, typ wire.Type, body []byte) (env
 	}
 	select {
 	case r := <-ch:
+		// Whoever sent r took ch out of pending first: nothing else will.
+		replyChans.Put(ch)
 		if r.err != nil {
 			return Envelope{}, false, r.err
 		}
 		env, err := decodeReply(r.h, r.body)
 		return env, false, err
 	case <-ctx.Done():
-		cc.forget(id)
+		if cc.forget(id) {
+			replyChans.Put(ch)
+		}
 		return Envelope{}, false, timedOut(ctx, addr)
 	}
 }
 
-// forget drops the waiter for id; a late response for it is discarded.
-func (cc *clientConn) forget(id uint64) {
+// forget drops the waiter for id; a late response for it is discarded. It
+// reports whether the waiter was still registered: if not, an answer or
+// error was or is being sent to it.
+func (cc *clientConn) forget(id uint64) bool {
 	cc.mu.Lock()
+	_, ok := cc.pending[id]
 	delete(cc.pending, id)
 	cc.mu.Unlock()
+	return ok
 }
+
+// replyChans holds the channels calls wait on, each empty and referenced
+// by no one.
+var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
 // closeIfIdle marks the connection closed if no call is pending, and
 // reports whether it did.

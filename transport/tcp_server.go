@@ -213,9 +213,13 @@ func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) bool {
 func (sc *serverConn) answer(h wire.Header, resp wire.Message, herr error) {
 	defer sc.t.wg.Done()
 	defer sc.inflight.Add(-1)
-	typ, body := encodeResponse(resp, herr, sc.t.cfg.MaxFrame)
+	// The body is copied into the connection's write buffer when queued,
+	// so its buffer goes back to the pool right after.
+	buf := encodeBufs.Get().(*[]byte)
+	typ, body := appendResponse(*buf, resp, herr, sc.t.cfg.MaxFrame)
 	from, term := sc.t.cfg.Stamp()
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, ID: h.ID, From: from, Term: term}
 	_ = sc.w.enqueue(sc.ctx, rh, body) // fails only when the connection is gone
+	putEncodeBuf(buf, body)
 	sc.touch()
 }
