@@ -294,8 +294,10 @@ func TestRawClientRetriesGETAfterReset(t *testing.T) {
 			}
 			r := bufio.NewReader(conn)
 			if _, err := http.ReadRequest(r); err == nil {
-				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// Counted before the answer goes out: the client may check
+				// the count as soon as it has the answer.
 				answered.Add(1)
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 				r.Peek(1) // the next request is here
 			}
 			conn.(*net.TCPConn).SetLinger(0) // close with a reset
