@@ -43,6 +43,11 @@ jumpkv, ...) --rounds times each, reporting each system's median and the
 ratio jumpkv/baseline of the same invocation, so that machine drift
 cancels out.
 
+For the processes it started (--spawn, --baseline) and itself, bench also
+reports the CPU time (user+system, from Linux's /proc) each spent per
+operation: a figure that moves much less than ops/s with how busy a
+shared host is, and that says where a cluster's time goes.
+
 Examples:
   jumpkv bench --spawn 3 --op put --duration 10s
   jumpkv bench --addr http://10.0.0.1:8080,http://10.0.0.2:8080 --op mixed --dist zipf
@@ -202,6 +207,7 @@ type benchSystem struct {
 	doer      *bench.HTTP
 	info      bench.System
 	preloaded bool
+	procs     []bench.Proc // whose CPU time is counted; none for a cluster bench did not start
 }
 
 // runBench runs `jumpkv bench`, and the hidden `jumpkv
@@ -273,6 +279,9 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 	defer jdoer.Close()
 	systems := []*benchSystem{{name: bench.SystemJumpkv, doer: jdoer,
 		info: bench.System{Name: bench.SystemJumpkv, Targets: described, Note: jumpkvNote}}}
+	if nodes != nil {
+		systems[0].procs = nodes.procs()
+	}
 
 	// The baseline.
 	if f.baseline {
@@ -295,7 +304,8 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 		}
 		defer bdoer.Close()
 		systems = append([]*benchSystem{{name: bench.SystemBaseline, doer: bdoer,
-			info: bench.System{Name: bench.SystemBaseline, Targets: []string{bl.url}, Note: "Gin over a mutex-guarded map, one process"}}}, systems...)
+			info:  bench.System{Name: bench.SystemBaseline, Targets: []string{bl.url}, Note: "Gin over a mutex-guarded map, one process"},
+			procs: []bench.Proc{{Name: bench.CPUClient}, {Name: bench.CPUServer, PID: bl.cmd.Process.Pid}}}}, systems...)
 	}
 
 	// The rounds.
@@ -320,12 +330,15 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 			cfg.Progress = func(p bench.Progress) {
 				fmt.Fprintln(stderr, bench.FormatProgress(label, p, f.warmup, f.duration))
 			}
+			cpu := newCPUWindow(sys.procs, logf)
+			cfg.Window = cpu.mark
 			res, err := bench.Run(ctx, cfg, sys.doer)
 			if err != nil {
 				logf("%s: %v", label, err)
 				return 1
 			}
 			rs := bench.NewRunStats(sys.name, round, res)
+			rs.CPUPerOp = cpu.perOp(rs.Ops)
 			runs = append(runs, rs)
 			logf("%s: %s ops/s, p50 %s, p99 %s, errors %d", label, strconv.FormatFloat(rs.OpsPerSec, 'f', 0, 64),
 				bench.FormatMillis(rs.Latency.P50), bench.FormatMillis(rs.Latency.P99), rs.Errors)
@@ -557,6 +570,54 @@ func (b *benchNodes) exited() []int {
 }
 
 func (b *benchNodes) stop() { stopChildren(b.children, b.logs) }
+
+// procs names bench and the node processes for CPU accounting: "node N"
+// is the Nth node started, whose URL is the Nth of urls.
+func (b *benchNodes) procs() []bench.Proc {
+	procs := []bench.Proc{{Name: bench.CPUClient}}
+	for _, c := range b.children {
+		procs = append(procs, bench.Proc{Name: fmt.Sprintf("node %d", c.index+1), PID: c.cmd.Process.Pid})
+	}
+	return procs
+}
+
+// cpuWindow takes CPU readings of procs as a round's window opens and
+// closes. A reading that fails is reported once and leaves the round
+// without CPU figures.
+type cpuWindow struct {
+	procs         []bench.Proc
+	logf          func(string, ...any)
+	before, after map[string]time.Duration
+}
+
+func newCPUWindow(procs []bench.Proc, logf func(string, ...any)) *cpuWindow {
+	return &cpuWindow{procs: procs, logf: logf}
+}
+
+// mark is the run's Window callback.
+func (w *cpuWindow) mark(open bool) {
+	if len(w.procs) == 0 {
+		return
+	}
+	t, err := bench.ReadCPU(w.procs)
+	if err != nil {
+		if !errors.Is(err, bench.ErrNoCPUTimes) {
+			w.logf("no CPU figures for this round: %v", err)
+		}
+		w.procs = nil
+		return
+	}
+	if open {
+		w.before = t
+	} else {
+		w.after = t
+	}
+}
+
+// perOp returns the CPU microseconds per operation of each process.
+func (w *cpuWindow) perOp(ops int64) map[string]float64 {
+	return bench.CPUPerOp(w.before, w.after, ops)
+}
 
 // benchBaseline is the baseline server process.
 type benchBaseline struct {

@@ -33,6 +33,7 @@ type benchJSON struct {
 		Errors         int64              `json:"errors"`
 		ErrorsByStatus map[string]int64   `json:"errors_by_status"`
 		LatencyMS      map[string]float64 `json:"latency_ms"`
+		CPUPerOp       map[string]float64 `json:"cpu_us_per_op"`
 	} `json:"runs"`
 	Median map[string]struct {
 		OpsPerSec float64 `json:"ops_per_sec"`

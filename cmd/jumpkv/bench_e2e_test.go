@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,23 @@ func TestBenchBaseline(t *testing.T) {
 	}
 	if len(r.Setup.Systems) != 2 || len(r.Setup.Systems[1].Targets) != 2 {
 		t.Fatalf("want the baseline and the 2 followers as targets: %+v", r.Setup.Systems)
+	}
+	if runtime.GOOS == "linux" {
+		// Bench and the processes it started spent CPU on the operations
+		// (one node alone may show none: /proc counts in 10ms ticks).
+		for i, want := range [][]string{{"client", "server"}, {"client", "node 1", "node 2", "node 3"}} {
+			cpu := r.Runs[i].CPUPerOp
+			if len(cpu) != len(want) {
+				t.Errorf("%s round: CPU figures %v, want %q", r.Runs[i].System, cpu, want)
+			}
+			servers := 0.0
+			for _, p := range want[1:] {
+				servers += cpu[p]
+			}
+			if cpu["client"] <= 0 || servers <= 0 {
+				t.Errorf("%s round: CPU per op %v: want some for the client and for the servers", r.Runs[i].System, cpu)
+			}
+		}
 	}
 	for _, s := range r.Setup.Systems {
 		for _, tg := range s.Targets {

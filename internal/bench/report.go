@@ -67,6 +67,12 @@ type RunStats struct {
 	ErrorsByStatus map[string]int64 `json:"errors_by_status"`
 	Missed         int64            `json:"missed,omitempty"`
 	Latency        Latency          `json:"latency_ms"`
+	// CPUPerOp is the CPU time (user plus system) each process spent in
+	// the window per successful operation, in microseconds, by process:
+	// "client" (bench itself), "server" (the baseline), "node N" (the Nth
+	// node bench started). Absent when bench started no process or the
+	// platform does not tell.
+	CPUPerOp map[string]float64 `json:"cpu_us_per_op,omitempty"`
 }
 
 // NewRunStats summarises a Result.
@@ -92,6 +98,10 @@ type Summary struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	Errors    int64   `json:"errors"`
 	Latency   Latency `json:"latency_ms"`
+	// CPUPerOp is the median of each process's CPU per operation, with
+	// "servers", the sum of the processes other than the client, when
+	// there are several.
+	CPUPerOp map[string]float64 `json:"cpu_us_per_op,omitempty"`
 }
 
 // Ratio is jumpkv's median over the baseline's, figure by figure: below 1
@@ -134,6 +144,7 @@ func NewReport(setup Setup, runs []RunStats) *Report {
 			med[i] = Median(lat[i])
 		}
 		s.Latency = latencyOf(med)
+		s.CPUPerOp = medianCPU(rs)
 		r.Median[name] = s
 	}
 	j, jok := r.Median[SystemJumpkv]
@@ -150,6 +161,40 @@ func NewReport(setup Setup, runs []RunStats) *Report {
 	}
 	return r
 }
+
+// medianCPU is the median CPU per operation of each process over runs,
+// and, where there are several servers, of their sum ("servers": every
+// process but the client).
+func medianCPU(runs []RunStats) map[string]float64 {
+	byProc := map[string][]float64{}
+	for _, run := range runs {
+		sum, servers := 0.0, 0
+		for name, v := range run.CPUPerOp {
+			byProc[name] = append(byProc[name], v)
+			if name != CPUClient {
+				sum, servers = sum+v, servers+1
+			}
+		}
+		if servers > 1 {
+			byProc[CPUServers] = append(byProc[CPUServers], sum)
+		}
+	}
+	if len(byProc) == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(byProc))
+	for name, v := range byProc {
+		out[name] = Median(v)
+	}
+	return out
+}
+
+// Process names of the CPU figures.
+const (
+	CPUClient  = "client"
+	CPUServer  = "server"
+	CPUServers = "servers"
+)
 
 func div(a, b float64) float64 {
 	if b == 0 {
@@ -226,11 +271,50 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteByte('\n')
 	}
+	r.writeCPU(&b)
 	if r.Ratio != nil {
 		b.WriteString("ratio: jumpkv's median over the baseline's, figure by figure (ops/s below 1x: jumpkv serves fewer; latency above 1x: jumpkv is slower)\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeCPU lists each system's median CPU per operation by process.
+func (r *Report) writeCPU(b *strings.Builder) {
+	header := false
+	for _, name := range r.systemOrder() {
+		cpu := r.Median[name].CPUPerOp
+		if len(cpu) == 0 {
+			continue
+		}
+		if !header {
+			b.WriteString("CPU per operation (user+system, median of rounds):\n")
+			header = true
+		}
+		procs := slices.Sorted(maps.Keys(cpu))
+		// The client, then the servers' sum, then each server.
+		slices.SortStableFunc(procs, func(x, y string) int {
+			if c := cpuRank(x) - cpuRank(y); c != 0 {
+				return c
+			}
+			return len(x) - len(y) // node 2 before node 10
+		})
+		var parts []string
+		for _, p := range procs {
+			parts = append(parts, fmt.Sprintf("%s %sµs", p, strconv.FormatFloat(cpu[p], 'f', 1, 64)))
+		}
+		fmt.Fprintf(b, "  %-9s %s\n", name+":", strings.Join(parts, ", "))
+	}
+}
+
+func cpuRank(name string) int {
+	switch name {
+	case CPUClient:
+		return 0
+	case CPUServers:
+		return 1
+	}
+	return 2
 }
 
 // systemOrder returns the systems of the median in the setup's order.

@@ -160,3 +160,50 @@ func TestFormatMillisAndProgress(t *testing.T) {
 		t.Errorf("warmup progress %q", got)
 	}
 }
+
+// TestReportCPU checks the CPU figures: each process's median over the
+// rounds, the servers' sum, and their place in the text and the JSON.
+func TestReportCPU(t *testing.T) {
+	r := sampleReport()
+	cpu := [][]map[string]float64{ // by round: baseline, jumpkv
+		{{"client": 15, "server": 20}, {"client": 20, "node 1": 50, "node 2": 10, "node 10": 9}},
+		{{"client": 17, "server": 30}, {"client": 22, "node 1": 40, "node 2": 12, "node 10": 8}},
+		{{"client": 16, "server": 25}, {"client": 21, "node 1": 45, "node 2": 11, "node 10": 7}},
+	}
+	for i := range r.Runs {
+		r.Runs[i].CPUPerOp = cpu[i/2][i%2]
+	}
+	r = NewReport(r.Setup, r.Runs)
+	want := map[string]map[string]float64{
+		SystemBaseline: {"client": 16, "server": 25},
+		SystemJumpkv:   {"client": 21, "node 1": 45, "node 2": 11, "node 10": 8, "servers": 63}, // sums 69, 60, 63
+	}
+	for sys, w := range want {
+		got := r.Median[sys].CPUPerOp
+		if len(got) != len(w) {
+			t.Errorf("%s: CPU %v, want %v", sys, got, w)
+		}
+		for k, v := range w {
+			if math.Abs(got[k]-v) > 1e-9 {
+				t.Errorf("%s: CPU[%s] = %v, want %v", sys, k, got[k], v)
+			}
+		}
+	}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	wantText := "CPU per operation (user+system, median of rounds):\n" +
+		"  baseline: client 16.0µs, server 25.0µs\n" +
+		"  jumpkv:   client 21.0µs, servers 63.0µs, node 1 45.0µs, node 2 11.0µs, node 10 8.0µs\n"
+	if !strings.Contains(b.String(), wantText) {
+		t.Errorf("text report:\n%s\nwant it to hold:\n%s", b.String(), wantText)
+	}
+	var j bytes.Buffer
+	if err := r.WriteJSON(&j); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(j.String(), `"cpu_us_per_op": {`) || !strings.Contains(j.String(), `"node 10": 8`) {
+		t.Errorf("JSON report lacks the CPU figures:\n%s", j.String())
+	}
+}

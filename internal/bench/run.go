@@ -53,6 +53,10 @@ type Config struct {
 	// from another goroutine while the run lasts.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// Window, when set, is called as the measured window opens (true)
+	// and as it closes (false), from another goroutine: for readings that
+	// frame the window, such as CPU times.
+	Window func(open bool)
 }
 
 // Progress is a snapshot of a run in progress.
@@ -178,14 +182,19 @@ func Run(ctx context.Context, cfg Config, d Doer) (*Result, error) {
 		do := d.Worker(ctx, w)
 		wg.Go(func() { r.worker(ctx, w, do, &parts[w]) })
 	}
-	stop, progressDone := make(chan struct{}), make(chan struct{})
+	stop, progressDone, windowDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(progressDone)
 		r.progress(stop)
 	}()
+	go func() {
+		defer close(windowDone)
+		r.frameWindow(ctx)
+	}()
 	wg.Wait()
 	close(stop)
 	<-progressDone
+	<-windowDone
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -201,6 +210,27 @@ func Run(ctx context.Context, cfg Config, d Doer) (*Result, error) {
 	}
 	res.Ops = int64(res.Latency.Count())
 	return res, nil
+}
+
+// frameWindow calls cfg.Window as the window opens and closes, unless ctx
+// ends first.
+func (r *runner) frameWindow(ctx context.Context) {
+	if r.cfg.Window == nil {
+		return
+	}
+	for _, at := range []struct {
+		t    time.Time
+		open bool
+	}{{r.measure, true}, {r.end, false}} {
+		t := time.NewTimer(time.Until(at.t))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		r.cfg.Window(at.open)
+	}
 }
 
 // worker sends operations until the window closes.
