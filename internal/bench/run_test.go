@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,28 @@ func TestClosedLoopCountsTheWindowOnly(t *testing.T) {
 			if d := res.Latency.Quantile(q); !near(d, 2*time.Millisecond) {
 				t.Errorf("q%v latency %v, want 2ms", q, d)
 			}
+		}
+	})
+}
+
+// TestWindowFramesTheMeasuredTime checks that Window is called once as the
+// window opens, after the warmup, and once as it closes.
+func TestWindowFramesTheMeasuredTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var marks []string
+		cfg := Config{Workload: putWorkload(), Conns: 2, Warmup: 300 * time.Millisecond, Duration: time.Second,
+			Window: func(open bool) { marks = append(marks, fmt.Sprintf("%v at %v", open, time.Since(start))) }}
+		_, err := Run(t.Context(), cfg, DoerFunc(func(ctx context.Context, w int, op Op) (int, error) {
+			time.Sleep(5 * time.Millisecond)
+			return 200, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"true at 300ms", "false at 1.3s"}
+		if !slices.Equal(marks, want) {
+			t.Fatalf("Window calls %q, want %q", marks, want)
 		}
 	})
 }
