@@ -280,8 +280,8 @@ func (cc *clientConn) forget(id uint64) bool {
 	return ok
 }
 
-// replyChans holds the channels calls wait on, each empty and referenced
-// by no one.
+// replyChans holds the channels calls wait on, each empty, and no one
+// will send on it again.
 var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
 // closeIfIdle marks the connection closed if no call is pending, and

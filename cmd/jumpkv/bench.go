@@ -207,7 +207,7 @@ type benchSystem struct {
 	doer      *bench.HTTP
 	info      bench.System
 	preloaded bool
-	procs     []bench.Proc // whose CPU time is counted; none for a cluster bench did not start
+	procs     []bench.Proc // whose CPU time is counted: bench's own, and the processes it started
 }
 
 // runBench runs `jumpkv bench`, and the hidden `jumpkv
@@ -220,6 +220,7 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 	if code >= 0 {
 		return code
 	}
+	stderr = &lockedWriter{w: stderr} // progress and CPU readings write from the run's goroutines
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "jumpkv bench: "+format+"\n", a...) }
 	var exe string
 	if f.spawn > 0 || f.baseline {
@@ -279,6 +280,7 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 	defer jdoer.Close()
 	systems := []*benchSystem{{name: bench.SystemJumpkv, doer: jdoer,
 		info: bench.System{Name: bench.SystemJumpkv, Targets: described, Note: jumpkvNote}}}
+	systems[0].procs = []bench.Proc{{Name: bench.CPUClient}}
 	if nodes != nil {
 		systems[0].procs = nodes.procs()
 	}
@@ -582,8 +584,10 @@ func (b *benchNodes) procs() []bench.Proc {
 }
 
 // cpuWindow takes CPU readings of procs as a round's window opens and
-// closes. A reading that fails is reported once and leaves the round
-// without CPU figures.
+// closes (when the run's timer goroutine gets to it: on a busy host a
+// little after the window's edges, negligible against a round). A reading
+// that fails leaves the round without CPU figures, for every process; the
+// failure is logged unless the platform just does not tell.
 type cpuWindow struct {
 	procs         []bench.Proc
 	logf          func(string, ...any)

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -21,8 +20,8 @@ type Proc struct {
 	PID  int
 }
 
-// ErrNoCPUTimes means this platform does not tell other processes' CPU
-// times (only Linux's /proc is read).
+// ErrNoCPUTimes means this platform does not tell the CPU times needed
+// (other processes' are read from Linux's /proc only).
 var ErrNoCPUTimes = errors.New("CPU times of other processes are read from Linux's /proc only")
 
 // ReadCPU returns the CPU time (user plus system, all threads) each
@@ -58,14 +57,6 @@ func CPUPerOp(before, after map[string]time.Duration, ops int64) map[string]floa
 		}
 	}
 	return out
-}
-
-func selfCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, err
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // clockTicks is the unit of /proc/<pid>/stat's times: USER_HZ, which

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"math"
 	"os"
 	"runtime"
@@ -51,9 +52,12 @@ func TestCPUPerOp(t *testing.T) {
 // TestReadCPUCountsWork burns CPU in this process until getrusage says
 // 200ms went by, and checks that /proc saw as much.
 func TestReadCPUCountsWork(t *testing.T) {
-	procs := []Proc{{Name: "self"}}
-	if runtime.GOOS == "linux" {
-		procs = append(procs, Proc{Name: "self via /proc", PID: os.Getpid()})
+	procs := []Proc{{Name: "self"}, {Name: "self via /proc", PID: os.Getpid()}}
+	if runtime.GOOS != "linux" {
+		if _, err := ReadCPU(procs); !errors.Is(err, ErrNoCPUTimes) {
+			t.Fatalf("ReadCPU on %s: %v, want ErrNoCPUTimes", runtime.GOOS, err)
+		}
+		return
 	}
 	before, err := ReadCPU(procs)
 	if err != nil {
