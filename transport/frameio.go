@@ -14,10 +14,13 @@ import (
 // keepBuffer is the largest write buffer a frameWriter keeps for reuse.
 const keepBuffer = 1 << 20
 
-// frameWriter is a connection's single writer. Any goroutine enqueues
+// frameWriter is a connection's single writer. Any goroutine queues
 // frames into a shared buffer; the run goroutine takes everything queued
 // and writes it with one Write call (many frames per syscall), under a
-// write deadline.
+// write deadline. A goroutine that answers requests as it reads them (a
+// connection's reader) may instead hold its frames and flush them itself
+// once its input is drained: one write for all, and no hand-off to run.
+// One batch is written at a time.
 type frameWriter struct {
 	nc      net.Conn
 	timeout time.Duration
@@ -25,6 +28,8 @@ type frameWriter struct {
 
 	mu      sync.Mutex
 	buf     []byte
+	spare   []byte        // the buffer of the last batch written, for reuse
+	writing bool          // a batch is being written (by run or flush)
 	err     error         // non-nil once the writer stopped; enqueue then fails
 	waiting int           // enqueuers waiting for room
 	room    chan struct{} // closed (and replaced) when the writer takes a batch
@@ -53,11 +58,24 @@ func newFrameWriter(nc net.Conn, timeout time.Duration, limit int) *frameWriter 
 // more than limit bytes are queued, until room frees, ctx ends or the writer
 // stops.
 func (w *frameWriter) enqueue(ctx context.Context, h wire.Header, body []byte) error {
+	return w.add(ctx, h, body, true)
+}
+
+// hold is enqueue for a goroutine that will call flush before it next
+// blocks: the run goroutine is not woken for the frame (unless room is
+// short), so frames held in a row go out in one write, without a
+// goroutine hand-off.
+func (w *frameWriter) hold(ctx context.Context, h wire.Header, body []byte) error {
+	return w.add(ctx, h, body, false)
+}
+
+func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake bool) error {
 	w.mu.Lock()
 	for w.err == nil && len(w.buf) > 0 && len(w.buf)+wire.HeaderLen+4+len(body) > w.limit {
 		room := w.room
 		w.waiting++
 		w.mu.Unlock()
+		w.signal() // the queued frames may all be held
 		var err error
 		select {
 		case <-room:
@@ -81,11 +99,78 @@ func (w *frameWriter) enqueue(ctx context.Context, h wire.Header, body []byte) e
 	w.buf = wire.AppendFrame(w.buf, h, body)
 	w.frames++
 	w.mu.Unlock()
-	if first {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	if first && wake {
+		w.signal()
+	}
+	return nil
+}
+
+// signal wakes the run goroutine, or leaves it a wake-up.
+func (w *frameWriter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush writes the queued frames on the calling goroutine, unless a write
+// is in progress (its writer then writes them next). It returns the write's
+// error, after which the writer has stopped.
+func (w *frameWriter) flush() error {
+	batch := w.take()
+	if batch == nil {
+		return nil
+	}
+	return w.write(batch)
+}
+
+// queued returns the bytes queued and not yet being written.
+func (w *frameWriter) queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf)
+}
+
+// take returns the queued frames for the caller to write, or nil if there
+// are none or a write is in progress.
+func (w *frameWriter) take() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.writing || len(w.buf) == 0 {
+		return nil
+	}
+	batch := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.writing = true
+	w.batches++
+	if w.waiting > 0 {
+		close(w.room)
+		w.room = make(chan struct{})
+	}
+	return batch
+}
+
+// write writes a batch from take, under a write deadline, and makes what
+// was queued meanwhile the next batch's.
+func (w *frameWriter) write(batch []byte) error {
+	err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err == nil {
+		_, err = w.nc.Write(batch)
+	}
+	if err != nil {
+		w.fail(err)
+		w.signal() // run returns the error
+		return err
+	}
+	w.mu.Lock()
+	w.writing = false
+	if cap(batch) <= keepBuffer {
+		w.spare = batch
+	}
+	more := len(w.buf) > 0
+	w.mu.Unlock()
+	if more {
+		w.signal() // frames queued during the write, whose wake-up may have been spent
 	}
 	return nil
 }
@@ -93,7 +178,6 @@ func (w *frameWriter) enqueue(ctx context.Context, h wire.Header, body []byte) e
 // run writes queued frames until shutdown or a write error, which it
 // returns. It runs on the connection's writer goroutine.
 func (w *frameWriter) run() error {
-	var spare []byte
 	for {
 		select {
 		case <-w.wake:
@@ -104,31 +188,16 @@ func (w *frameWriter) run() error {
 		// one write carries them all.
 		runtime.Gosched()
 		w.mu.Lock()
-		batch := w.buf
-		w.buf = spare[:0]
-		if len(batch) > 0 {
-			w.batches++
-		}
-		if w.waiting > 0 {
-			close(w.room)
-			w.room = make(chan struct{})
-		}
+		err := w.err
 		w.mu.Unlock()
-		if len(batch) == 0 {
-			continue
-		}
-		if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
-			w.fail(err)
+		if err != nil {
 			return err
 		}
-		if _, err := w.nc.Write(batch); err != nil {
-			w.fail(err)
-			return err
+		if batch := w.take(); batch != nil {
+			if err := w.write(batch); err != nil {
+				return err
+			}
 		}
-		if cap(batch) > keepBuffer {
-			batch = nil
-		}
-		spare = batch
 	}
 }
 

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -125,6 +126,13 @@ func (sc *serverConn) readLoop() error {
 	br := bufio.NewReaderSize(sc.nc, 32<<10)
 	idle := sc.t.cfg.IdleTimeout
 	for {
+		if !frameBuffered(br) {
+			// Reading on may block: the answers held meanwhile go out
+			// now, in one write.
+			if err := sc.w.flush(); err != nil {
+				return err
+			}
+		}
 		if br.Buffered() == 0 {
 			if err := sc.awaitData(br, idle); err != nil {
 				return err
@@ -151,10 +159,25 @@ func (sc *serverConn) readLoop() error {
 		sc.inflight.Add(1)
 		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
 		if sc.t.quick != nil && sc.t.quick.Quick(msg) && sc.serveQuick(h, msg) {
+			if sc.w.queued() >= maxHeldAnswers {
+				if err := sc.w.flush(); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		sc.t.workers.serve(request{sc, h, msg})
 	}
+}
+
+// frameBuffered reports whether br holds the whole of the next frame, so
+// that reading it will not block.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	p, _ := br.Peek(4)
+	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(p))
 }
 
 // awaitData blocks until the connection has bytes to read. It returns an
@@ -205,12 +228,21 @@ func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) bool {
 		return false
 	}
 	sc.t.servedQuick.Add(1)
-	sc.answer(h, resp, herr)
+	sc.answerAs(h, resp, herr, true)
 	return true
 }
 
+// maxHeldAnswers is how many bytes of quick answers the reader holds
+// before it writes them, though more requests wait in its input.
+const maxHeldAnswers = 64 << 10
+
 // answer queues the answer to request h and ends its accounting.
 func (sc *serverConn) answer(h wire.Header, resp wire.Message, herr error) {
+	sc.answerAs(h, resp, herr, false)
+}
+
+// answerAs is answer; held answers wait for the reader's next flush.
+func (sc *serverConn) answerAs(h wire.Header, resp wire.Message, herr error, held bool) {
 	defer sc.t.wg.Done()
 	defer sc.inflight.Add(-1)
 	// The body is copied into the connection's write buffer when queued,
@@ -219,7 +251,12 @@ func (sc *serverConn) answer(h wire.Header, resp wire.Message, herr error) {
 	typ, body := appendResponse(*buf, resp, herr, sc.t.cfg.MaxFrame)
 	from, term := sc.t.cfg.Stamp()
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, ID: h.ID, From: from, Term: term}
-	_ = sc.w.enqueue(sc.ctx, rh, body) // fails only when the connection is gone
+	// Either fails only when the connection is gone.
+	if held {
+		_ = sc.w.hold(sc.ctx, rh, body)
+	} else {
+		_ = sc.w.enqueue(sc.ctx, rh, body)
+	}
 	putEncodeBuf(buf, body)
 	sc.touch()
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -569,5 +570,62 @@ func TestHandlerGoroutinesAreReused(t *testing.T) {
 		if r := waitResult(t, ch); r.err != nil {
 			t.Fatalf("blocked call: %v", r.err)
 		}
+	}
+}
+
+// TestHeldAnswersDoNotWaitForAPartialFrame sends a quick request and, in
+// the same write, the first half of another: the reader holds the first
+// answer, and must send it before it blocks reading the rest of the second
+// frame. The rest, with more quick requests, then gets every answer.
+func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
+	th := newTestHandler(2)
+	defer th.unblock()
+	srv := listenTCP(t, testTCPConfig(fixedStamp(2, 1), nil), quickTestHandler{th})
+	nc, err := net.DialTimeout("tcp", srv.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	frame := func(id uint64) []byte {
+		body, err := wire.Encode(&wire.Replicate{Entry: store.Entry{Key: "k", Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire.AppendFrame(nil, wire.Header{Type: wire.TypeReplicate, ID: id, From: 1, Term: 1}, body)
+	}
+	readAnswers := func(n int) []uint64 {
+		t.Helper()
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var ids []uint64
+		for range n {
+			h, _, err := wire.ReadFrame(nc, wire.DefaultMaxFrame)
+			if err != nil {
+				t.Fatalf("reading answer %d of %d: %v (held behind a partial frame?)", len(ids)+1, n, err)
+			}
+			ids = append(ids, h.ID)
+		}
+		return ids
+	}
+
+	second := frame(2)
+	if _, err := nc.Write(append(frame(1), second[:len(second)/2]...)); err != nil {
+		t.Fatal(err)
+	}
+	if ids := readAnswers(1); ids[0] != 1 {
+		t.Fatalf("answer to %d, want 1", ids[0])
+	}
+	var batch []byte
+	batch = append(batch, second[len(second)/2:]...)
+	for id := uint64(3); id <= 10; id++ {
+		batch = append(batch, frame(id)...)
+	}
+	if _, err := nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	if ids := readAnswers(9); !slices.Equal(ids, []uint64{2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+		t.Fatalf("answers %v, want 2 to 10 in order", ids)
+	}
+	if got := srv.servedQuick.Load(); got != 10 {
+		t.Fatalf("%d requests served on the reader, want 10", got)
 	}
 }
