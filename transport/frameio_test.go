@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,13 +93,13 @@ func TestFrameWriterBackpressure(t *testing.T) {
 // set, reporting on started that one began.
 type blockConn struct {
 	recordConn
-	block   bool
+	block   atomic.Bool
 	started chan struct{}
 	release chan struct{}
 }
 
 func (c *blockConn) Write(b []byte) (int, error) {
-	if c.block {
+	if c.block.Load() {
 		c.started <- struct{}{}
 		<-c.release
 	}
@@ -129,14 +130,14 @@ func TestFrameWriterHeldFramesGoOutOnFlush(t *testing.T) {
 
 	// A flush in progress: what is queued meanwhile goes out after it,
 	// even if the writer spent its wake-up while the flush was writing.
-	bc.block = true
+	bc.block.Store(true)
 	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
 	flushed := make(chan error, 1)
 	go func() { flushed <- w.flush() }()
 	<-bc.started
-	bc.block = false
+	bc.block.Store(false)
 	if err := w.enqueue(ctx, wire.Header{Type: wire.TypeOK, ID: 11}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -204,8 +204,12 @@ func (sc *serverConn) awaitData(br *bufio.Reader, idle time.Duration) error {
 	}
 }
 
-// malformed logs, once per connection, why the connection is being closed.
+// malformed logs, once per connection, why the connection is being
+// closed. It runs on the reader.
 func (sc *serverConn) malformed(err error) error {
+	// The answers held for the well-formed requests before it still go
+	// out: those requests took effect.
+	_ = sc.w.flush()
 	sc.t.log.Warn("transport: closing connection after malformed frame",
 		"remote", sc.remote, "local", sc.t.Addr(), "err", err)
 	return err

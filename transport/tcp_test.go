@@ -576,7 +576,9 @@ func TestHandlerGoroutinesAreReused(t *testing.T) {
 // TestHeldAnswersDoNotWaitForAPartialFrame sends a quick request and, in
 // the same write, the first half of another: the reader holds the first
 // answer, and must send it before it blocks reading the rest of the second
-// frame. The rest, with more quick requests, then gets every answer.
+// frame. The rest, with more quick requests, then gets every answer; and
+// requests before a malformed frame get theirs before the connection
+// closes.
 func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
 	th := newTestHandler(2)
 	defer th.unblock()
@@ -600,7 +602,7 @@ func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
 		for range n {
 			h, _, err := wire.ReadFrame(nc, wire.DefaultMaxFrame)
 			if err != nil {
-				t.Fatalf("reading answer %d of %d: %v (held behind a partial frame?)", len(ids)+1, n, err)
+				t.Fatalf("reading answer %d of %d: %v (an answer held and never sent?)", len(ids)+1, n, err)
 			}
 			ids = append(ids, h.ID)
 		}
@@ -627,5 +629,22 @@ func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
 	}
 	if got := srv.servedQuick.Load(); got != 10 {
 		t.Fatalf("%d requests served on the reader, want 10", got)
+	}
+
+	// Quick requests, then a malformed frame, in one write: the requests
+	// took effect, so their answers go out before the connection closes.
+	batch = nil
+	for id := uint64(11); id <= 13; id++ {
+		batch = append(batch, frame(id)...)
+	}
+	batch = append(batch, 0, 0, 0, 1, 0) // a length shorter than any header
+	if _, err := nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	if ids := readAnswers(3); !slices.Equal(ids, []uint64{11, 12, 13}) {
+		t.Fatalf("answers %v before the malformed frame, want 11 to 13", ids)
+	}
+	if _, _, err := wire.ReadFrame(nc, wire.DefaultMaxFrame); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the malformed frame: %v, want the connection closed", err)
 	}
 }
