@@ -28,27 +28,34 @@ type frameWriter struct {
 
 	mu      sync.Mutex
 	buf     []byte
-	spare   []byte        // the buffer of the last batch written, for reuse
-	writing bool          // a batch is being written (by run or flush)
-	err     error         // non-nil once the writer stopped; enqueue then fails
-	waiting int           // enqueuers waiting for room
-	room    chan struct{} // closed (and replaced) when the writer takes a batch
-	wake    chan struct{} // capacity 1: frames are queued
-	stop    chan struct{} // closed by shutdown
-	frames  uint64        // frames queued so far
-	batches uint64        // writes so far
+	spare   []byte // the buffer of the last batch written, for reuse
+	writing bool   // a batch is being written (by run or flush)
+	// slowUntil is when flush may write on its caller's goroutine again
+	// after a write took longer than slowWrite (the peer is not keeping
+	// up): until then the run goroutine writes, and the caller, a
+	// connection's reader, goes on reading.
+	slowUntil time.Time
+	slowWrite time.Duration
+	err       error         // non-nil once the writer stopped; enqueue then fails
+	waiting   int           // enqueuers waiting for room
+	room      chan struct{} // closed (and replaced) when the writer takes a batch
+	wake      chan struct{} // capacity 1: frames are queued
+	stop      chan struct{} // closed by shutdown
+	frames    uint64        // frames queued so far
+	batches   uint64        // writes so far
 }
 
 var errWriterStopped = errors.New("connection writer stopped")
 
 func newFrameWriter(nc net.Conn, timeout time.Duration, limit int) *frameWriter {
 	return &frameWriter{
-		nc:      nc,
-		timeout: timeout,
-		limit:   limit,
-		room:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		nc:        nc,
+		timeout:   timeout,
+		limit:     limit,
+		room:      make(chan struct{}),
+		slowWrite: slowWrite,
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 }
 
@@ -113,14 +120,32 @@ func (w *frameWriter) signal() {
 	}
 }
 
+// slowWrite and slowBackoff: a write that takes longer than slowWrite
+// found the socket full (or its thread starved of CPU: the threshold is
+// well above a preempted write's usual delay); for slowBackoff after it,
+// flush leaves the writing to the run goroutine.
+const (
+	slowWrite   = 5 * time.Millisecond
+	slowBackoff = time.Second
+)
+
 // flush writes the queued frames on the calling goroutine, unless a write
-// is in progress (its writer then writes them next). It returns the write's
+// is in progress (its writer then writes them next) or a recent write was
+// slow (the run goroutine is woken to write them). It returns the write's
 // error, after which the writer has stopped.
 func (w *frameWriter) flush() error {
-	batch := w.take()
-	if batch == nil {
+	w.mu.Lock()
+	if w.writing || len(w.buf) == 0 {
+		w.mu.Unlock()
 		return nil
 	}
+	if !w.slowUntil.IsZero() && time.Now().Before(w.slowUntil) {
+		w.mu.Unlock()
+		w.signal()
+		return nil
+	}
+	batch := w.takeLocked()
+	w.mu.Unlock()
 	return w.write(batch)
 }
 
@@ -139,6 +164,12 @@ func (w *frameWriter) take() []byte {
 	if w.writing || len(w.buf) == 0 {
 		return nil
 	}
+	return w.takeLocked()
+}
+
+// takeLocked is take, with w.mu held and frames queued and no write in
+// progress.
+func (w *frameWriter) takeLocked() []byte {
 	batch := w.buf
 	w.buf, w.spare = w.spare[:0], nil
 	w.writing = true
@@ -153,7 +184,8 @@ func (w *frameWriter) take() []byte {
 // write writes a batch from take, under a write deadline, and makes what
 // was queued meanwhile the next batch's.
 func (w *frameWriter) write(batch []byte) error {
-	err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	start := time.Now()
+	err := w.nc.SetWriteDeadline(start.Add(w.timeout))
 	if err == nil {
 		_, err = w.nc.Write(batch)
 	}
@@ -162,7 +194,11 @@ func (w *frameWriter) write(batch []byte) error {
 		w.signal() // run returns the error
 		return err
 	}
+	took := time.Since(start)
 	w.mu.Lock()
+	if took >= w.slowWrite {
+		w.slowUntil = start.Add(took + slowBackoff)
+	}
 	w.writing = false
 	if cap(batch) <= keepBuffer {
 		w.spare = batch

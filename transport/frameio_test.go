@@ -210,3 +210,33 @@ type failConn struct{ net.Conn }
 
 func (failConn) Write([]byte) (int, error)        { return 0, errBroken }
 func (failConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestFrameWriterSlowPeerLeavesWritingToRun checks that after a slow write
+// (the peer not keeping up) flush does not write on its caller, a reader
+// that should go on reading, but wakes the run goroutine to.
+func TestFrameWriterSlowPeerLeavesWritingToRun(t *testing.T) {
+	rc := &recordConn{}
+	w := newFrameWriter(rc, time.Second, 1<<20)
+	w.slowWrite = 0 // every write counts as slow
+	ctx := context.Background()
+	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(); err != nil || rc.count() != 1 {
+		t.Fatalf("first flush: %v, %d writes, want it written inline", err, rc.count())
+	}
+	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rc.count() != 1 || len(w.wake) != 1 {
+		t.Fatalf("flush after a slow write: %d writes, %d wake-ups; want none inline and the writer woken", rc.count(), len(w.wake))
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.run() }()
+	waitFor(t, "the writer to write the frame", func() bool { return rc.count() == 2 })
+	w.shutdown()
+	<-done
+}
