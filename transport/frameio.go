@@ -31,11 +31,11 @@ type frameWriter struct {
 	spare   []byte // the buffer of the last batch written, for reuse
 	writing bool   // a batch is being written (by run or flush)
 	// slowUntil is when flush may write on its caller's goroutine again
-	// after a write took longer than slowWrite (the peer is not keeping
+	// after a write took slowAfter or longer (the peer is not keeping
 	// up): until then the run goroutine writes, and the caller, a
 	// connection's reader, goes on reading.
 	slowUntil time.Time
-	slowWrite time.Duration
+	slowAfter time.Duration
 	err       error         // non-nil once the writer stopped; enqueue then fails
 	waiting   int           // enqueuers waiting for room
 	room      chan struct{} // closed (and replaced) when the writer takes a batch
@@ -53,7 +53,7 @@ func newFrameWriter(nc net.Conn, timeout time.Duration, limit int) *frameWriter 
 		timeout:   timeout,
 		limit:     limit,
 		room:      make(chan struct{}),
-		slowWrite: slowWrite,
+		slowAfter: slowWrite,
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
@@ -76,6 +76,7 @@ func (w *frameWriter) hold(ctx context.Context, h wire.Header, body []byte) erro
 	return w.add(ctx, h, body, false)
 }
 
+// add queues a frame, waking the run goroutine for it if wake.
 func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake bool) error {
 	w.mu.Lock()
 	for w.err == nil && len(w.buf) > 0 && len(w.buf)+wire.HeaderLen+4+len(body) > w.limit {
@@ -196,7 +197,7 @@ func (w *frameWriter) write(batch []byte) error {
 	}
 	took := time.Since(start)
 	w.mu.Lock()
-	if took >= w.slowWrite {
+	if took >= w.slowAfter {
 		w.slowUntil = start.Add(took + slowBackoff)
 	}
 	w.writing = false

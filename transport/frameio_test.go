@@ -217,7 +217,7 @@ func (failConn) SetWriteDeadline(time.Time) error { return nil }
 func TestFrameWriterSlowPeerLeavesWritingToRun(t *testing.T) {
 	rc := &recordConn{}
 	w := newFrameWriter(rc, time.Second, 1<<20)
-	w.slowWrite = 0 // every write counts as slow
+	w.slowAfter = 0 // every write counts as slow
 	ctx := context.Background()
 	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 1}, nil); err != nil {
 		t.Fatal(err)
