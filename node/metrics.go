@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jumpkv/jumpkv/transport"
 )
 
 // metrics are a node's Prometheus collectors, in a registry of its own (no
@@ -45,6 +47,15 @@ func newMetrics(n *Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
+	// The peer transport's counters, when it keeps them (TCP does).
+	peer := func(name, help string, f func(transport.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			if t, ok := n.transport().(interface{ Stats() transport.Stats }); ok {
+				return float64(f(t.Stats()))
+			}
+			return 0
+		})
+	}
 	localReads := func(copyKind string, c *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_reads_local_total",
 			Help:        "Reads answered from this node's own copy, without asking another node.",
@@ -75,6 +86,16 @@ func newMetrics(n *Node) *metrics {
 			live, _ := n.Watchers()
 			return float64(live)
 		}),
+		peer("jumpkv_peer_frames_sent_total", "Frames (requests and answers) this node queued to its peers.",
+			func(s transport.Stats) uint64 { return s.FramesSent }),
+		peer("jumpkv_peer_writes_total", "Write calls that carried them to the peers: frames sent over writes is the batching.",
+			func(s transport.Stats) uint64 { return s.Writes }),
+		peer("jumpkv_peer_reader_writes_total", "Of those writes, those a connection's reader made for the answers it held.",
+			func(s transport.Stats) uint64 { return s.ReaderWrites }),
+		peer("jumpkv_peer_slow_writes_total", "Writes to a peer that took 5ms or more; readers then leave writing to the writer goroutine for a second.",
+			func(s transport.Stats) uint64 { return s.SlowWrites }),
+		peer("jumpkv_peer_requests_on_reader_total", "Peer requests served on their connection's reader, without a goroutine hand-off.",
+			func(s transport.Stats) uint64 { return s.ServedQuick }),
 		localReads("primary", &m.readsPrimaryCopy),
 		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",

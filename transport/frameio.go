@@ -43,6 +43,7 @@ type frameWriter struct {
 	stop      chan struct{} // closed by shutdown
 	frames    uint64        // frames queued so far
 	batches   uint64        // writes so far
+	shared    *writeCounts  // also counted there, if set
 }
 
 var errWriterStopped = errors.New("connection writer stopped")
@@ -76,6 +77,12 @@ func (w *frameWriter) hold(ctx context.Context, h wire.Header, body []byte) erro
 	return w.add(ctx, h, body, false)
 }
 
+// counting makes w also count its frames and writes in c; it returns w.
+func (w *frameWriter) counting(c *writeCounts) *frameWriter {
+	w.shared = c
+	return w
+}
+
 // add queues a frame, waking the run goroutine for it if wake.
 func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake bool) error {
 	w.mu.Lock()
@@ -107,6 +114,9 @@ func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake 
 	w.buf = wire.AppendFrame(w.buf, h, body)
 	w.frames++
 	w.mu.Unlock()
+	if w.shared != nil {
+		w.shared.frames.Add(1)
+	}
 	if first && wake {
 		w.signal()
 	}
@@ -147,6 +157,9 @@ func (w *frameWriter) flush() error {
 	}
 	batch := w.takeLocked()
 	w.mu.Unlock()
+	if w.shared != nil {
+		w.shared.readerWrites.Add(1)
+	}
 	return w.write(batch)
 }
 
@@ -196,6 +209,12 @@ func (w *frameWriter) write(batch []byte) error {
 		return err
 	}
 	took := time.Since(start)
+	if w.shared != nil {
+		w.shared.writes.Add(1)
+		if took >= w.slowAfter {
+			w.shared.slowWrites.Add(1)
+		}
+	}
 	w.mu.Lock()
 	if took >= w.slowAfter {
 		w.slowUntil = start.Add(took + slowBackoff)

@@ -103,6 +103,32 @@ type TCP struct {
 	wg     sync.WaitGroup        // every goroutine the transport starts
 
 	servedQuick atomic.Uint64 // requests served on their connection's reader
+	writes      writeCounts   // of every connection's frameWriter
+}
+
+// Stats counts what the transport has done since it started.
+type Stats struct {
+	FramesSent   uint64 // frames queued to peers (requests and answers)
+	Writes       uint64 // write calls that carried them: FramesSent/Writes is the batching
+	ReaderWrites uint64 // of Writes, made by a connection's reader for its held answers
+	SlowWrites   uint64 // writes that took long enough to send answers back through the writer goroutine
+	ServedQuick  uint64 // requests served on their connection's reader
+}
+
+// writeCounts are the counters every frameWriter of a transport adds to.
+type writeCounts struct {
+	frames, writes, readerWrites, slowWrites atomic.Uint64
+}
+
+// Stats returns the transport's counters.
+func (t *TCP) Stats() Stats {
+	return Stats{
+		FramesSent:   t.writes.frames.Load(),
+		Writes:       t.writes.writes.Load(),
+		ReaderWrites: t.writes.readerWrites.Load(),
+		SlowWrites:   t.writes.slowWrites.Load(),
+		ServedQuick:  t.servedQuick.Load(),
+	}
 }
 
 // liveConn is an open connection that Close must shut down.

@@ -173,7 +173,7 @@ func (t *TCP) dialConn(p *peer) (*clientConn, error) {
 		t:       t,
 		p:       p,
 		nc:      nc,
-		w:       newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()),
+		w:       newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()).counting(&t.writes),
 		pending: make(map[uint64]chan<- reply),
 	}
 	if !t.register(cc, cc.readLoop, cc.writeLoop) {

@@ -69,7 +69,7 @@ func newServerConn(t *TCP, nc net.Conn) *serverConn {
 		t:      t,
 		nc:     nc,
 		remote: nc.RemoteAddr().String(),
-		w:      newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()),
+		w:      newFrameWriter(nc, t.cfg.WriteTimeout, t.writeLimit()).counting(&t.writes),
 		ctx:    ctx,
 		inline: WithInline(ctx),
 		cancel: cancel,

@@ -647,4 +647,13 @@ func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
 	if _, _, err := wire.ReadFrame(nc, wire.DefaultMaxFrame); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the malformed frame: %v, want the connection closed", err)
 	}
+
+	// The counters: 13 answers, all served on the reader, in at least the
+	// 3 writes the test forced (answer 1 alone, then two batches), most of
+	// them by the reader itself.
+	st := srv.Stats()
+	if st.FramesSent != 13 || st.ServedQuick != 13 || st.Writes < 3 || st.Writes > 13 ||
+		st.ReaderWrites < 1 || st.ReaderWrites > st.Writes {
+		t.Fatalf("stats %+v: want 13 frames served on the reader in 3 to 13 writes, some by the reader", st)
+	}
 }
