@@ -17,23 +17,33 @@ import (
 // the given kind of replica ("primary" or "backup"), from its metrics.
 func localReads(t *testing.T, n *clustertest.Node, copyKind string) float64 {
 	t.Helper()
+	return counter(t, n, "jumpkv_reads_local_total", "copy", copyKind)
+}
+
+// counter returns the value of the counter name in n's metrics, of the
+// series with the given label name and value if one is given.
+func counter(t *testing.T, n *clustertest.Node, name string, label ...string) float64 {
+	t.Helper()
 	mfs, err := n.Metrics().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "jumpkv_reads_local_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if len(label) == 0 {
+				return m.GetCounter().GetValue()
+			}
 			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "copy" && lp.GetValue() == copyKind {
+				if lp.GetName() == label[0] && lp.GetValue() == label[1] {
 					return m.GetCounter().GetValue()
 				}
 			}
 		}
 	}
-	t.Fatalf("no jumpkv_reads_local_total{copy=%q} in node %d's metrics", copyKind, n.ID())
+	t.Fatalf("no counter %s%q in node %d's metrics", name, label, n.ID())
 	return 0
 }
 

@@ -8,22 +8,6 @@ import (
 	"github.com/jumpkv/jumpkv/internal/clustertest"
 )
 
-// counter returns the value of the counter name in n's metrics.
-func counter(t *testing.T, n *clustertest.Node, name string) float64 {
-	t.Helper()
-	mfs, err := n.Metrics().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no counter %s in node %d's metrics", name, n.ID())
-	return 0
-}
-
 // TestPeerTransportMetrics checks, on a cluster over real TCP, that the
 // peer counters in /metrics follow the traffic: the leader sends frames
 // in no more writes than frames, and the replicas serve its writes on

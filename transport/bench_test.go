@@ -44,26 +44,8 @@ func BenchmarkTCPCallParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 	b.StopTimer()
-	frames, batches := writerCounts(cli)
-	b.ReportMetric(float64(frames)/float64(max(batches, 1)), "frames/write")
-}
-
-// writerCounts sums the frames and writes of t's connections.
-func writerCounts(t *TCP) (frames, batches uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for c := range t.live {
-		var f, w uint64
-		switch c := c.(type) {
-		case *clientConn:
-			f, w = c.w.counts()
-		case *serverConn:
-			f, w = c.w.counts()
-		}
-		frames += f
-		batches += w
-	}
-	return frames, batches
+	st := cli.Stats()
+	b.ReportMetric(float64(st.FramesSent)/float64(max(st.Writes, 1)), "frames/write")
 }
 
 // BenchmarkTCPCallSerial measures the latency of one call at a time.

@@ -41,9 +41,7 @@ type frameWriter struct {
 	room      chan struct{} // closed (and replaced) when the writer takes a batch
 	wake      chan struct{} // capacity 1: frames are queued
 	stop      chan struct{} // closed by shutdown
-	frames    uint64        // frames queued so far
-	batches   uint64        // writes so far
-	shared    *writeCounts  // also counted there, if set
+	counts    *writeCounts  // where frames and writes are counted, if set
 }
 
 var errWriterStopped = errors.New("connection writer stopped")
@@ -66,25 +64,27 @@ func newFrameWriter(nc net.Conn, timeout time.Duration, limit int) *frameWriter 
 // more than limit bytes are queued, until room frees, ctx ends or the writer
 // stops.
 func (w *frameWriter) enqueue(ctx context.Context, h wire.Header, body []byte) error {
-	return w.add(ctx, h, body, true)
+	_, err := w.add(ctx, h, body, true)
+	return err
 }
 
 // hold is enqueue for a goroutine that will call flush before it next
 // blocks: the run goroutine is not woken for the frame (unless room is
 // short), so frames held in a row go out in one write, without a
-// goroutine hand-off.
-func (w *frameWriter) hold(ctx context.Context, h wire.Header, body []byte) error {
+// goroutine hand-off. It returns the bytes then queued.
+func (w *frameWriter) hold(ctx context.Context, h wire.Header, body []byte) (queued int, err error) {
 	return w.add(ctx, h, body, false)
 }
 
-// counting makes w also count its frames and writes in c; it returns w.
+// counting makes w count its frames and writes in c; it returns w.
 func (w *frameWriter) counting(c *writeCounts) *frameWriter {
-	w.shared = c
+	w.counts = c
 	return w
 }
 
-// add queues a frame, waking the run goroutine for it if wake.
-func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake bool) error {
+// add queues a frame, waking the run goroutine for it if wake, and
+// returns the bytes then queued.
+func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake bool) (int, error) {
 	w.mu.Lock()
 	for w.err == nil && len(w.buf) > 0 && len(w.buf)+wire.HeaderLen+4+len(body) > w.limit {
 		room := w.room
@@ -102,25 +102,25 @@ func (w *frameWriter) add(ctx context.Context, h wire.Header, body []byte, wake 
 		w.waiting--
 		if err != nil {
 			w.mu.Unlock()
-			return err
+			return 0, err
 		}
 	}
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
-		return err
+		return 0, err
 	}
 	first := len(w.buf) == 0
 	w.buf = wire.AppendFrame(w.buf, h, body)
-	w.frames++
+	queued := len(w.buf)
 	w.mu.Unlock()
-	if w.shared != nil {
-		w.shared.frames.Add(1)
+	if w.counts != nil {
+		w.counts.frames.Add(1)
 	}
 	if first && wake {
 		w.signal()
 	}
-	return nil
+	return queued, nil
 }
 
 // signal wakes the run goroutine, or leaves it a wake-up.
@@ -157,17 +157,10 @@ func (w *frameWriter) flush() error {
 	}
 	batch := w.takeLocked()
 	w.mu.Unlock()
-	if w.shared != nil {
-		w.shared.readerWrites.Add(1)
+	if w.counts != nil {
+		w.counts.readerWrites.Add(1)
 	}
 	return w.write(batch)
-}
-
-// queued returns the bytes queued and not yet being written.
-func (w *frameWriter) queued() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.buf)
 }
 
 // take returns the queued frames for the caller to write, or nil if there
@@ -187,7 +180,6 @@ func (w *frameWriter) takeLocked() []byte {
 	batch := w.buf
 	w.buf, w.spare = w.spare[:0], nil
 	w.writing = true
-	w.batches++
 	if w.waiting > 0 {
 		close(w.room)
 		w.room = make(chan struct{})
@@ -209,10 +201,10 @@ func (w *frameWriter) write(batch []byte) error {
 		return err
 	}
 	took := time.Since(start)
-	if w.shared != nil {
-		w.shared.writes.Add(1)
+	if w.counts != nil {
+		w.counts.writes.Add(1)
 		if took >= w.slowAfter {
-			w.shared.slowWrites.Add(1)
+			w.counts.slowWrites.Add(1)
 		}
 	}
 	w.mu.Lock()
@@ -255,13 +247,6 @@ func (w *frameWriter) run() error {
 			}
 		}
 	}
-}
-
-// counts returns how many frames were queued and how many writes made.
-func (w *frameWriter) counts() (frames, batches uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.frames, w.batches
 }
 
 // fail makes later enqueues fail with err and drops queued frames.

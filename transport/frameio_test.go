@@ -114,7 +114,7 @@ func TestFrameWriterHeldFramesGoOutOnFlush(t *testing.T) {
 	w := newFrameWriter(bc, time.Second, 1<<20)
 	ctx := context.Background()
 	for i := range 10 {
-		if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: uint64(i)}, []byte{0x80}); err != nil {
+		if _, err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: uint64(i)}, []byte{0x80}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,7 +131,7 @@ func TestFrameWriterHeldFramesGoOutOnFlush(t *testing.T) {
 	// A flush in progress: what is queued meanwhile goes out after it,
 	// even if the writer spent its wake-up while the flush was writing.
 	bc.block.Store(true)
-	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 10}, nil); err != nil {
+	if _, err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
 	flushed := make(chan error, 1)
@@ -172,7 +172,7 @@ func TestFrameWriterHeldFramesOverTheLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 3 {
-		if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: uint64(i)}, make([]byte, 900)); err != nil {
+		if _, err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: uint64(i)}, make([]byte, 900)); err != nil {
 			t.Fatalf("hold %d: %v", i, err)
 		}
 	}
@@ -190,7 +190,7 @@ func TestFrameWriterFlushError(t *testing.T) {
 	w := newFrameWriter(failConn{}, time.Second, 1<<20)
 	done := make(chan error, 1)
 	go func() { done <- w.run() }()
-	if err := w.hold(context.Background(), wire.Header{Type: wire.TypeOK}, nil); err != nil {
+	if _, err := w.hold(context.Background(), wire.Header{Type: wire.TypeOK}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.flush(); !errors.Is(err, errBroken) {
@@ -219,13 +219,13 @@ func TestFrameWriterSlowPeerLeavesWritingToRun(t *testing.T) {
 	w := newFrameWriter(rc, time.Second, 1<<20)
 	w.slowAfter = 0 // every write counts as slow
 	ctx := context.Background()
-	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 1}, nil); err != nil {
+	if _, err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.flush(); err != nil || rc.count() != 1 {
 		t.Fatalf("first flush: %v, %d writes, want it written inline", err, rc.count())
 	}
-	if err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 2}, nil); err != nil {
+	if _, err := w.hold(ctx, wire.Header{Type: wire.TypeOK, ID: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.flush(); err != nil {
@@ -239,4 +239,11 @@ func TestFrameWriterSlowPeerLeavesWritingToRun(t *testing.T) {
 	waitFor(t, "the writer to write the frame", func() bool { return rc.count() == 2 })
 	w.shutdown()
 	<-done
+}
+
+// queued returns the bytes queued and not yet being written.
+func (w *frameWriter) queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf)
 }

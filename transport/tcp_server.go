@@ -158,13 +158,15 @@ func (sc *serverConn) readLoop() error {
 		}
 		sc.inflight.Add(1)
 		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
-		if sc.t.quick != nil && sc.t.quick.Quick(msg) && sc.serveQuick(h, msg) {
-			if sc.w.queued() >= maxHeldAnswers {
-				if err := sc.w.flush(); err != nil {
-					return err
+		if sc.t.quick != nil && sc.t.quick.Quick(msg) {
+			if served, held := sc.serveQuick(h, msg); served {
+				if held >= maxHeldAnswers {
+					if err := sc.w.flush(); err != nil {
+						return err
+					}
 				}
+				continue
 			}
-			continue
 		}
 		sc.t.workers.serve(request{sc, h, msg})
 	}
@@ -224,16 +226,16 @@ func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
 }
 
 // serveQuick runs the handler for a quick request on the reader and
-// queues its answer, unless the handler declines with ErrWouldBlock: then
-// it returns false and the request is still to be served.
-func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) bool {
+// holds its answer for the reader's next flush, returning the bytes then
+// held, unless the handler declines with ErrWouldBlock: then served is
+// false and the request is still to be served.
+func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) (served bool, held int) {
 	resp, herr := sc.t.h.ServePeer(sc.inline, Envelope{From: h.From, Term: h.Term, Msg: msg})
 	if errors.Is(herr, ErrWouldBlock) {
-		return false
+		return false, 0
 	}
 	sc.t.servedQuick.Add(1)
-	sc.answerAs(h, resp, herr, true)
-	return true
+	return true, sc.answerAs(h, resp, herr, true)
 }
 
 // maxHeldAnswers is how many bytes of quick answers the reader holds
@@ -245,8 +247,9 @@ func (sc *serverConn) answer(h wire.Header, resp wire.Message, herr error) {
 	sc.answerAs(h, resp, herr, false)
 }
 
-// answerAs is answer; held answers wait for the reader's next flush.
-func (sc *serverConn) answerAs(h wire.Header, resp wire.Message, herr error, held bool) {
+// answerAs is answer; a held answer waits for the reader's next flush,
+// and the bytes then held are returned.
+func (sc *serverConn) answerAs(h wire.Header, resp wire.Message, herr error, held bool) (queued int) {
 	defer sc.t.wg.Done()
 	defer sc.inflight.Add(-1)
 	// The body is copied into the connection's write buffer when queued,
@@ -257,10 +260,11 @@ func (sc *serverConn) answerAs(h wire.Header, resp wire.Message, herr error, hel
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, ID: h.ID, From: from, Term: term}
 	// Either fails only when the connection is gone.
 	if held {
-		_ = sc.w.hold(sc.ctx, rh, body)
+		queued, _ = sc.w.hold(sc.ctx, rh, body)
 	} else {
 		_ = sc.w.enqueue(sc.ctx, rh, body)
 	}
 	putEncodeBuf(buf, body)
 	sc.touch()
+	return queued
 }
