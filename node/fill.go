@@ -22,22 +22,37 @@ func (n *Node) onFill(ctx context.Context, from shard.NodeID, term uint64, f *wi
 	if err != nil {
 		return nil, err
 	}
-	if err := n.fill(ctx, f.Epoch, f.Buckets); err != nil {
+	if err := n.fill(ctx, fillStamp{term, f.Epoch}, f.Buckets); err != nil {
 		return nil, err
 	}
 	return &wire.OK{}, nil
 }
 
+// fillStamp orders copies of a bucket: the leader's term, then the
+// placement epoch the copy is for.
+type fillStamp struct{ term, epoch uint64 }
+
+func (s fillStamp) before(o fillStamp) bool {
+	return s.term < o.term || s.term == o.term && s.epoch < o.epoch
+}
+
+// fillRun is a copy of one bucket in progress.
+type fillRun struct {
+	stamp  fillStamp
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the copy is over, clean-up included
+}
+
 // fill copies each bucket from its sources, merging by version, and marks
 // it held. A fresh bucket's local leftovers are discarded first.
-func (n *Node) fill(ctx context.Context, epoch uint64, items []wire.FillBucket) error {
+func (n *Node) fill(ctx context.Context, stamp fillStamp, items []wire.FillBucket) error {
 	sem := make(chan struct{}, fillParallel)
 	errs := make(chan error, len(items))
 	for _, it := range items {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- n.fillBucket(ctx, epoch, it)
+			errs <- n.fillBucket(ctx, stamp, it)
 		}()
 	}
 	var first error
@@ -49,13 +64,20 @@ func (n *Node) fill(ctx context.Context, epoch uint64, items []wire.FillBucket) 
 	return first
 }
 
-func (n *Node) fillBucket(ctx context.Context, epoch uint64, it wire.FillBucket) error {
+// fillBucket copies one bucket. Copies of a bucket run one at a time, so
+// that one failing never discards what another has copied so far.
+func (n *Node) fillBucket(ctx context.Context, stamp fillStamp, it wire.FillBucket) error {
 	b := it.Bucket
 	if b < 0 || b >= n.cfg.Buckets {
 		return fmt.Errorf("%w: bucket %d out of range", wire.ErrBadRequest, b)
 	}
+	ctx, run, err := n.startFill(ctx, b, stamp)
+	if err != nil {
+		return err
+	}
+	defer n.endFill(b, run)
 	n.mu.Lock()
-	n.fillEpoch[b] = max(n.fillEpoch[b], epoch)
+	n.fillEpoch[b] = max(n.fillEpoch[b], stamp.epoch)
 	if it.Fresh {
 		n.store.Drop(b)
 		n.held[b] = false
@@ -78,6 +100,49 @@ func (n *Node) fillBucket(ctx context.Context, epoch uint64, it wire.FillBucket)
 	n.held[b] = true
 	n.mu.Unlock()
 	return nil
+}
+
+// startFill makes a copy of bucket b for stamp the only one in progress.
+// A copy for an earlier stamp is cancelled and waited out, one for the
+// same stamp (a retry) waited out; a copy is refused once one for a later
+// stamp has started, which it would otherwise undo. The context returned
+// ends when a later copy cancels this one.
+func (n *Node) startFill(ctx context.Context, b int, stamp fillStamp) (context.Context, *fillRun, error) {
+	for {
+		n.mu.Lock()
+		if latest := n.fillLatest[b]; stamp.before(latest) {
+			n.mu.Unlock()
+			return nil, nil, fmt.Errorf("%w: bucket %d is copied for term %d epoch %d, this copy is for term %d epoch %d",
+				wire.ErrStaleEpoch, b, latest.term, latest.epoch, stamp.term, stamp.epoch)
+		}
+		n.fillLatest[b] = stamp
+		cur := n.fills[b]
+		if cur == nil {
+			fctx, cancel := context.WithCancel(ctx)
+			run := &fillRun{stamp: stamp, cancel: cancel, done: make(chan struct{})}
+			n.fills[b] = run
+			n.mu.Unlock()
+			return fctx, run, nil
+		}
+		if cur.stamp.before(stamp) {
+			cur.cancel()
+		}
+		n.mu.Unlock()
+		select {
+		case <-cur.done:
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: waiting for another copy of bucket %d: %v", wire.ErrUnavailable, b, ctx.Err())
+		}
+	}
+}
+
+// endFill ends run, the copy of bucket b startFill began.
+func (n *Node) endFill(b int, run *fillRun) {
+	run.cancel()
+	n.mu.Lock()
+	n.fills[b] = nil
+	n.mu.Unlock()
+	close(run.done)
 }
 
 // pullBucket merges src's copy of bucket b into this node's, unless their

@@ -35,6 +35,8 @@ type Node struct {
 	committed  uint64             // highest epoch known to be committed
 	held       []bool             // buckets whose data this process holds
 	fillEpoch  []uint64           // the epoch each bucket was last copied for
+	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
+	fills      []*fillRun         // the copy of each bucket in progress, if any
 	known      map[shard.NodeID]wire.Member
 	peerStats  map[shard.NodeID]peerStat
 	formed     bool // formation or joining is over: elections may start
@@ -118,6 +120,8 @@ func New(cfg Config) (*Node, error) {
 		el:            leader.New(cfg.Election, time.Now()),
 		held:          make([]bool, cfg.Buckets),
 		fillEpoch:     make([]uint64, cfg.Buckets),
+		fillLatest:    make([]fillStamp, cfg.Buckets),
+		fills:         make([]*fillRun, cfg.Buckets),
 		known:         map[shard.NodeID]wire.Member{},
 		peerStats:     map[shard.NodeID]peerStat{},
 		inflightBeats: map[shard.NodeID]bool{},

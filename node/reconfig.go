@@ -295,7 +295,7 @@ func (n *Node) runFills(ctx context.Context, p *plan) error {
 	for id, items := range byNode {
 		go func() {
 			if id == n.cfg.ID {
-				errs <- n.fill(ctx, p.next.Epoch(), items)
+				errs <- n.fill(ctx, fillStamp{p.next.Term, p.next.Epoch()}, items)
 				return
 			}
 			m, _ := memberOf(p.next, id)
