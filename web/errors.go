@@ -22,6 +22,7 @@ var statuses = []struct {
 	{wire.ErrPrecondition, http.StatusPreconditionFailed},
 	{wire.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{wire.ErrKeyTooLong, http.StatusRequestURITooLong},
+	{wire.ErrForbidden, http.StatusForbidden},
 	{wire.ErrUnknownOutcome, http.StatusGatewayTimeout},
 	{wire.ErrTimeout, http.StatusGatewayTimeout},
 	{wire.ErrConnLost, http.StatusGatewayTimeout},

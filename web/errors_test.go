@@ -66,7 +66,7 @@ func TestErrorStatuses(t *testing.T) {
 		status int
 	}{
 		{wire.ErrBadRequest, 400}, {wire.ErrNotFound, 404}, {wire.ErrExists, 409},
-		{wire.ErrPrecondition, 412}, {wire.ErrTooLarge, 413}, {wire.ErrKeyTooLong, 414},
+		{wire.ErrPrecondition, 412}, {wire.ErrTooLarge, 413}, {wire.ErrKeyTooLong, 414}, {wire.ErrForbidden, 403},
 		{wire.ErrNoLeader, 503}, {wire.ErrReadOnly, 503}, {wire.ErrUnavailable, 503},
 		{wire.ErrNotLeader, 503}, {wire.ErrStaleEpoch, 503}, {wire.ErrNoLease, 503},
 		{wire.ErrUnknownOutcome, 504}, {wire.ErrTimeout, 504}, {context.DeadlineExceeded, 504},

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -82,6 +83,13 @@ func (a *api) watch(c *gin.Context) {
 	}
 	if !websocket.IsWebSocketUpgrade(c.Request) {
 		badRequest(c, "/v1/watch is a WebSocket: send an Upgrade: websocket request")
+		return
+	}
+	// Refused before it takes one of the watcher slots, which a
+	// subscription frees only once the hub has seen it end.
+	if !a.upgrader.CheckOrigin(c.Request) {
+		writeError(c, fmt.Errorf("%w: pages from origin %q may not watch this node (start it with --allow-origin to allow them)",
+			wire.ErrForbidden, c.GetHeader("Origin")))
 		return
 	}
 	sub, err := a.b.Watch(c.Query("prefix"), since)

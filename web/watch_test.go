@@ -113,10 +113,19 @@ func TestWatchOverWebSocket(t *testing.T) {
 				t.Fatalf("%s %v: the watch opened", tc.path, tc.header)
 			}
 			status = r.StatusCode
+			var body web.ErrorBody
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Code == "" || body.Error == "" {
+				t.Fatalf("%s %v: error body %+v (%v), want a JSON error", tc.path, tc.header, body, err)
+			}
+			r.Body.Close()
 		}
 		if status != tc.status {
 			t.Fatalf("%s %v: status %d, want %d", tc.path, tc.header, status, tc.status)
 		}
+	}
+	// A refused request never held a watcher slot.
+	if live, _ := n.Watchers(); live != 1 {
+		t.Fatalf("%d live watchers after the refusals, want 1", live)
 	}
 	// The cap is 2 watchers; conn is one: a second opens, a third is refused.
 	second, _, err := websocket.DefaultDialer.Dial(wsURL, nil)

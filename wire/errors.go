@@ -16,6 +16,7 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	ErrTooLarge     = errors.New("value too large")
 	ErrKeyTooLong   = errors.New("key too long")
+	ErrForbidden    = errors.New("forbidden")
 
 	// The cluster cannot serve the request now; retrying later may work.
 	ErrNoLeader    = errors.New("no leader")
@@ -54,6 +55,7 @@ var codes = []struct {
 	{ErrPrecondition, "precondition_failed"},
 	{ErrTooLarge, "too_large"},
 	{ErrKeyTooLong, "key_too_long"},
+	{ErrForbidden, "forbidden"},
 	{ErrNoLeader, "no_leader"},
 	{ErrReadOnly, "read_only"},
 	{ErrUnavailable, "unavailable"},
