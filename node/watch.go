@@ -54,7 +54,8 @@ type Subscription struct {
 	ch     chan wire.Event
 	prefix string
 	since  *store.Version
-	err    error // why it ended; read after C is closed
+	err    error       // why it ended; read after C is closed
+	freed  atomic.Bool // its place under MaxWatchers was given back
 }
 
 // Err returns why the subscription ended (valid once C is closed).
@@ -123,8 +124,10 @@ func (h *hub) subscribe(prefix string, since *store.Version) (*Subscription, err
 	return s, nil
 }
 
-// unsubscribe ends a feed.
+// unsubscribe ends a feed. Its place under the cap is free on return, so a
+// client may watch again at once; the hub goroutine closes it later.
 func (h *hub) unsubscribe(s *Subscription) {
+	h.free(s)
 	h.mu.Lock()
 	h.leaves = append(h.leaves, s)
 	h.mu.Unlock()
@@ -204,7 +207,14 @@ func (h *hub) end(s *Subscription, err error) {
 	delete(h.subs, s)
 	s.err = err
 	close(s.ch)
-	h.count.Add(-1)
+	h.free(s)
+}
+
+// free gives back s's place under the cap, once.
+func (h *hub) free(s *Subscription) {
+	if s.freed.CompareAndSwap(false, true) {
+		h.count.Add(-1)
+	}
 }
 
 // history is a bounded log of recent events, for resuming with ?since: a
