@@ -60,7 +60,13 @@ type Config struct {
 	Resolve func(host string) ([]string, error)
 }
 
+// MaxKeyBytes is the longest key SPEC allows, in bytes.
+const MaxKeyBytes = 1024
+
 // DefaultConfig returns the SPEC defaults for a node advertising peerAddr.
+// It is the one place defaults are written: New and Validate fill in only
+// what derives from other fields (the ID, the incarnation, the logger and
+// the election timings from DeadAfter).
 func DefaultConfig(peerAddr string) Config {
 	return Config{
 		PeerAddr:     peerAddr,
@@ -68,13 +74,16 @@ func DefaultConfig(peerAddr string) Config {
 		DeadAfter:    2 * time.Second,
 		SyncInterval: 5 * time.Second,
 		MaxValue:     1 << 20,
-		MaxKey:       1024,
+		MaxKey:       MaxKeyBytes,
 		CallTimeout:  2 * time.Second,
 		FillTimeout:  60 * time.Second,
+		Watch:        DefaultWatchConfig(),
 	}
 }
 
-// withDerived fills the fields that derive from others.
+// withDerived fills the fields that derive from others. It sets no
+// defaults of its own: a zero timing or size stays zero, and Validate
+// refuses it.
 func (c Config) withDerived() Config {
 	if c.ID == 0 {
 		c.ID = IDFromAddr(c.PeerAddr)
@@ -85,28 +94,6 @@ func (c Config) withDerived() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.MaxKey == 0 {
-		c.MaxKey = 1024
-	}
-	if c.CallTimeout == 0 {
-		c.CallTimeout = 2 * time.Second
-	}
-	if c.FillTimeout == 0 {
-		c.FillTimeout = 60 * time.Second
-	}
-	w := DefaultWatchConfig()
-	if c.Watch.MaxWatchers == 0 {
-		c.Watch.MaxWatchers = w.MaxWatchers
-	}
-	if c.Watch.Buffer == 0 {
-		c.Watch.Buffer = w.Buffer
-	}
-	if c.Watch.HistoryEvents == 0 {
-		c.Watch.HistoryEvents = w.HistoryEvents
-	}
-	if c.Watch.HistoryBytes == 0 {
-		c.Watch.HistoryBytes = w.HistoryBytes
-	}
 	c.Election.ID = c.ID
 	if c.Election.DeadAfter == 0 {
 		c.Election.DeadAfter = c.DeadAfter
@@ -115,8 +102,8 @@ func (c Config) withDerived() Config {
 	return c
 }
 
-// Validate reports the first setting that cannot work, in words an
-// operator can act on.
+// Validate reports the first setting that cannot work, naming the flag an
+// operator would change.
 func (c Config) Validate() error {
 	d := c.withDerived()
 	switch {
@@ -128,12 +115,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--buckets %d must be between 1 and %d", c.Buckets, 1<<20)
 	case c.Replicas < 0:
 		return fmt.Errorf("--replicas %d must be positive or auto", c.Replicas)
+	case c.DeadAfter < 10*time.Millisecond:
+		return fmt.Errorf("--dead-after %v must be at least 10ms (a silent node is declared dead after it)", c.DeadAfter)
 	case c.SyncInterval <= 0:
 		return fmt.Errorf("--sync-interval %v must be positive", c.SyncInterval)
 	case c.MaxValue < 1 || c.MaxValue > 64<<20:
 		return fmt.Errorf("--max-value %d must be between 1 byte and 64MiB", c.MaxValue)
-	case d.MaxKey < 1:
-		return fmt.Errorf("max key length %d must be positive", c.MaxKey)
+	case c.MaxKey < 1 || c.MaxKey > MaxKeyBytes:
+		return fmt.Errorf("max key length %d must be between 1 and %d bytes", c.MaxKey, MaxKeyBytes)
+	case c.CallTimeout <= 0:
+		return fmt.Errorf("peer call timeout %v must be positive", c.CallTimeout)
+	case c.FillTimeout <= 0:
+		return fmt.Errorf("bucket copy timeout %v must be positive", c.FillTimeout)
+	}
+	if w := c.Watch; w.MaxWatchers < 1 || w.Buffer < 1 || w.HistoryEvents < 1 || w.HistoryBytes < 1 {
+		return fmt.Errorf("watch limits %+v must all be positive", w)
 	}
 	if err := d.Election.Validate(); err != nil {
 		return fmt.Errorf("--dead-after %v: %w", c.DeadAfter, err)

@@ -153,7 +153,7 @@ func waitNoStrayCopies(t *testing.T, c *clustertest.Cluster) {
 		}
 		st := l.Placement()
 		for _, n := range c.Nodes() {
-			for b := range st.Table.NumBuckets() {
+			for b := range len(st.Table.Buckets) {
 				if !st.Table.Holds(b, n.ID()) && n.Store().BucketStats(b) != (store.Stats{}) {
 					return false
 				}
@@ -213,7 +213,7 @@ func TestDeadNodeIsReplaced(t *testing.T) {
 		if after.Replicas != 3 || live != len(after.Table.Buckets) {
 			t.Fatalf("replicas %d (auto for 4 live of 5 wants 3), %d of %d buckets full", after.Replicas, live, len(after.Table.Buckets))
 		}
-		t.Logf("dead node's %d copies re-replicated: moved %d", before.Table.NumBuckets(), len(shard.Moves(before.Table, after.Table)))
+		t.Logf("dead node's %d copies re-replicated: moved %d", len(before.Table.Buckets), len(shard.Moves(before.Table, after.Table)))
 		readAll(t, c, keys, "v")
 		waitNoStrayCopies(t, c)
 	})

@@ -193,7 +193,7 @@ func TestWatchThroughFollowerAcrossFailover(t *testing.T) {
 func TestSlowWatcherIsDroppedAndWritesGoOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) {
-			cfg.Watch = node.WatchConfig{Buffer: 16, MaxWatchers: 3}
+			cfg.Watch.Buffer, cfg.Watch.MaxWatchers = 16, 3
 		}})
 		l := settle(t, c)
 		stuck, err := l.Watch("", nil)

@@ -28,15 +28,3 @@ func Moves(old, next Table) []Move {
 	}
 	return out
 }
-
-// PrimaryChanges returns, in increasing order, the buckets of next whose
-// primary differs from old's, counting every bucket old does not have.
-func PrimaryChanges(old, next Table) []int {
-	var out []int
-	for b := range next.Buckets {
-		if b >= len(old.Buckets) || old.Primary(b) != next.Primary(b) {
-			out = append(out, b)
-		}
-	}
-	return out
-}

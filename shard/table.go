@@ -20,9 +20,6 @@ type Table struct {
 	Since []uint64 `msgpack:"s"`
 }
 
-// NumBuckets returns the number of buckets the table places.
-func (t *Table) NumBuckets() int { return len(t.Buckets) }
-
 // Primary returns bucket b's primary, or 0 when the bucket has no replica.
 func (t *Table) Primary(b int) NodeID {
 	if b < 0 || b >= len(t.Buckets) || len(t.Buckets[b]) == 0 {

@@ -112,7 +112,7 @@ func TestConcurrentUse(t *testing.T) {
 			case 0:
 				s.Drop(b)
 			case 1:
-				s.PurgeTombstones(b, Version{r.Uint64N(3), r.Uint64N(100)})
+				purgeTombstones(s, b, Version{r.Uint64N(3), r.Uint64N(100)})
 			default:
 				s.Apply(b, contentFor(fmt.Sprintf("churn-%d", i%50), Version{r.Uint64N(3), r.Uint64N(100)}))
 			}

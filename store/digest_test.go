@@ -23,7 +23,7 @@ func TestDigestEmptyIsZero(t *testing.T) {
 		t.Fatal("digest not 0 after Drop")
 	}
 	s.Apply(0, del("a", 1, 2))
-	if s.PurgeTombstones(0, Version{1, 2}) != 1 || s.Digest(0) != 0 {
+	if purgeTombstones(s, 0, Version{1, 2}) != 1 || s.Digest(0) != 0 {
 		t.Fatal("digest not 0 after purging the only tombstone")
 	}
 }
@@ -105,7 +105,7 @@ func TestDigestPurgeTombstones(t *testing.T) {
 			}
 			want.Apply(0, e)
 		}
-		if got := s.PurgeTombstones(0, upTo); got != removed {
+		if got := purgeTombstones(s, 0, upTo); got != removed {
 			t.Fatalf("seed %d: purged %d, want %d", seed, got, removed)
 		}
 		if s.Digest(0) != want.Digest(0) {
@@ -113,7 +113,7 @@ func TestDigestPurgeTombstones(t *testing.T) {
 		}
 		sameEntries(t, "after purge", dump(s, 0), dump(want, 0))
 		checkInvariants(t, s)
-		if s.PurgeTombstones(0, upTo) != 0 {
+		if purgeTombstones(s, 0, upTo) != 0 {
 			t.Fatal("second purge removed more")
 		}
 	}
@@ -123,10 +123,10 @@ func TestPurgeTombstonesUpTo(t *testing.T) {
 	s := New(1)
 	s.Apply(0, del("k", 2, 0))
 	s.Apply(0, put("live", 1, 0, "v"))
-	if n := s.PurgeTombstones(0, Version{1, 9}); n != 0 {
+	if n := purgeTombstones(s, 0, Version{1, 9}); n != 0 {
 		t.Fatalf("purged %d tombstones newer than upTo", n)
 	}
-	if n := s.PurgeTombstones(0, Version{2, 0}); n != 1 {
+	if n := purgeTombstones(s, 0, Version{2, 0}); n != 1 {
 		t.Fatalf("purged %d, want 1", n)
 	}
 	if _, ok := s.Get(0, "k"); ok {

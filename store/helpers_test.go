@@ -149,3 +149,16 @@ func checkInvariants(t *testing.T, s *Store) {
 		t.Fatalf("store stats %+v, recount %+v", got, total)
 	}
 }
+
+// purgeTombstones removes, one key at a time through PurgeTombstone as the
+// node does, the tombstones of bucket b at or below upTo, and returns how
+// many it removed.
+func purgeTombstones(s *Store, b int, upTo Version) int {
+	n := 0
+	for _, kv := range s.Summary(b) {
+		if kv.Deleted && kv.Version.Compare(upTo) <= 0 && s.PurgeTombstone(b, kv.Key, kv.Version) {
+			n++
+		}
+	}
+	return n
+}

@@ -193,7 +193,7 @@ func TestPurgeTombstonesIndex(t *testing.T) {
 				purged++
 			}
 		}
-		if got := s.PurgeTombstones(0, upTo); got != purged {
+		if got := purgeTombstones(s, 0, upTo); got != purged {
 			t.Fatalf("seed %d: purged %d, want %d", seed, got, purged)
 		}
 		sameEntries(t, "after purge", dump(s, 0), m.sorted(0, 1))

@@ -20,9 +20,8 @@ import (
 
 // Store holds the entries of B buckets. It is safe for concurrent use.
 type Store struct {
-	buckets  []bucket
-	observer func(bucket int, e Entry)
-	ct       interner
+	buckets []bucket
+	ct      interner
 
 	// Whole-store counters, kept with atomics so Stats is O(1).
 	keys, tombstones, bytes atomic.Int64
@@ -56,26 +55,12 @@ func (s *Store) entry(bk *bucket, key string, v *view) Entry {
 	return e
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithObserver makes the store call fn after every successful Apply, with
-// the bucket's lock held, so calls for one key arrive in version order. fn
-// must be fast, must not block and must not call into the store (that would
-// deadlock); it must not modify e.Value.
-func WithObserver(fn func(bucket int, e Entry)) Option {
-	return func(s *Store) { s.observer = fn }
-}
-
 // New returns an empty store with the given number of buckets (> 0).
-func New(buckets int, opts ...Option) *Store {
+func New(buckets int) *Store {
 	if buckets <= 0 {
 		panic("store: bucket count must be positive")
 	}
 	s := &Store{buckets: make([]bucket, buckets)}
-	for _, o := range opts {
-		o(s)
-	}
 	return s
 }
 
@@ -139,9 +124,6 @@ func (s *Store) Apply(b int, e Entry) bool {
 	d = d.add(viewStats(&nv))
 	s.account(bk, d)
 
-	if s.observer != nil {
-		s.observer(b, s.entry(bk, nv.key, &nv))
-	}
 	return true
 }
 
@@ -191,38 +173,4 @@ func (s *Store) PurgeTombstone(b int, key string, v Version) bool {
 	bk.digest ^= entryHash(key, old.ver, true)
 	s.account(bk, Stats{}.sub(viewStats(&old)))
 	return true
-}
-
-// PurgeTombstones removes the tombstones in bucket b whose version is at or
-// below upTo and returns how many it removed. Live entries are untouched.
-// A purged key is absent again, so any later write for it is accepted:
-// purge only versions every replica has already seen.
-func (s *Store) PurgeTombstones(b int, upTo Version) int {
-	bk := &s.buckets[b]
-	bk.mu.Lock()
-	defer bk.mu.Unlock()
-	n := 0
-	var d Stats
-	x := &bk.idx
-	// remove(i) may move a record not yet visited into slot i, so slot i is
-	// examined again; records moved from the start of the table to its end
-	// were already visited and kept, so seeing them twice is harmless.
-	for i := 0; i < len(x.tags); {
-		if x.tags[i] == 0 {
-			i++
-			continue
-		}
-		v := x.recs[i].view()
-		if !v.deleted() || v.ver.Compare(upTo) > 0 {
-			i++
-			continue
-		}
-		x.remove(i)
-		bk.digest ^= entryHash(v.key, v.ver, true)
-		d = d.sub(viewStats(&v))
-		n++
-	}
-	s.account(bk, d)
-	x.shrink() // give the purged slots' memory back
-	return n
 }

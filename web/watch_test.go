@@ -21,7 +21,7 @@ import (
 // the refusals (not a WebSocket, bad since, a foreign origin, past the cap).
 func TestWatchOverWebSocket(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 1, DeadAfter: 200 * time.Millisecond,
-		Configure: func(_ int, cfg *node.Config) { cfg.Watch = node.WatchConfig{MaxWatchers: 2} }})
+		Configure: func(_ int, cfg *node.Config) { cfg.Watch.MaxWatchers = 2 }})
 	n := c.WaitLeader(10 * time.Second)
 	srv := httptest.NewServer(n.HTTP)
 	defer srv.Close()

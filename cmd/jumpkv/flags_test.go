@@ -50,18 +50,27 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestNodeConfigValidation(t *testing.T) {
-	for _, args := range [][]string{
-		{"--buckets", "0"},
-		{"--max-value", "0"},
-		{"--dead-after", "1ms"},
-		{"--peer", "nonsense"},
-		{"--log-format", "xml"},
-		{"--replicas", "-2"},
-		{"stray-argument"},
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string // the message names what to change
+	}{
+		{args: []string{"--buckets", "0"}, want: "--buckets"},
+		{args: []string{"--max-value", "0"}, want: "--max-value"},
+		{args: []string{"--dead-after", "1ms"}, want: "--dead-after"},
+		{args: []string{"--dead-after", "0"}, want: "--dead-after"},
+		{args: []string{"--dead-after", "-2s"}, want: "--dead-after"},
+		{env: []string{"JUMPKV_DEAD_AFTER=0s"}, want: "--dead-after"},
+		{args: []string{"--sync-interval", "0s"}, want: "--sync-interval"},
+		{args: []string{"--peer", "nonsense"}, want: "--peer"},
+		{args: []string{"--log-format", "xml"}, want: "--log-format"},
+		{args: []string{"--replicas", "-2"}, want: "replicas"},
+		{args: []string{"stray-argument"}, want: "unexpected arguments"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(t.Context(), append([]string{"node"}, args...), nil, io.Discard, &stderr); code != 2 || stderr.Len() == 0 {
-			t.Errorf("jumpkv node %v: exit %d, stderr %q; want 2 and a message", args, code, stderr.String())
+		code := run(t.Context(), append([]string{"node"}, tc.args...), tc.env, io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("jumpkv node %v (env %v): exit %d, stderr %q; want 2 and a message naming %s", tc.args, tc.env, code, stderr.String(), tc.want)
 		}
 	}
 }

@@ -7,12 +7,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/jumpkv/jumpkv/internal/gctune"
 )
 
 func main() {
@@ -26,11 +23,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "jumpkv: second signal: exiting at once")
 		os.Exit(1)
 	}()
-	if len(os.Args) > 1 && os.Args[1] == "node" && os.Getenv("GOGC") == "" {
-		// A node's heap is mostly its data: size the GC headroom to it
-		// (gctune), unless the operator chose GOGC. It stops with ctx.
-		go gctune.Run(ctx, gctune.Config{}, slog.Default())
-	}
 	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jumpkv/jumpkv/internal/gctune"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
@@ -115,6 +117,13 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		log.Info("no --cluster-secret: peer connections are not authenticated; any host that reaches the peer port can join")
 	} else if len(f.secret) < minSecretLen {
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
+	}
+	if !hasEnv(env, "GOGC") {
+		// A node's heap is mostly its data: size the GC headroom to it,
+		// unless the operator chose GOGC. Stopped (and GOGC restored)
+		// before runNode returns.
+		stop := startGCTune(ctx, log)
+		defer stop()
 	}
 	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin}
 	if f.pprof != "" {
@@ -327,4 +336,29 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// hasEnv reports whether env sets name.
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// startGCTune runs gctune until the returned stop is called; stop waits
+// for it to end, which restores the GOGC it found.
+func startGCTune(ctx context.Context, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gctune.Run(ctx, gctune.Config{}, log)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
