@@ -1,7 +1,9 @@
 package leader
 
 import (
+	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jumpkv/jumpkv/shard"
@@ -90,7 +92,10 @@ type Elector struct {
 	cfg     Config
 	started time.Time
 
-	term      uint64
+	// term is the newest term seen. It is the one field read without the
+	// driver's lock (Term), so frames are stamped with the current term
+	// without a copy kept by hand; it is written only under that lock.
+	term      atomic.Uint64
 	votedTerm uint64
 	votedFor  shard.NodeID
 
@@ -135,8 +140,9 @@ func New(cfg Config, now time.Time) *Elector {
 // Config returns the configuration in effect (defaults filled in).
 func (e *Elector) Config() Config { return e.cfg }
 
-// Term returns the newest term this node has seen.
-func (e *Elector) Term() uint64 { return e.term }
+// Term returns the newest term this node has seen. Unlike every other
+// method it is safe to call without the driver's lock, from any goroutine.
+func (e *Elector) Term() uint64 { return e.term.Load() }
 
 // Leader returns the leader of the current term, or 0 when unknown.
 func (e *Elector) Leader() shard.NodeID { return e.leader }
@@ -260,11 +266,11 @@ func (e *Elector) isMember(id shard.NodeID) bool {
 // node a follower of an unknown leader; it reports whether this node was
 // leading or campaigning and stopped.
 func (e *Elector) ObserveTerm(term uint64) (steppedDown bool) {
-	if term <= e.term {
+	if term <= e.term.Load() {
 		return false
 	}
 	steppedDown = e.role != Follower
-	e.term = term
+	e.term.Store(term)
 	e.becomeFollower()
 	return steppedDown
 }
@@ -282,7 +288,7 @@ func (e *Elector) becomeFollower() {
 // (after ObserveTerm). It reports whether the sender is accepted as leader
 // and whether it is newly so (the moment to log "leader elected").
 func (e *Elector) OnLeaderHeartbeat(from shard.NodeID, term uint64, mode Mode, now time.Time) (accepted, isNew bool) {
-	if term < e.term || mode == NotLeading {
+	if term < e.term.Load() || mode == NotLeading {
 		return false, false
 	}
 	switch {
@@ -312,7 +318,7 @@ func (e *Elector) OnLeaderHeartbeat(from shard.NodeID, term uint64, mode Mode, n
 // OnLeaderAck records, as leader, that from acknowledged our leadership of
 // ackTerm in answer to a heartbeat sent at sentAt.
 func (e *Elector) OnLeaderAck(from shard.NodeID, sentAt time.Time, ackTerm uint64, ackLeader shard.NodeID) {
-	if e.role != Leader || ackTerm != e.term || ackLeader != e.cfg.ID {
+	if e.role != Leader || ackTerm != e.term.Load() || ackLeader != e.cfg.ID {
 		return
 	}
 	if pr := e.peers[from]; pr != nil && sentAt.After(pr.ackedSend) {
@@ -324,7 +330,7 @@ func (e *Elector) OnLeaderAck(from shard.NodeID, sentAt time.Time, ackTerm uint6
 // OnReadLease records, as follower, a read lease that our leader granted
 // in answer to a heartbeat we sent at sentAt.
 func (e *Elector) OnReadLease(from shard.NodeID, term uint64, sentAt time.Time) {
-	if e.role != Follower || from != e.leader || term != e.term {
+	if e.role != Follower || from != e.leader || term != e.term.Load() {
 		return
 	}
 	if !sentAt.Before(e.readLeaseUntil) {
@@ -524,7 +530,11 @@ func (e *Elector) aliveCount(now time.Time) int {
 // by one must not reuse a term (and so the versions written in it).
 func (e *Elector) PreVoteTerm(now time.Time) uint64 {
 	e.nextCampaign = now.Add(2 * e.cfg.HeartbeatInterval)
-	term := e.term + 1
+	cur := e.term.Load()
+	if cur == math.MaxUint64 {
+		return cur // no newer term exists: PreVotePassed refuses it
+	}
+	term := cur + 1
 	if s := now.UnixMicro(); s > 0 && uint64(s) > term {
 		term = uint64(s)
 	}
@@ -534,7 +544,7 @@ func (e *Elector) PreVoteTerm(now time.Time) uint64 {
 // PreVotePassed reports whether pre-vote grants (self included) from at
 // least half of the members allow a real election for term.
 func (e *Elector) PreVotePassed(term uint64, grants []shard.NodeID) bool {
-	return term > e.term && e.count(grants) >= (len(e.members)+1)/2
+	return term > e.term.Load() && e.count(grants) >= (len(e.members)+1)/2
 }
 
 func (e *Elector) count(grants []shard.NodeID) int {
@@ -554,7 +564,7 @@ func (e *Elector) HandleVote(from shard.NodeID, term uint64, preVote bool, now t
 	switch {
 	case now.Sub(e.started) < e.cfg.DeadAfter:
 		return false, "voter started recently"
-	case term < e.term || (preVote && term == e.term):
+	case term < e.term.Load() || (preVote && term == e.term.Load()):
 		return false, "term is not newer"
 	case !preVote && e.votedTerm == term && e.votedFor != from:
 		return false, "already voted in this term"
@@ -585,10 +595,10 @@ func (e *Elector) VoteAfterResign(now time.Time) bool {
 // BeginElection starts the election for the term the pre-vote asked for:
 // this node becomes a candidate and votes for itself.
 func (e *Elector) BeginElection(term uint64) bool {
-	if term <= e.term || e.role == Candidate {
+	if term <= e.term.Load() || e.role == Candidate {
 		return false
 	}
-	e.term = term
+	e.term.Store(term)
 	e.role = Candidate
 	e.leader = 0
 	e.votedTerm, e.votedFor = term, e.cfg.ID
@@ -599,7 +609,7 @@ func (e *Elector) BeginElection(term uint64) bool {
 // returns the mode won: read-write with more than half of the members,
 // read-only with exactly half, NotLeading otherwise.
 func (e *Elector) FinishElection(term uint64, grants []Grant, now time.Time) Mode {
-	if e.role != Candidate || e.term != term {
+	if e.role != Candidate || e.term.Load() != term {
 		return NotLeading
 	}
 	ids := make([]shard.NodeID, 0, len(grants))
@@ -654,7 +664,7 @@ func (e *Elector) Resign(now time.Time) {
 // forgotten at once (so that a successor can be elected without waiting
 // for it to fall silent) and our read lease ends.
 func (e *Elector) OnResign(from shard.NodeID, term uint64, now time.Time) {
-	if term != e.term || e.leader != from {
+	if term != e.term.Load() || e.leader != from {
 		return
 	}
 	e.leader = 0

@@ -34,9 +34,6 @@ func (n *Node) campaign(ctx context.Context) {
 	pre := n.askVotes(ctx, voters, &req)
 	n.mu.Lock()
 	ok := n.el.PreVotePassed(term, append(granted(pre), n.cfg.ID)) && n.el.BeginElection(term)
-	if ok {
-		n.term.Store(term)
-	}
 	n.mu.Unlock()
 	if !ok {
 		return
@@ -53,7 +50,6 @@ func (n *Node) campaign(ctx context.Context) {
 		}
 	}
 	mode := n.el.FinishElection(term, grants, time.Now())
-	n.term.Store(n.el.Term())
 	if mode == leader.NotLeading {
 		n.log.Debug("election lost", "term", term, "votes", len(grants), "members", len(n.el.Members()))
 		return
@@ -170,7 +166,6 @@ func (n *Node) onVote(from shard.NodeID, v *wire.Vote) *wire.VoteResp {
 			resp.Members = append(resp.Members, m)
 		}
 	}
-	n.term.Store(n.el.Term())
 	return resp
 }
 

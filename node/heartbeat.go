@@ -51,6 +51,7 @@ func (n *Node) tick(ctx context.Context) {
 	if act.Preempt {
 		preemptAddr = n.memberAddrLocked(n.el.Leader())
 	}
+	n.forgetDepartedLocked(now)
 	hb := n.heartbeatLocked(now)
 	targets := make([]wire.Member, 0, len(n.known))
 	for id, m := range n.known {
@@ -69,6 +70,32 @@ func (n *Node) tick(ctx context.Context) {
 	}
 	if preemptAddr != "" {
 		n.goRun(ctx, func(ctx context.Context) { n.preempt(ctx, preemptAddr) })
+	}
+}
+
+// forgetDepartedLocked forgets the nodes that are neither members of the
+// installed state nor asking to join, once they have been silent for
+// dead-after: they are no longer heartbeated, listed or voted with. A
+// departed node that comes back greets or joins again like a new one.
+func (n *Node) forgetDepartedLocked(now time.Time) {
+	for id := range n.known {
+		_, member := memberOf(n.state, id)
+		if member || now.Sub(n.el.LastAck(id)) < n.cfg.DeadAfter || now.Sub(n.learnedAt[id]) < n.cfg.DeadAfter {
+			continue
+		}
+		if n.lead != nil {
+			if _, joining := n.lead.joins[id]; joining {
+				continue
+			}
+		}
+		if n.state == nil || n.inflightBeats[id] {
+			continue // still forming: every greeted node may become a member
+		}
+		delete(n.known, id)
+		delete(n.learnedAt, id)
+		delete(n.peerStats, id)
+		n.el.Forget(id)
+		n.log.Info("forgot a departed node", "id", uint64(id))
 	}
 }
 

@@ -261,6 +261,7 @@ func (n *Node) learnMemberLocked(m wire.Member) {
 		return
 	}
 	n.known[m.ID] = m
+	n.learnedAt[m.ID] = time.Now()
 	if ok && old.Incarnation != m.Incarnation {
 		n.log.Info("node restarted (new incarnation)", "id", uint64(m.ID), "incarnation", m.Incarnation)
 		if n.lead != nil {

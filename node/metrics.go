@@ -65,7 +65,7 @@ func newMetrics(n *Node) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges,
-		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.term.Load()) }),
+		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.el.Term()) }),
 		gauge("jumpkv_epoch", "The placement epoch this node has installed.", func() float64 {
 			n.mu.Lock()
 			defer n.mu.Unlock()

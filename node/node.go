@@ -25,9 +25,6 @@ type Node struct {
 
 	tr atomic.Pointer[transportBox]
 
-	// term mirrors el.Term() for the frame stamp, without the lock.
-	term atomic.Uint64
-
 	// mu guards everything below it. Never hold it across network calls.
 	mu         sync.Mutex
 	el         *leader.Elector
@@ -38,6 +35,7 @@ type Node struct {
 	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
 	fills      []*fillRun         // the copy of each bucket in progress, if any
 	known      map[shard.NodeID]wire.Member
+	learnedAt  map[shard.NodeID]time.Time // when each known node was last learned of
 	peerStats  map[shard.NodeID]peerStat
 	formed     bool // formation or joining is over: elections may start
 	maxEpoch   uint64
@@ -123,6 +121,7 @@ func New(cfg Config) (*Node, error) {
 		fillLatest:    make([]fillStamp, cfg.Buckets),
 		fills:         make([]*fillRun, cfg.Buckets),
 		known:         map[shard.NodeID]wire.Member{},
+		learnedAt:     map[shard.NodeID]time.Time{},
 		peerStats:     map[shard.NodeID]peerStat{},
 		inflightBeats: map[shard.NodeID]bool{},
 		refusals:      map[string]time.Time{},
@@ -155,7 +154,7 @@ func (n *Node) Store() *store.Store { return n.store }
 
 // Stamp returns this node's ID and current term for outgoing frames. It is
 // the transport's Stamp function.
-func (n *Node) Stamp() (from, term uint64) { return uint64(n.cfg.ID), n.term.Load() }
+func (n *Node) Stamp() (from, term uint64) { return uint64(n.cfg.ID), n.el.Term() }
 
 func (n *Node) transport() transport.Transport {
 	if b := n.tr.Load(); b != nil {
@@ -205,13 +204,6 @@ func (n *Node) goRun(ctx context.Context, f func(context.Context)) {
 	}()
 }
 
-// goCtx returns the node's run context (Background before Run).
-func (n *Node) goCtx() context.Context {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ctx
-}
-
 // kickReconfig wakes the reconfigurator without blocking.
 func (n *Node) kickReconfig() {
 	select {
@@ -240,7 +232,7 @@ func (n *Node) call(ctx context.Context, addr string, msg wire.Message) (transpo
 
 // observeTerm takes a term seen on any message.
 func (n *Node) observeTerm(term uint64) {
-	if term <= n.term.Load() {
+	if term <= n.el.Term() {
 		return
 	}
 	n.mu.Lock()
@@ -254,7 +246,6 @@ func (n *Node) observeTermLocked(term uint64) {
 		n.log.Info("stepping down: saw a newer term", "was", was.String(), "term", term)
 		n.endLeadershipLocked()
 	}
-	n.term.Store(n.el.Term())
 }
 
 // endLeadershipLocked stops this node's leadership: its change stream and

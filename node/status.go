@@ -42,7 +42,7 @@ func (n *Node) Leader() shard.NodeID {
 }
 
 // Term returns the newest term this node has seen.
-func (n *Node) Term() uint64 { return n.term.Load() }
+func (n *Node) Term() uint64 { return n.el.Term() }
 
 // Status returns this node's own view.
 func (n *Node) Status() Status {
@@ -170,4 +170,18 @@ func (n *Node) Placement() *wire.ClusterState {
 	s.Members = slices.Clone(s.Members)
 	s.Table = s.Table.Clone()
 	return &s
+}
+
+// Known returns the other nodes this one knows of and heartbeats: the
+// members, the nodes asking to join, and departed nodes until they have
+// been silent for dead-after.
+func (n *Node) Known() []shard.NodeID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ids := make([]shard.NodeID, 0, len(n.known))
+	for id := range n.known {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

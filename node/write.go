@@ -156,7 +156,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 		case err != nil:
 			// Under the newest term known, should this write of an
 			// earlier one end after this node took over again.
-			n.doubt.mark(max(r.term, n.term.Load()), op.Key)
+			n.doubt.mark(max(r.term, n.el.Term()), op.Key)
 		default:
 			n.doubt.clear(r.term, op.Key)
 		}
