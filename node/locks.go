@@ -14,27 +14,35 @@ import (
 // blocked and lets virtual time run.
 
 // chanLock is a mutual-exclusion lock whose lock gives up when ctx ends.
-type chanLock chan struct{}
+type chanLock struct {
+	ch   chan struct{}
+	rank lockRank
+}
 
-func newChanLocks(n int) []chanLock {
+func newChanLocks(n int, rank lockRank) []chanLock {
 	ls := make([]chanLock, n)
 	for i := range ls {
-		ls[i] = make(chanLock, 1)
+		ls[i] = chanLock{ch: make(chan struct{}, 1), rank: rank}
 	}
 	return ls
 }
 
 // lock takes l, or fails with a 503-class error when ctx ends first.
 func (l chanLock) lock(ctx context.Context) error {
+	lockWillTake(l.rank)
 	select {
-	case l <- struct{}{}:
+	case l.ch <- struct{}{}:
+		lockTaken(l.rank)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: waiting for a lock: %v", wire.ErrUnavailable, ctx.Err())
 	}
 }
 
-func (l chanLock) unlock() { <-l }
+func (l chanLock) unlock() {
+	lockReleased(l.rank)
+	<-l.ch
+}
 
 // gate lets writes into a bucket, unless a placement change has closed it:
 // then new writes wait, and the change waits for those already in.
@@ -49,11 +57,13 @@ type gate struct {
 // ends first.
 func (g *gate) enter(ctx context.Context) error {
 	for {
+		lockWillTake(rankGate)
 		g.mu.Lock()
 		c := g.closed
 		if c == nil {
 			g.inflight++
 			g.mu.Unlock()
+			lockTaken(rankGate)
 			return nil
 		}
 		g.mu.Unlock()
@@ -67,6 +77,7 @@ func (g *gate) enter(ctx context.Context) error {
 
 // leave lets a write out.
 func (g *gate) leave() {
+	lockReleased(rankGate)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inflight--

@@ -17,68 +17,106 @@ import (
 
 // Node is one running jumpkv node. Build it with New, serve its peers with
 // a transport whose handler is the Node, then Run it.
+//
+// Its state is grouped by what guards it. The groups are embedded, so a
+// field reads as n.state, but each group's comment says which lock guards
+// every field in it.
+//
+// Lock order. A goroutine holding one of these takes only locks further
+// down the list, never one above it (lockrank.go checks this under the
+// lockcheck build tag):
+//
+//  1. a key lock (writePath.keyLocks), held across a whole leader write;
+//  2. a bucket gate (writePath.gates), entered within the key lock;
+//  3. a bucket's merge lock (syncLocks), held across a merge;
+//  4. mu (the clusterView below); never held across a network call;
+//  5. streamMu (followerStream);
+//  6. a leaderStream's mu, then an eventSender's mu (events.go);
+//  7. leaves, which take no other lock: the watch hub's, inDoubt's, a
+//     gate's own, gmu, and the store's bucket locks.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	self  wire.Member
+	cfg     Config // immutable after New
+	log     *slog.Logger
+	self    wire.Member  // this process as members see it; immutable
+	store   *store.Store // safe for concurrent use (its own bucket locks)
+	hub     *hub         // this node's watchers; safe for concurrent use
+	metrics *metrics     // safe for concurrent use
+	tr      atomic.Pointer[transportBox]
 
-	tr atomic.Pointer[transportBox]
+	// mu guards clusterView, all of it, and nothing else.
+	mu rankedMutex
+	clusterView
 
-	// mu guards everything below it. Never hold it across network calls.
-	mu         sync.Mutex
-	el         *leader.Elector
+	writePath                 // the leader's write path: its own locks, see there
+	followerStream            // guarded by streamMu
+	syncLocks      []chanLock // one merge of a bucket at a time (sync.go); immutable slice
+	lifecycle                 // guarded by gmu
+}
+
+// clusterView is what this node knows of the cluster and its own part in
+// it. Every field is guarded by Node.mu.
+type clusterView struct {
+	el  *leader.Elector // the election state machine
+	ctx context.Context // the node's run context; set by Run
+
+	// Placement: the installed table and this node's copies.
 	state      *wire.ClusterState // installed state; nil before the first
 	committed  uint64             // highest epoch known to be committed
+	maxEpoch   uint64             // highest epoch seen anywhere
 	held       []bool             // buckets whose data this process holds
 	fillEpoch  []uint64           // the epoch each bucket was last copied for
 	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
 	fills      []*fillRun         // the copy of each bucket in progress, if any
-	known      map[shard.NodeID]wire.Member
-	learnedAt  map[shard.NodeID]time.Time // when each known node was last learned of
-	peerStats  map[shard.NodeID]peerStat
-	formed     bool // formation or joining is over: elections may start
-	maxEpoch   uint64
-	lead       *leaderState         // non-nil while this node leads
-	keptWarned time.Time            // last warning about buckets waiting for a holder
-	refusals   map[string]time.Time // last log of a refusal, per address
+	keptWarned time.Time          // last warning about buckets waiting for a holder
+	lead       *leaderState       // non-nil while this node leads
 
-	hub     *hub // this node's watchers
-	metrics *metrics
-
-	// streamMu guards the position in the leader's change stream.
-	streamMu   sync.Mutex
-	streamTerm uint64
-	streamNext uint64
-
-	inflightBeats map[shard.NodeID]bool
-	campaigning   bool
-	fetching      bool
-	leaving       bool // this node is handing off its buckets to leave
-
-	// Leader write path (used only while leading).
-	seq      atomic.Uint64
-	keyLocks []chanLock
-	writing  writeStripes // one per key lock (doubt.go)
-	doubt    inDoubt
-	gates    []gate
-
-	kick     chan struct{} // wakes the reconfigurator
-	syncKick chan struct{} // wakes anti-entropy
+	// Membership: the other nodes and what they last said of themselves.
+	known         map[shard.NodeID]wire.Member
+	learnedAt     map[shard.NodeID]time.Time // when each known node was last learned of
+	peerStats     map[shard.NodeID]peerStat
+	inflightBeats map[shard.NodeID]bool // a heartbeat to it awaits its answer
+	refusals      map[string]time.Time  // last log of a refusal, per address
+	formed        bool                  // formation or joining is over: elections may start
+	campaigning   bool                  // a campaign is running (election.go)
+	fetching      bool                  // a fetch of the leader's state is running
+	leaving       bool                  // this node is handing off its buckets to leave
 
 	// Read-side syncing (sync.go): the authority each bucket was last
-	// merged under, one merge of a bucket at a time, tombstones seen on
-	// every replica in the last round. synced and tombstones are guarded by mu.
+	// merged under, whether that merge reached every co-replica, and the
+	// tombstones seen on every replica in the last round.
 	synced     []syncKey
-	syncedAll  []bool // the merge recorded in synced reached every co-replica
-	syncLocks  []chanLock
+	syncedAll  []bool
 	tombstones []map[string]tombstone
+}
 
-	// gmu guards stopping and wg.Add against Run's final wg.Wait.
+// writePath is the leader's write path (used only while leading). Its
+// fields guard themselves: keyLocks and gates are locks, the rest atomic
+// or internally locked; the slices never change after New.
+type writePath struct {
+	seq      atomic.Uint64 // the sequence of the current term's versions
+	keyLocks []chanLock    // writes of a key run one at a time (striped)
+	writing  writeStripes  // one per key lock: a write in flight (doubt.go)
+	doubt    inDoubt       // keys whose last write failed (doubt.go)
+	gates    []gate        // per bucket: closed while a placement change moves it
+}
+
+// followerStream is this node's position in the leader's change stream
+// (events.go), guarded by streamMu.
+type followerStream struct {
+	streamMu   rankedMutex
+	streamTerm uint64
+	streamNext uint64
+}
+
+// lifecycle owns the node's goroutines: gmu guards stopping and wg.Add
+// against Run's final wg.Wait. The kick channels are immutable and never
+// block a sender.
+type lifecycle struct {
 	gmu      sync.Mutex
 	stopping bool
 	wg       sync.WaitGroup
-	ctx      context.Context // set by Run; ends when the node stops
+	kick     chan struct{} // wakes the reconfigurator
+	syncKick chan struct{} // wakes anti-entropy
 }
 
 // transportBox lets an interface live in an atomic.Pointer.
@@ -104,6 +142,10 @@ type leaderState struct {
 	leaving map[shard.NodeID]bool // members handing off to leave
 }
 
+// keyStripes is the number of key locks (and write stripes) writes of
+// different keys are spread over.
+const keyStripes = 1024
+
 // New builds a node from cfg (which must Validate).
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
@@ -111,31 +153,36 @@ func New(cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDerived()
 	n := &Node{
-		cfg:           cfg,
-		log:           cfg.Logger.With("node", uint64(cfg.ID)),
-		store:         store.New(cfg.Buckets),
-		self:          wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
-		el:            leader.New(cfg.Election, time.Now()),
-		held:          make([]bool, cfg.Buckets),
-		fillEpoch:     make([]uint64, cfg.Buckets),
-		fillLatest:    make([]fillStamp, cfg.Buckets),
-		fills:         make([]*fillRun, cfg.Buckets),
-		known:         map[shard.NodeID]wire.Member{},
-		learnedAt:     map[shard.NodeID]time.Time{},
-		peerStats:     map[shard.NodeID]peerStat{},
-		inflightBeats: map[shard.NodeID]bool{},
-		refusals:      map[string]time.Time{},
-		keyLocks:      newChanLocks(1024),
-		writing:       make(writeStripes, 1024),
-		gates:         make([]gate, cfg.Buckets),
-		kick:          make(chan struct{}, 1),
-		hub:           newHub(cfg.Watch),
-		syncKick:      make(chan struct{}, 1),
-		synced:        make([]syncKey, cfg.Buckets),
-		syncedAll:     make([]bool, cfg.Buckets),
-		syncLocks:     newChanLocks(cfg.Buckets),
-		tombstones:    make([]map[string]tombstone, cfg.Buckets),
-		ctx:           context.Background(),
+		cfg:   cfg,
+		log:   cfg.Logger.With("node", uint64(cfg.ID)),
+		store: store.New(cfg.Buckets),
+		self:  wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		hub:   newHub(cfg.Watch),
+		mu:    rankedMutex{rank: rankMu},
+		clusterView: clusterView{
+			el:            leader.New(cfg.Election, time.Now()),
+			ctx:           context.Background(),
+			held:          make([]bool, cfg.Buckets),
+			fillEpoch:     make([]uint64, cfg.Buckets),
+			fillLatest:    make([]fillStamp, cfg.Buckets),
+			fills:         make([]*fillRun, cfg.Buckets),
+			known:         map[shard.NodeID]wire.Member{},
+			learnedAt:     map[shard.NodeID]time.Time{},
+			peerStats:     map[shard.NodeID]peerStat{},
+			inflightBeats: map[shard.NodeID]bool{},
+			refusals:      map[string]time.Time{},
+			synced:        make([]syncKey, cfg.Buckets),
+			syncedAll:     make([]bool, cfg.Buckets),
+			tombstones:    make([]map[string]tombstone, cfg.Buckets),
+		},
+		writePath: writePath{
+			keyLocks: newChanLocks(keyStripes, rankKeyLock),
+			writing:  make(writeStripes, keyStripes),
+			gates:    make([]gate, cfg.Buckets),
+		},
+		syncLocks:      newChanLocks(cfg.Buckets, rankMergeLock),
+		followerStream: followerStream{streamMu: rankedMutex{rank: rankStream}},
+		lifecycle:      lifecycle{kick: make(chan struct{}, 1), syncKick: make(chan struct{}, 1)},
 	}
 	n.metrics = newMetrics(n)
 	n.known[cfg.ID] = n.self
