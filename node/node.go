@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/transport"
@@ -86,7 +87,7 @@ type clusterView struct {
 	// tombstones seen on every replica in the last round.
 	synced     []syncKey
 	syncedAll  []bool
-	tombstones []map[string]tombstone
+	tombstones []map[string]replication.Tombstone
 }
 
 // writePath is the leader's write path (used only while leading). Its
@@ -173,7 +174,7 @@ func New(cfg Config) (*Node, error) {
 			refusals:      map[string]time.Time{},
 			synced:        make([]syncKey, cfg.Buckets),
 			syncedAll:     make([]bool, cfg.Buckets),
-			tombstones:    make([]map[string]tombstone, cfg.Buckets),
+			tombstones:    make([]map[string]replication.Tombstone, cfg.Buckets),
 		},
 		writePath: writePath{
 			keyLocks: newChanLocks(keyStripes, rankKeyLock),

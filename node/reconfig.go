@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -265,28 +266,16 @@ func (n *Node) switchTo(ctx context.Context, p *plan) error {
 // runFills tells every replica of every affected bucket to copy it from the
 // copies that count, all nodes at once, and waits for all of them.
 func (n *Node) runFills(ctx context.Context, p *plan) error {
-	byNode := map[shard.NodeID][]wire.FillBucket{}
-	for _, b := range p.affected {
-		var sources []wire.Member
-		for _, id := range p.base.Replicas(b) {
-			if m, ok := memberOf(p.old, id); ok {
-				sources = append(sources, m)
-			}
+	oldReplicas := func(b int) []shard.NodeID {
+		if p.old == nil {
+			return nil
 		}
-		for _, id := range p.next.Table.Buckets[b] {
-			fb := wire.FillBucket{Bucket: b, Fresh: !p.base.Holds(b, id)}
-			for _, s := range sources {
-				if s.ID != id {
-					fb.Sources = append(fb.Sources, s)
-				}
-			}
-			if fb.Fresh || len(fb.Sources) > 0 {
-				byNode[id] = append(byNode[id], fb)
-			}
-		}
-		if p.old != nil && len(sources) == 0 && len(p.old.Table.Replicas(b)) > 0 {
-			n.log.Error("every holder of a bucket restarted or left: its data is lost", "bucket", b, "had", fmtIDs(p.old.Table.Replicas(b)))
-		}
+		return p.old.Table.Replicas(b)
+	}
+	byNode, lost := replication.FillPlan(p.affected, p.base, p.next.Table, oldReplicas,
+		func(id shard.NodeID) (wire.Member, bool) { return memberOf(p.old, id) })
+	for _, b := range lost {
+		n.log.Error("every holder of a bucket restarted or left: its data is lost", "bucket", b, "had", fmtIDs(oldReplicas(b)))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.FillTimeout)

@@ -31,12 +31,6 @@ type syncKey struct {
 	term, since, leaseGen uint64
 }
 
-// tombstone is a tombstone seen at one version on every replica.
-type tombstone struct {
-	version store.Version
-	seen    time.Time // first seen so
-}
-
 // repairBatchBytes bounds the entries sent in one Repair.
 const repairBatchBytes = 4 << 20
 
@@ -319,23 +313,10 @@ func (n *Node) sendRepair(ctx context.Context, p wire.Member, b int, since uint6
 // call timeout, so that no delayed write older than the delete is still in
 // flight). It does nothing unless every co-replica in the table was reached.
 func (n *Node) purgeTombstones(ctx context.Context, b int, since uint64, peers []wire.Member, allReached bool, same []store.KeyVersion) {
-	now := time.Now()
 	wait := max(n.cfg.SyncInterval, 2*n.cfg.CallTimeout)
 	n.mu.Lock()
-	prev := n.tombstones[b]
-	cur := make(map[string]tombstone, len(same))
 	var purge []store.KeyVersion
-	for _, kv := range same {
-		t := tombstone{version: kv.Version, seen: now}
-		if p, ok := prev[kv.Key]; ok && p.version == kv.Version {
-			t.seen = p.seen
-		}
-		cur[kv.Key] = t
-		if allReached && now.Sub(t.seen) >= wait {
-			purge = append(purge, store.KeyVersion{Key: kv.Key, Version: kv.Version, Deleted: true})
-		}
-	}
-	n.tombstones[b] = cur
+	n.tombstones[b], purge = replication.PurgeDecision(n.tombstones[b], same, time.Now(), wait, allReached)
 	n.mu.Unlock()
 	if len(purge) == 0 {
 		return
@@ -411,8 +392,8 @@ func (n *Node) onRepair(from shard.NodeID, term uint64, m *wire.Repair) (wire.Me
 	if err := n.checkCoReplicaLocked(from, m.Bucket, m.Since); err != nil {
 		return nil, err
 	}
-	if term < n.el.Term() {
-		return nil, fmt.Errorf("%w: repair from term %d, this node is at %d", wire.ErrStaleTerm, term, n.el.Term())
+	if err := replication.FenceWrite(n.replicaViewLocked(m.Bucket), term, m.Since, m.Entries...); err != nil {
+		return nil, fmt.Errorf("repair of bucket %d: %w", m.Bucket, err)
 	}
 	for _, e := range m.Entries {
 		n.store.Apply(m.Bucket, e)

@@ -382,15 +382,23 @@ func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate)
 	if err := n.checkLeaderLocked(from, term); err != nil {
 		return false, err
 	}
-	if !n.assignedLocked(b) || !n.held[b] {
-		return false, fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, b)
-	}
-	if since := n.state.Table.Since[b]; since != m.Since {
-		if m.Since > since {
-			n.fetchStateLocked()
+	view := n.replicaViewLocked(b)
+	if err := replication.FenceWrite(view, term, m.Since, m.Entry); err != nil {
+		if errors.Is(err, wire.ErrStaleEpoch) && m.Since > view.Since {
+			n.fetchStateLocked() // the leader has a newer table than ours
 		}
-		return false, fmt.Errorf("%w: bucket %d assigned at epoch %d here, %d in the write", wire.ErrStaleEpoch, b, since, m.Since)
+		return false, fmt.Errorf("bucket %d: %w", b, err)
 	}
 	// A store apply is short and takes only the store's own locks.
 	return n.store.Apply(b, m.Entry), nil
+}
+
+// replicaViewLocked returns what this replica knows of bucket b, for
+// replication.FenceWrite.
+func (n *Node) replicaViewLocked(b int) replication.ReplicaView {
+	v := replication.ReplicaView{Term: n.el.Term(), Assigned: n.assignedLocked(b), Held: n.held[b]}
+	if n.state != nil {
+		v.Since = n.state.Table.Since[b]
+	}
+	return v
 }
