@@ -76,42 +76,45 @@ func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (
 	primary, since := st.Table.Primary(b), st.Table.Since[b]
 	addr := n.memberAddrLocked(primary)
 	leading := n.lead != nil
-	mayRead := !leading || n.el.CanServeReads(now)
 	term := n.el.Term()
 	if viaLeader && !leading {
 		addr = n.memberAddrLocked(n.el.Leader())
 	}
-	// The common case, a read of a bucket this node serves and has merged
-	// under the current authority, is answered under this one lock hold.
-	merged := !viaLeader && mayRead && n.el.CanServeReads(now) && n.held[b] && n.recognisedLocked() &&
-		n.synced[b] == syncKey{term, since, n.el.LeaseGen()}
-	fast := merged && primary == n.cfg.ID
-	// The leader also answers from a copy it holds as a backup once a merge
-	// under its authority reached every co-replica, for keys whose replicas
-	// all hold the newest version (readHeldCopy).
-	held := merged && !fast && leading && n.lead.term == term && n.syncedAll[b] && st.Table.Holds(b, n.cfg.ID)
+	local, route := planRead(readFacts{
+		self:            n.cfg.ID,
+		primary:         primary,
+		viaLeader:       viaLeader,
+		leading:         leading,
+		leadTermCurrent: leading && n.lead.term == term,
+		canServeReads:   n.el.CanServeReads(now),
+		held:            n.held[b],
+		recognised:      n.recognisedLocked(),
+		merged:          n.synced[b] == syncKey{term, since, n.el.LeaseGen()},
+		mergedWithAll:   n.syncedAll[b],
+		holdsBucket:     st.Table.Holds(b, n.cfg.ID),
+	})
 	n.mu.Unlock()
-	if fast {
+	switch local {
+	case localPrimaryCopy:
 		// A key not found may be a bucket dropped since the check above.
 		if e, ok := n.store.Get(b, key); ok || n.stillHolds(b, since) {
 			n.metrics.readsPrimaryCopy.Add(1)
 			return e, ok && !e.Deleted, nil
 		}
-	}
-	if held {
+	case leaderBackupCopy:
 		if e, ok, settled := n.readHeldCopy(term, b, key); settled && (ok || n.stillHolds(b, since)) {
 			n.metrics.readsBackupCopy.Add(1)
 			return e, ok && !e.Deleted, nil
 		}
 	}
-	switch {
-	case viaLeader && !leading:
+	switch route {
+	case routeViaLeader:
 		return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key, ViaLeader: true})
-	case primary == 0:
+	case routeNoReplica:
 		return store.Entry{}, false, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
-	case !mayRead:
+	case routeNoQuorum:
 		return store.Entry{}, false, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
-	case primary == n.cfg.ID:
+	case routePrimaryHere:
 		var from shard.NodeID
 		if leading {
 			from = n.cfg.ID

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jumpkv/jumpkv/leader"
@@ -38,156 +37,38 @@ func (n *Node) reconfigLoop(ctx context.Context) {
 	})
 }
 
-// planLocked returns the placement change needed now, or nil.
+// planLocked returns the placement change needed now, or nil
+// (planPlacement decides it from a snapshot of this node's state).
 func (n *Node) planLocked(now time.Time) *plan {
 	if n.lead == nil || n.lead.pending != 0 || n.el.Mode(now) != leader.LeadingReadWrite {
 		return nil
 	}
-	old := n.state
-	members, why := n.membersLocked(now)
-	var live []shard.NodeID
-	for _, m := range members {
-		if n.el.Health(m.ID, now) != leader.Dead {
-			live = append(live, m.ID)
-		}
+	in := placementInput{
+		self:     n.self,
+		term:     n.el.Term(),
+		buckets:  n.cfg.Buckets,
+		replicas: n.cfg.Replicas,
+		maxEpoch: n.maxEpoch,
+		old:      n.state,
+		known:    n.known,
+		joins:    map[shard.NodeID]bool{},
+		leaving:  n.lead.leaving,
+		health:   func(id shard.NodeID) leader.Health { return n.el.Health(id, now) },
 	}
-	base := n.baseTableLocked(old, members, live)
-	replicas := n.cfg.Replicas
-	if replicas == 0 {
-		replicas = shard.AutoReplicas(len(live))
-	}
-	replicas = min(replicas, len(live))
-	table := shard.Plan(base, n.cfg.Buckets, live, replicas)
-	table.Epoch = max(n.maxEpoch, old.Epoch()) + 1
-	kept := n.keepUnrecoverableLocked(old, base, members, &table)
-	var affected []int
-	for b := range table.Buckets {
-		// A bucket is affected when its replica list changes, or when a
-		// copy in it no longer counts (a restarted node placed back where
-		// it was must still be filled).
-		if kept[b] || old != nil && slices.Equal(old.Table.Buckets[b], table.Buckets[b]) &&
-			slices.Equal(base.Buckets[b], table.Buckets[b]) {
-			table.Since[b] = old.Table.Since[b]
-		} else {
-			table.Since[b] = table.Epoch
-			affected = append(affected, b)
-		}
-	}
-	next := &wire.ClusterState{Term: n.el.Term(), Leader: n.cfg.ID, Members: members, Table: table, Replicas: replicas}
-	if old != nil && old.Term == next.Term && old.Leader == next.Leader && old.Replicas == next.Replicas &&
-		slices.Equal(old.Members, next.Members) && len(affected) == 0 {
-		return nil
-	}
-	if len(affected) > 0 {
-		why = append(why, "buckets_changed", len(affected))
-	}
-	return &plan{old: old, next: next, base: base, affected: affected, why: why}
-}
-
-// membersLocked returns the members the next state should have: the
-// current ones (with their newest incarnation and addresses) plus joining
-// nodes that answer heartbeats, sorted by ID.
-func (n *Node) membersLocked(now time.Time) ([]wire.Member, []any) {
-	var ids []shard.NodeID
 	if n.state != nil {
-		ids = memberIDs(n.state.Members)
+		in.candidates = memberIDs(n.state.Members)
 	} else {
-		ids = n.el.Members()
+		in.candidates = n.el.Members()
 	}
-	var why []any
-	ids = slices.DeleteFunc(ids, func(id shard.NodeID) bool {
-		if n.lead.leaving[id] && id != n.cfg.ID {
-			why = append(why, "leaving", uint64(id))
-			return true
-		}
-		return false
-	})
 	for id := range n.lead.joins {
-		if !slices.Contains(ids, id) && n.el.Health(id, now) != leader.Dead {
-			ids = append(ids, id)
-			why = append(why, "joining", uint64(id))
-		}
+		in.joins[id] = true
 	}
-	slices.Sort(ids)
-	out := make([]wire.Member, 0, len(ids))
-	for _, id := range ids {
-		m := n.self
-		if id != n.cfg.ID {
-			k, ok := n.known[id]
-			if !ok {
-				continue
-			}
-			m = k
-		}
-		if old, ok := memberOf(n.state, id); ok && old.Incarnation != m.Incarnation {
-			why = append(why, "restarted", uint64(id))
-		}
-		out = append(out, m)
+	p, kept := planPlacement(in)
+	if kept > 0 && now.Sub(n.keptWarned) > 10*time.Second {
+		n.keptWarned = now
+		n.log.Warn("buckets unavailable until a holder that still has them comes back", "buckets", kept)
 	}
-	return out, why
-}
-
-// baseTableLocked returns old's table without the copies that no longer
-// count: those of dead nodes, of non-members, and of nodes restarted since
-// the table was made (they came back empty).
-func (n *Node) baseTableLocked(old *wire.ClusterState, members []wire.Member, live []shard.NodeID) shard.Table {
-	if old == nil {
-		return shard.Table{}
-	}
-	valid := map[shard.NodeID]bool{}
-	for _, m := range members {
-		if rec, ok := memberOf(old, m.ID); ok && rec.Incarnation == m.Incarnation && slices.Contains(live, m.ID) {
-			valid[m.ID] = true
-		}
-	}
-	// A leaving node still holds its copies: the nodes that take them over
-	// copy from it.
-	now := time.Now()
-	for id := range n.lead.leaving {
-		if rec, ok := memberOf(old, id); ok && n.known[id].Incarnation == rec.Incarnation && n.el.Health(id, now) != leader.Dead {
-			valid[id] = true
-		}
-	}
-	base := old.Table.Clone()
-	for b, reps := range base.Buckets {
-		base.Buckets[b] = slices.DeleteFunc(reps, func(id shard.NodeID) bool { return !valid[id] })
-	}
-	return base
-}
-
-// keepUnrecoverableLocked leaves a bucket where it was when none of its
-// copies can be copied from now but one may come back: a holder that is
-// dead (or paused, or cut off) but has not restarted still has the data.
-// Re-placing the bucket would throw it away; waiting keeps it unavailable
-// until that holder returns. Only when every holder restarted or left is a
-// bucket's data gone for good.
-func (n *Node) keepUnrecoverableLocked(old *wire.ClusterState, base shard.Table, members []wire.Member, table *shard.Table) map[int]bool {
-	kept := map[int]bool{}
-	if old == nil {
-		return kept
-	}
-	incarnation := map[shard.NodeID]uint64{}
-	for _, m := range members {
-		incarnation[m.ID] = m.Incarnation
-	}
-	for b, had := range old.Table.Buckets {
-		if len(had) == 0 || len(base.Buckets[b]) > 0 {
-			continue
-		}
-		for _, id := range had {
-			rec, _ := memberOf(old, id)
-			if inc, ok := incarnation[id]; ok && inc == rec.Incarnation {
-				table.Buckets[b] = slices.Clone(had) // wait for id to come back
-				kept[b] = true
-				break
-			}
-		}
-	}
-	if len(kept) > 0 && time.Since(n.keptWarned) > 10*time.Second {
-		n.keptWarned = time.Now()
-		n.log.Warn("buckets unavailable until a holder that still has them comes back", "buckets", len(kept))
-	}
-	return kept
+	return p
 }
 
 // switchTo carries out a placement change: writes to the affected buckets
