@@ -78,11 +78,8 @@ func (n *Node) askVotes(ctx context.Context, voters []wire.Member, req *wire.Vot
 	var out []vote
 	for _, m := range voters {
 		wg.Go(func() {
-			env, err := n.call(ctx, m.Peer, req)
-			if err != nil {
-				return
-			}
-			if r, ok := env.Msg.(*wire.VoteResp); ok && shard.NodeID(env.From) == m.ID {
+			r, env, err := callFor[wire.VoteResp](ctx, n, m.Peer, req)
+			if err == nil && shard.NodeID(env.From) == m.ID {
 				mu.Lock()
 				out = append(out, vote{from: m.ID, resp: r})
 				mu.Unlock()

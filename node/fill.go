@@ -148,22 +148,18 @@ func (n *Node) endFill(b int, run *fillRun) {
 // pullBucket merges src's copy of bucket b into this node's, unless their
 // digests already agree.
 func (n *Node) pullBucket(ctx context.Context, b int, src wire.Member) error {
-	env, err := n.call(ctx, src.Peer, &wire.Digests{Buckets: []int{b}})
+	d, _, err := callFor[wire.DigestsResp](ctx, n, src.Peer, &wire.Digests{Buckets: []int{b}})
 	if err != nil {
 		return err
 	}
-	if d, ok := env.Msg.(*wire.DigestsResp); ok && len(d.Digests) == 1 && d.Digests[0] == n.store.Digest(b) {
+	if len(d.Digests) == 1 && d.Digests[0] == n.store.Digest(b) {
 		return nil
 	}
 	after := ""
 	for {
-		env, err := n.call(ctx, src.Peer, &wire.Pull{Bucket: b, After: after, MaxBytes: pullChunkBytes, Incarnation: src.Incarnation})
+		c, _, err := callFor[wire.Chunk](ctx, n, src.Peer, &wire.Pull{Bucket: b, After: after, MaxBytes: pullChunkBytes, Incarnation: src.Incarnation})
 		if err != nil {
 			return err
-		}
-		c, ok := env.Msg.(*wire.Chunk)
-		if !ok {
-			return fmt.Errorf("%w: unexpected answer to Pull", wire.ErrBadFrame)
 		}
 		for _, e := range c.Entries {
 			if shard.BucketOf(e.Key, n.cfg.Buckets) != b {

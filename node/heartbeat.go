@@ -123,13 +123,9 @@ func (n *Node) beat(ctx context.Context, to wire.Member, hb *wire.Heartbeat, sen
 	}()
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.DeadAfter/2)
 	defer cancel()
-	env, err := n.call(cctx, to.Peer, hb)
-	if err != nil {
-		return
-	}
-	ack, ok := env.Msg.(*wire.HeartbeatAck)
+	ack, env, err := callFor[wire.HeartbeatAck](cctx, n, to.Peer, hb)
 	from := shard.NodeID(env.From)
-	if !ok || from != to.ID || ack.Self.ID != from {
+	if err != nil || from != to.ID || ack.Self.ID != from {
 		return
 	}
 	now := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -111,7 +112,7 @@ func (n *Node) greet(ctx context.Context, addrs []string) ([]*wire.HelloResp, bo
 	refused := false
 	for _, addr := range addrs {
 		wg.Go(func() {
-			env, err := n.call(ctx, addr, hello)
+			r, _, err := callFor[wire.HelloResp](ctx, n, addr, hello)
 			if errors.Is(err, wire.ErrRefused) {
 				n.logRefusal(addr, err)
 				mu.Lock()
@@ -119,7 +120,7 @@ func (n *Node) greet(ctx context.Context, addrs []string) ([]*wire.HelloResp, bo
 				mu.Unlock()
 				return
 			}
-			if r, ok := env.Msg.(*wire.HelloResp); ok && err == nil && r.Self.ID != 0 {
+			if err == nil && r.Self.ID != 0 {
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()
@@ -133,15 +134,7 @@ func (n *Node) greet(ctx context.Context, addrs []string) ([]*wire.HelloResp, bo
 // logRefusal reports, at most once a minute per address, that a cluster
 // member refused this node.
 func (n *Node) logRefusal(addr string, err error) {
-	n.mu.Lock()
-	last, seen := n.refusals[addr]
-	if !seen || time.Since(last) >= time.Minute {
-		n.refusals[addr] = time.Now()
-	}
-	n.mu.Unlock()
-	if !seen || time.Since(last) >= time.Minute {
-		n.log.Error("refused by a member of the cluster (repeated at most once a minute)", "addr", addr, "err", err)
-	}
+	n.rareLog.Log("refused:"+addr, slog.LevelError, "refused by a member of the cluster (repeated at most once a minute)", "addr", addr, "err", err)
 }
 
 // join asks the leader at addr to add this node.

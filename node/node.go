@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
@@ -38,10 +39,11 @@ import (
 type Node struct {
 	cfg     Config // immutable after New
 	log     *slog.Logger
-	self    wire.Member  // this process as members see it; immutable
-	store   *store.Store // safe for concurrent use (its own bucket locks)
-	hub     *hub         // this node's watchers; safe for concurrent use
-	metrics *metrics     // safe for concurrent use
+	self    wire.Member     // this process as members see it; immutable
+	store   *store.Store    // safe for concurrent use (its own bucket locks)
+	hub     *hub            // this node's watchers; safe for concurrent use
+	metrics *metrics        // safe for concurrent use
+	rareLog *ratelog.Logger // lines a peer can provoke at will, or that persist: once a minute per kind
 	tr      atomic.Pointer[transportBox]
 
 	// mu guards clusterView, all of it, and nothing else.
@@ -68,7 +70,6 @@ type clusterView struct {
 	fillEpoch  []uint64           // the epoch each bucket was last copied for
 	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
 	fills      []*fillRun         // the copy of each bucket in progress, if any
-	keptWarned time.Time          // last warning about buckets waiting for a holder
 	lead       *leaderState       // non-nil while this node leads
 
 	// Membership: the other nodes and what they last said of themselves.
@@ -76,7 +77,6 @@ type clusterView struct {
 	learnedAt     map[shard.NodeID]time.Time // when each known node was last learned of
 	peerStats     map[shard.NodeID]peerStat
 	inflightBeats map[shard.NodeID]bool // a heartbeat to it awaits its answer
-	refusals      map[string]time.Time  // last log of a refusal, per address
 	formed        bool                  // formation or joining is over: elections may start
 	campaigning   bool                  // a campaign is running (election.go)
 	fetching      bool                  // a fetch of the leader's state is running
@@ -153,13 +153,15 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cfg = cfg.withDerived()
+	log := cfg.Logger.With("node", uint64(cfg.ID))
 	n := &Node{
-		cfg:   cfg,
-		log:   cfg.Logger.With("node", uint64(cfg.ID)),
-		store: store.New(cfg.Buckets),
-		self:  wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
-		hub:   newHub(cfg.Watch),
-		mu:    rankedMutex{rank: rankMu},
+		cfg:     cfg,
+		log:     log,
+		store:   store.New(cfg.Buckets),
+		self:    wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		hub:     newHub(cfg.Watch),
+		rareLog: ratelog.New(log, time.Minute),
+		mu:      rankedMutex{rank: rankMu},
 		clusterView: clusterView{
 			el:            leader.New(cfg.Election, time.Now()),
 			ctx:           context.Background(),
@@ -171,7 +173,6 @@ func New(cfg Config) (*Node, error) {
 			learnedAt:     map[shard.NodeID]time.Time{},
 			peerStats:     map[shard.NodeID]peerStat{},
 			inflightBeats: map[shard.NodeID]bool{},
-			refusals:      map[string]time.Time{},
 			synced:        make([]syncKey, cfg.Buckets),
 			syncedAll:     make([]bool, cfg.Buckets),
 			tombstones:    make([]map[string]replication.Tombstone, cfg.Buckets),
@@ -258,6 +259,24 @@ func (n *Node) kickReconfig() {
 	case n.kick <- struct{}{}:
 	default:
 	}
+}
+
+// callFor sends msg to the peer at addr (as Node.call does) and returns
+// its answer as a *T. An answer of another type is wire.ErrBadFrame,
+// naming the request; the envelope carries the responder's ID and term.
+func callFor[T any, PT interface {
+	*T
+	wire.Message
+}](ctx context.Context, n *Node, addr string, msg wire.Message) (PT, transport.Envelope, error) {
+	env, err := n.call(ctx, addr, msg)
+	if err != nil {
+		return nil, env, err
+	}
+	r, ok := env.Msg.(PT)
+	if !ok {
+		return nil, env, fmt.Errorf("%w: unexpected answer to %T", wire.ErrBadFrame, msg)
+	}
+	return r, env, nil
 }
 
 // call sends msg to a peer with the node's call timeout.

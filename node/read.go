@@ -36,7 +36,7 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 				continue
 			}
 		}
-		if errors.Is(err, wire.ErrNoLease) || unreachableErr(err) {
+		if errors.Is(err, wire.ErrNoLease) || wire.NoAnswer(err) {
 			// The primary cannot vouch for itself right now (its lease is
 			// being renewed) or cannot be reached: ask the leader to read
 			// on its authority (a read-only leader also asks backups).
@@ -54,8 +54,10 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 
 // unavailable maps the ways a read can fail to reach a primary to 503s.
 func unavailable(err error) error {
-	for _, e := range []error{wire.ErrUnreachable, wire.ErrTimeout, wire.ErrConnLost, wire.ErrNoLease,
-		wire.ErrStaleEpoch, wire.ErrNotOwner, wire.ErrStaleTerm, wire.ErrClosed} {
+	if wire.NoAnswer(err) {
+		return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
+	}
+	for _, e := range []error{wire.ErrNoLease, wire.ErrStaleEpoch, wire.ErrNotOwner, wire.ErrStaleTerm, wire.ErrClosed} {
 		if errors.Is(err, e) {
 			return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
 		}
@@ -159,13 +161,9 @@ func (n *Node) readViaLeader(ctx context.Context, b int, key string) (store.Entr
 
 // readAt sends a Read to addr.
 func (n *Node) readAt(ctx context.Context, addr string, rd *wire.Read) (store.Entry, bool, error) {
-	env, err := n.call(ctx, addr, rd)
+	r, _, err := callFor[wire.ReadResp](ctx, n, addr, rd)
 	if err != nil {
 		return store.Entry{}, false, err
-	}
-	r, ok := env.Msg.(*wire.ReadResp)
-	if !ok {
-		return store.Entry{}, false, fmt.Errorf("%w: unexpected answer to Read", wire.ErrBadFrame)
 	}
 	return r.Entry, r.Found, nil
 }
@@ -234,7 +232,7 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 		return store.Entry{}, false, wire.ErrNotLeader
 	}
 	e, found, err := n.getOnce(ctx, b, key, false)
-	if err == nil || !readOnly || !unreachableErr(err) {
+	if err == nil || !readOnly || !wire.NoAnswer(err) {
 		return e, found, err
 	}
 	for _, m := range backups {
@@ -248,12 +246,6 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 		}
 	}
 	return store.Entry{}, false, err
-}
-
-// unreachableErr reports whether err says a peer could not be reached or
-// did not answer in time.
-func unreachableErr(err error) bool {
-	return errors.Is(err, wire.ErrUnreachable) || errors.Is(err, wire.ErrTimeout) || errors.Is(err, wire.ErrConnLost)
 }
 
 // onRead serves a Read as primary, or as leader for ViaLeader.
@@ -320,9 +312,9 @@ func (n *Node) List(ctx context.Context, prefix, after string, limit int) (keys 
 			if id == n.cfg.ID {
 				ks, m = n.store.Keys(buckets, prefix, after, limit)
 			} else {
-				var env transport.Envelope
-				env, err = n.call(ctx, addrs[id], &wire.List{Buckets: buckets, Prefix: prefix, After: after, Limit: limit})
-				if r, ok := env.Msg.(*wire.ListResp); ok && err == nil {
+				var r *wire.ListResp
+				r, _, err = callFor[wire.ListResp](ctx, n, addrs[id], &wire.List{Buckets: buckets, Prefix: prefix, After: after, Limit: limit})
+				if err == nil {
 					ks, m = r.Keys, r.More
 				}
 			}

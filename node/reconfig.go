@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jumpkv/jumpkv/leader"
@@ -64,9 +65,8 @@ func (n *Node) planLocked(now time.Time) *plan {
 		in.joins[id] = true
 	}
 	p, kept := planPlacement(in)
-	if kept > 0 && now.Sub(n.keptWarned) > 10*time.Second {
-		n.keptWarned = now
-		n.log.Warn("buckets unavailable until a holder that still has them comes back", "buckets", kept)
+	if kept > 0 {
+		n.rareLog.Log("kept", slog.LevelWarn, "buckets unavailable until a holder that still has them comes back", "buckets", kept)
 	}
 	return p
 }
@@ -247,8 +247,8 @@ func (n *Node) broadcastInstall(ctx context.Context, s *wire.ClusterState, targe
 	ok := make(chan shard.NodeID, len(targets))
 	for _, m := range targets {
 		go func() {
-			env, err := n.call(ctx, m.Peer, &wire.Install{State: *s})
-			if a, isAck := env.Msg.(*wire.InstallAck); err == nil && isAck && a.Epoch >= s.Epoch() {
+			a, _, err := callFor[wire.InstallAck](ctx, n, m.Peer, &wire.Install{State: *s})
+			if err == nil && a.Epoch >= s.Epoch() {
 				ok <- m.ID
 				return
 			}

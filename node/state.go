@@ -141,13 +141,9 @@ func (n *Node) fetchStateLocked() {
 
 // fetchState asks the leader at addr for its state and installs it.
 func (n *Node) fetchState(ctx context.Context, addr string) error {
-	env, err := n.call(ctx, addr, &wire.GetState{})
+	st, env, err := callFor[wire.State](ctx, n, addr, &wire.GetState{})
 	if err != nil {
 		return err
-	}
-	st, ok := env.Msg.(*wire.State)
-	if !ok {
-		return fmt.Errorf("%w: unexpected answer to GetState", wire.ErrBadFrame)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

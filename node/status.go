@@ -109,8 +109,7 @@ func (n *Node) Cluster(ctx context.Context) (wire.ClusterInfo, error) {
 	addr := n.memberAddrLocked(n.el.Leader())
 	n.mu.Unlock()
 	if !leading && addr != "" {
-		env, err := n.call(ctx, addr, &wire.ClusterReq{})
-		if ci, ok := env.Msg.(*wire.ClusterInfo); ok && err == nil {
+		if ci, _, err := callFor[wire.ClusterInfo](ctx, n, addr, &wire.ClusterReq{}); err == nil {
 			return *ci, nil
 		}
 	}

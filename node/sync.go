@@ -84,9 +84,8 @@ func (n *Node) antiEntropy(ctx context.Context) {
 
 	differs := map[int]bool{}
 	for id, buckets := range byPeer {
-		env, err := n.call(ctx, peers[id].Peer, &wire.Digests{Buckets: buckets})
-		d, ok := env.Msg.(*wire.DigestsResp)
-		if err != nil || !ok || len(d.Digests) != len(buckets) {
+		d, _, err := callFor[wire.DigestsResp](ctx, n, peers[id].Peer, &wire.Digests{Buckets: buckets})
+		if err != nil || len(d.Digests) != len(buckets) {
 			continue // unreachable peers are skipped; the leader replaces dead ones
 		}
 		for i, b := range buckets {
@@ -241,13 +240,9 @@ func (n *Node) summaries(ctx context.Context, b int, since uint64, peers []wire.
 	var wg sync.WaitGroup
 	for i, p := range peers {
 		wg.Go(func() {
-			env, err := n.call(ctx, p.Peer, &wire.Summary{Bucket: b, Since: since})
-			if r, ok := env.Msg.(*wire.SummaryResp); ok && err == nil {
-				answers[i].kv = r.Entries
-				return
-			}
+			r, _, err := callFor[wire.SummaryResp](ctx, n, p.Peer, &wire.Summary{Bucket: b, Since: since})
 			if err == nil {
-				err = fmt.Errorf("%w: unexpected answer to Summary", wire.ErrBadFrame)
+				answers[i].kv = r.Entries
 			}
 			answers[i].err = err
 		})
@@ -260,7 +255,7 @@ func (n *Node) summaries(ctx context.Context, b int, since uint64, peers []wire.
 		case a.err == nil:
 			out = append(out, a.kv)
 			reached = append(reached, peers[i])
-		case errors.Is(a.err, wire.ErrUnreachable), errors.Is(a.err, wire.ErrTimeout), errors.Is(a.err, wire.ErrConnLost):
+		case wire.NoAnswer(a.err):
 		default:
 			return nil, nil, fmt.Errorf("node %d: %w", peers[i].ID, a.err)
 		}
@@ -272,13 +267,9 @@ func (n *Node) summaries(ctx context.Context, b int, since uint64, peers []wire.
 func (n *Node) fetchNewer(ctx context.Context, b int, since uint64, peers []wire.Member, keys map[int][]string) (map[string]store.Entry, error) {
 	out := map[string]store.Entry{}
 	for i, ks := range keys {
-		env, err := n.call(ctx, peers[i].Peer, &wire.Fetch{Bucket: b, Since: since, Keys: ks})
+		c, _, err := callFor[wire.Chunk](ctx, n, peers[i].Peer, &wire.Fetch{Bucket: b, Since: since, Keys: ks})
 		if err != nil {
 			return nil, fmt.Errorf("fetching from node %d: %w", peers[i].ID, err)
-		}
-		c, ok := env.Msg.(*wire.Chunk)
-		if !ok {
-			return nil, fmt.Errorf("%w: unexpected answer to Fetch", wire.ErrBadFrame)
 		}
 		for _, e := range c.Entries {
 			if shard.BucketOf(e.Key, n.cfg.Buckets) != b {

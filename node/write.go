@@ -276,11 +276,7 @@ func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (st
 				answers[i].Entry, answers[i].Found, errs[i] = n.readRaw(n.cfg.ID, r.term, b, r.since, key)
 				return
 			}
-			env, err := n.call(ctx, m.Peer, &wire.Read{Bucket: b, Since: r.since, Key: key, Raw: true})
-			rr, ok := env.Msg.(*wire.ReadResp)
-			if err == nil && !ok {
-				err = fmt.Errorf("%w: unexpected answer to Read", wire.ErrBadFrame)
-			}
+			rr, _, err := callFor[wire.ReadResp](ctx, n, m.Peer, &wire.Read{Bucket: b, Since: r.since, Key: key, Raw: true})
 			if err == nil {
 				answers[i] = replication.Held{Entry: rr.Entry, Found: rr.Found}
 			}

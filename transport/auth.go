@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,10 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -146,7 +145,7 @@ func NewSecretHandshake(cfg AuthConfig) (func(net.Conn, bool) error, error) {
 		secret:  authKey(cfg.Secret),
 		timeout: cfg.Timeout,
 		name:    name,
-		log:     newRateLog(cfg.Logger, cfg.LogEvery),
+		log:     ratelog.New(cfg.Logger, cfg.LogEvery),
 	}
 	return a.handshake, nil
 }
@@ -164,7 +163,7 @@ type auth struct {
 	secret  []byte // the HMAC key, authKey(the cluster secret)
 	timeout time.Duration
 	name    string
-	log     *rateLog
+	log     *ratelog.Logger
 }
 
 // authConn is one handshake's connection with its deadline.
@@ -238,7 +237,7 @@ func (c *authConn) readHelloRest(head []byte) (hello []byte, name string, err er
 func (a *auth) dial(c *authConn) error {
 	remote := c.nc.RemoteAddr().String()
 	fail := func(reason string, err error, level slog.Level, msg string, attrs ...any) error {
-		a.log.note("dial "+reason+" "+remote, level, msg, append([]any{"peer", remote, "err", err}, attrs...)...)
+		a.log.Log("dial "+reason+" "+remote, level, msg, append([]any{"peer", remote, "err", err}, attrs...)...)
 		return err
 	}
 	helloD := a.hello()
@@ -310,7 +309,7 @@ func (a *auth) accept(c *authConn) error {
 		if name != "" {
 			attrs = append(attrs, "peer_name", name)
 		}
-		a.log.note("accept "+reason+" "+host+" "+name, slog.LevelWarn, msg, append(attrs, "err", err)...)
+		a.log.Log("accept "+reason+" "+host+" "+name, slog.LevelWarn, msg, append(attrs, "err", err)...)
 		return err
 	}
 	head := make([]byte, len(authMagic))
@@ -391,69 +390,4 @@ func (c *authConn) answerUnauthenticated(head []byte) bool {
 	}
 	_ = c.write(wire.AppendFrame(nil, wire.Header{Type: msg.WireType(), Flags: wire.FlagResponse, ID: h.ID}, body))
 	return true
-}
-
-// rateLog logs at most one line per key every interval, counting the lines
-// it left out. It remembers at most rateLogKeys keys; past that, lines of
-// new keys share one key.
-type rateLog struct {
-	log   *slog.Logger
-	every time.Duration
-	now   func() time.Time // time.Now; tests may change it before use
-
-	mu   sync.Mutex
-	keys map[string]*rateEntry
-}
-
-type rateEntry struct {
-	last       time.Time
-	suppressed int
-}
-
-// rateLogKeys bounds the keys a rateLog remembers, so that peers that
-// invent names cannot grow it without bound.
-const rateLogKeys = 1024
-
-func newRateLog(l *slog.Logger, every time.Duration) *rateLog {
-	return &rateLog{log: l, every: every, now: time.Now, keys: make(map[string]*rateEntry)}
-}
-
-// note logs msg with attrs unless a line with the same key was logged less
-// than the interval ago.
-func (r *rateLog) note(key string, level slog.Level, msg string, attrs ...any) {
-	if r.log == nil {
-		return
-	}
-	now := r.now()
-	r.mu.Lock()
-	e := r.keys[key]
-	if e == nil {
-		if len(r.keys) >= rateLogKeys {
-			for k, old := range r.keys {
-				if now.Sub(old.last) >= r.every {
-					delete(r.keys, k)
-				}
-			}
-		}
-		if len(r.keys) >= rateLogKeys {
-			key = "(too many peers)"
-			e = r.keys[key]
-		}
-		if e == nil {
-			e = &rateEntry{}
-			r.keys[key] = e
-		}
-	}
-	if !e.last.IsZero() && now.Sub(e.last) < r.every {
-		e.suppressed++
-		r.mu.Unlock()
-		return
-	}
-	suppressed := e.suppressed
-	e.last, e.suppressed = now, 0
-	r.mu.Unlock()
-	if suppressed > 0 {
-		attrs = append(attrs, "suppressed", suppressed, "over", r.every)
-	}
-	r.log.Log(context.Background(), level, msg, attrs...)
 }

@@ -108,8 +108,22 @@ type remoteError struct {
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.sentinel }
 
+// The one classification of a failed call, which every caller uses:
+//   - NoAnswer: the peer gave no answer (it could not be reached, or did not
+//     answer in time, or the connection broke): try another node;
+//   - MaybeDelivered: the request may have reached the peer and taken
+//     effect (a write's outcome is then unknown), as opposed to surely
+//     failing before delivery (ErrUnreachable) or being refused by the
+//     peer (any other sentinel).
+
 // MaybeDelivered reports whether err leaves open that a request reached its
 // peer (and so took effect), as opposed to surely failing before delivery.
 func MaybeDelivered(err error) bool {
 	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnLost) || errors.Is(err, ErrUnknownOutcome)
+}
+
+// NoAnswer reports whether err says the peer gave no answer at all:
+// unreachable, timed out, or its connection broke.
+func NoAnswer(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrConnLost)
 }
