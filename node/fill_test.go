@@ -59,7 +59,8 @@ func (r *fillRig) source(id shard.NodeID, addr string, pull func(ctx context.Con
 		}
 		return nil, wire.ErrBadRequest
 	})
-	tr, err := r.net.Listen(addr, func() (uint64, uint64) { return uint64(id), 0 }, h)
+	// Term 1: a node holds no version of a term it has not seen.
+	tr, err := r.net.Listen(addr, func() (uint64, uint64) { return uint64(id), 1 }, h)
 	if err != nil {
 		r.t.Fatal(err)
 	}

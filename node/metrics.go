@@ -19,6 +19,8 @@ type metrics struct {
 	bucketMoves   prometheus.Counter
 	repairs       prometheus.Counter
 	purges        prometheus.Counter
+	peerRefused   prometheus.Counter // peer messages the door refused
+	peerPanics    prometheus.Counter // peer handlers that panicked
 
 	// Reads this node answered from its own copy, as the bucket's primary
 	// or, leading, as a backup (atomics: they are counted on the hot path).
@@ -43,6 +45,10 @@ func newMetrics(n *Node) *metrics {
 			Help: "Entries anti-entropy copied to or from this node's replicas."}),
 		purges: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_tombstones_purged_total",
 			Help: "Tombstones purged once every replica held them."}),
+		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_peer_refused_total",
+			Help: "Peer messages (requests and answers) refused as malformed or out of bounds."}),
+		peerPanics: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_peer_panics_total",
+			Help: "Peer handlers that panicked (the request was refused; this is a bug to report)."}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
@@ -64,7 +70,7 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges,
+		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges, m.peerRefused, m.peerPanics,
 		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.el.Term()) }),
 		gauge("jumpkv_epoch", "The placement epoch this node has installed.", func() float64 {
 			n.mu.Lock()

@@ -291,6 +291,13 @@ func (n *Node) call(ctx context.Context, addr string, msg wire.Message) (transpo
 		defer cancel()
 	}
 	env, err := tr.Call(ctx, addr, msg)
+	if env.Msg == nil {
+		return env, err
+	}
+	if aerr := n.admit(env.From, env.Term, env.Msg, time.Now()); aerr != nil {
+		n.refused(env.From, env.Msg, aerr)
+		return transport.Envelope{}, fmt.Errorf("%w: answer from %s: %v", wire.ErrBadFrame, addr, aerr)
+	}
 	if env.Term != 0 {
 		n.observeTerm(env.Term)
 	}

@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
 
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
@@ -28,7 +31,12 @@ func (n *Node) Quick(msg wire.Message) bool {
 // Handler: it may block, except under a transport.Inline context (a quick
 // request served on its connection's reader), where it returns
 // transport.ErrWouldBlock, having changed nothing, instead of blocking.
-func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (wire.Message, error) {
+func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire.Message, err error) {
+	defer n.recoverPeer(req, &err)
+	if err := n.admit(req.From, req.Term, req.Msg, time.Now()); err != nil {
+		n.refused(req.From, req.Msg, err)
+		return nil, err
+	}
 	from := shard.NodeID(req.From)
 	n.observeTerm(req.Term)
 	switch m := req.Msg.(type) {
@@ -79,4 +87,27 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (wire.Mess
 		return n.onPurge(from, req.Term, m)
 	}
 	return nil, fmt.Errorf("%w: message type %d is not a request", wire.ErrBadRequest, req.Msg.WireType())
+}
+
+// recoverPeer turns a panic in a peer handler into an error for that
+// request, logged with its stack: no peer message may take the process
+// down. (The transports also close the connection it came on.)
+func (n *Node) recoverPeer(req transport.Envelope, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	n.metrics.peerPanics.Inc()
+	n.log.Error("peer handler panicked; request refused", "from", req.From, "type", fmt.Sprintf("%T", req.Msg),
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	*err = fmt.Errorf("%w: the handler failed", wire.ErrInternal)
+}
+
+// refused logs, rate-limited per sender and message type, a message the
+// peer door refused.
+func (n *Node) refused(from uint64, msg wire.Message, err error) {
+	n.metrics.peerRefused.Inc()
+	kind := fmt.Sprintf("%T", msg)
+	n.rareLog.Log(fmt.Sprintf("door:%d:%s", from, kind), slog.LevelWarn, "refused a peer message (repeated at most once a minute per sender and type)",
+		"from", from, "type", kind, "err", err)
 }
