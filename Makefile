@@ -23,7 +23,12 @@ image: build
 # holding its buckets). Docker hands each node a free port of the range,
 # continuing after the last one it handed out: on a fresh engine the first
 # node is on 8080; `compose port node 8080` says where it is.
-up:
+# .env holds the cluster secret compose passes to every node; made once.
+.env:
+	@umask 077; printf 'JUMPKV_CLUSTER_SECRET=%s\n' "$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > .env
+	@echo "wrote a random JUMPKV_CLUSTER_SECRET to .env (keep it: every node of this cluster needs the same one)"
+
+up: .env
 	$(COMPOSE) up -d
 	@addrs=$$(for c in $$($(COMPOSE) ps -q node); do docker port $$c 8080; done); \
 	for i in $$(seq 120); do \

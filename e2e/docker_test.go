@@ -31,6 +31,7 @@ type stack struct {
 	project string   // compose project name, unique to this run
 	image   string   // image tag built for this run
 	subnet  string   // the peer network's subnet
+	secret  string   // the cluster secret every node is given
 	ports   string   // host port range of the HTTP API, "lo-hi"
 	http    *http.Client
 }
@@ -86,6 +87,7 @@ func newStack(t *testing.T) *stack {
 		root:    root,
 		project: project,
 		image:   "jumpkv-e2e:" + project,
+		secret:  fmt.Sprintf("e2e-%016x%016x", rand.Uint64(), rand.Uint64()),
 		http:    &http.Client{Timeout: 10 * time.Second},
 	}
 	t.Logf("compose: %s, project %s", strings.Join(compose, " "), project)
@@ -162,7 +164,8 @@ func (s *stack) composeRun(ctx context.Context, args ...string) (string, error) 
 	cmd.Env = append(os.Environ(),
 		"JUMPKV_IMAGE="+s.image,
 		"JUMPKV_HTTP_PORTS="+s.ports,
-		"JUMPKV_PEER_SUBNET="+s.subnet)
+		"JUMPKV_PEER_SUBNET="+s.subnet,
+		"JUMPKV_CLUSTER_SECRET="+s.secret)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +70,17 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	var joins []string
 	for i := range *nodes {
 		joins = append(joins, "127.0.0.1:"+strconv.Itoa(*peerPort+i))
+	}
+	if !hasEnv(env, "JUMPKV_CLUSTER_SECRET") {
+		// Safe by default: the nodes authenticate each other with a
+		// secret made for this run (it is in their environment, not
+		// their command lines).
+		secret, err := randomSecret()
+		if err != nil {
+			fmt.Fprintf(stderr, "jumpkv cluster: making a cluster secret: %v\n", err)
+			return 1
+		}
+		env = append(slices.Clip(env), "JUMPKV_CLUSTER_SECRET="+secret)
 	}
 	out := &lockedWriter{w: stdout}
 	var children []*child
@@ -249,4 +263,13 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil
+}
+
+// randomSecret returns 32 random bytes, hex-encoded: a cluster secret.
+func randomSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }

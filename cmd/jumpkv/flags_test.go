@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,5 +144,47 @@ func TestPprofServes(t *testing.T) {
 	}
 	if _, _, err := servePprof("256.0.0.1:1", slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("a bad address was accepted")
+	}
+}
+
+// fakeConn is a net.Conn with a chosen remote address.
+type fakeConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c fakeConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestProtectedModeAcceptsOnlyLoopbackPeers checks the handshake a node
+// without a cluster secret puts on its peer port: loopback peers pass,
+// any other address is refused (and logged once a minute), and the node's
+// own dials are never held back.
+func TestProtectedModeAcceptsOnlyLoopbackPeers(t *testing.T) {
+	var logs bytes.Buffer
+	hs := loopbackPeersOnly(slog.New(slog.NewTextHandler(&logs, nil)))
+	for _, tc := range []struct {
+		remote string
+		dialer bool
+		ok     bool
+	}{
+		{"127.0.0.1:5000", false, true},
+		{"[::1]:5000", false, true},
+		{"127.9.9.9:5000", false, true},
+		{"10.1.2.3:5000", false, false},
+		{"192.168.0.7:5000", false, false},
+		{"[2001:db8::1]:5000", false, false},
+		{"10.1.2.3:5000", true, true}, // this node dialling out
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tc.remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = hs(fakeConn{remote: addr}, tc.dialer)
+		if (err == nil) != tc.ok {
+			t.Errorf("remote %s (dialer %v): %v, want ok=%v", tc.remote, tc.dialer, err, tc.ok)
+		}
+	}
+	if n := strings.Count(logs.String(), "refusing a peer connection from beyond loopback"); n != 3 {
+		t.Errorf("logged %d refusals for 3 refused addresses:\n%s", n, logs.String())
 	}
 }

@@ -78,7 +78,7 @@ func TestProcessForgedPeerFramesChangeNothing(t *testing.T) {
 			follower = n.ID
 		}
 	}
-	dayAhead := uint64(time.Now().Add(24*time.Hour).UnixMicro())
+	dayAhead := uint64(time.Now().Add(24 * time.Hour).UnixMicro())
 	b := shard.BucketOf(key, buckets)
 	forged := store.Entry{Key: key, Value: []byte("666"), Version: store.Version{Term: math.MaxUint64, Seq: math.MaxUint64}}
 	emptySince := wire.ClusterState{Term: term, Leader: shard.NodeID(leaderID),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/internal/gctune"
+	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
@@ -36,23 +37,24 @@ Flags:
 
 // nodeFlags are the flags of `jumpkv node`.
 type nodeFlags struct {
-	id           uint64
-	http         string
-	peer         string
-	advertise    string
-	join         listFlag
-	replicas     replicasFlag
-	buckets      int
-	deadAfter    time.Duration
-	syncInterval time.Duration
-	maxValue     sizeFlag
-	secret       string
-	tlsCert      string
-	tlsKey       string
-	allowOrigin  listFlag
-	pprof        string
-	logFormat    string
-	logLevel     string
+	id            uint64
+	http          string
+	peer          string
+	advertise     string
+	join          listFlag
+	replicas      replicasFlag
+	buckets       int
+	deadAfter     time.Duration
+	syncInterval  time.Duration
+	maxValue      sizeFlag
+	secret        string
+	insecurePeers bool
+	tlsCert       string
+	tlsKey        string
+	allowOrigin   listFlag
+	pprof         string
+	logFormat     string
+	logLevel      string
 }
 
 func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
@@ -75,6 +77,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.DurationVar(&f.syncInterval, "sync-interval", 5*time.Second, "period of anti-entropy between replicas")
 	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
+	fs.BoolVar(&f.insecurePeers, "insecure-peers", false, "without --cluster-secret, accept peer connections from any address (by default only from loopback): anyone who reaches the peer port can then read every key and take the cluster over")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to open a watch WebSocket; * allows any")
@@ -113,9 +116,14 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
 		return 2
 	}
-	if f.secret == "" {
-		log.Info("no --cluster-secret: peer connections are not authenticated; any host that reaches the peer port can join")
-	} else if len(f.secret) < minSecretLen {
+	switch {
+	case f.secret == "" && f.insecurePeers:
+		log.Warn("INSECURE: no --cluster-secret and --insecure-peers: any host that reaches the peer port " + f.peer +
+			" can read every key and take this cluster over")
+	case f.secret == "":
+		log.Warn("no --cluster-secret: the peer port " + f.peer + " accepts only loopback connections (protected mode); " +
+			"set the same JUMPKV_CLUSTER_SECRET on every node to run across hosts or containers")
+	case len(f.secret) < minSecretLen:
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
 	}
 	if !hasEnv(env, "GOGC") {
@@ -125,7 +133,7 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		stop := startGCTune(ctx, log)
 		defer stop()
 	}
-	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin}
+	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin}
 	if f.pprof != "" {
 		_, stop, err := servePprof(f.pprof, log)
 		if err != nil {
@@ -219,8 +227,11 @@ func resolveAdvertise(advertise, peer string) (string, error) {
 
 // serveOptions are the optional security settings of serveNode.
 type serveOptions struct {
-	secret []byte      // cluster secret; empty: peers are not authenticated
-	tls    *tls.Config // nil: plain HTTP
+	secret []byte // cluster secret; empty: peers are not authenticated
+	// insecurePeers, without a secret, accepts peers from any address;
+	// otherwise only loopback peers are (protected mode).
+	insecurePeers bool
+	tls           *tls.Config // nil: plain HTTP
 	// allowedOrigins may open watch WebSockets besides the node's own.
 	allowedOrigins []string
 }
@@ -247,6 +258,8 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 			return err
 		}
 		tcfg.Handshake = hs
+	} else if !opts.insecurePeers {
+		tcfg.Handshake = loopbackPeersOnly(log)
 	}
 	tr, err := transport.ListenTCP(peerAddr, tcfg, n)
 	if err != nil {
@@ -360,5 +373,26 @@ func startGCTune(ctx context.Context, log *slog.Logger) (stop func()) {
 	return func() {
 		cancel()
 		<-done
+	}
+}
+
+// loopbackPeersOnly is the peer handshake of a node without a cluster
+// secret (protected mode, after Redis's): it accepts connections from
+// loopback addresses only, so that an outsider who reaches the peer port
+// cannot read keys, vote or forge writes. Refusals are logged at most
+// once a minute per address.
+func loopbackPeersOnly(log *slog.Logger) func(net.Conn, bool) error {
+	refusals := ratelog.New(log, time.Minute)
+	return func(nc net.Conn, dialer bool) error {
+		if dialer {
+			return nil
+		}
+		host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+		if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		refusals.Log("protected:"+host, slog.LevelWarn, "refusing a peer connection from beyond loopback: no --cluster-secret is set "+
+			"(set the same JUMPKV_CLUSTER_SECRET on every node, or --insecure-peers)", "remote", nc.RemoteAddr().String())
+		return errors.New("protected mode: peers must connect from loopback when no cluster secret is set")
 	}
 }

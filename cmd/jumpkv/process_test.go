@@ -297,6 +297,10 @@ func TestClusterCommand(t *testing.T) {
 	if pids != 3 {
 		t.Fatalf("%d node lines with a pid, want 3:\n%s", pids, strings.Join(lines, "\n"))
 	}
+	// Safe by default: the cluster made a secret and every node uses it.
+	if n := linesWith(strings.Join(lines, "\n"), "listening", "peer_auth=true"); n != 3 {
+		t.Fatalf("%d nodes listen with peer authentication, want 3:\n%s", n, strings.Join(lines, "\n"))
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort+1)
 	if st, _, b := request(t, "PUT", base+"/v1/kv/hello", []byte("world")); st != 200 {
 		t.Fatalf("PUT: %d %s", st, b)
