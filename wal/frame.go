@@ -119,9 +119,11 @@ type scanner struct {
 
 const scanWindow = 1 << 20
 
+// newScanner reads [off, size) of r. It reuses buf (pass the previous
+// scanner's s.buf) if it is as large as the window this file needs.
 func newScanner(r io.ReaderAt, off, size int64, max int, buf []byte) *scanner {
-	if len(buf) < scanWindow {
-		buf = make([]byte, scanWindow)
+	if want := int(min(scanWindow, size-off)); len(buf) < want {
+		buf = make([]byte, want)
 	}
 	return &scanner{r: r, off: off, size: size, max: max, buf: buf}
 }

@@ -168,3 +168,20 @@ func isCorrupt(t testing.TB, err error) *CorruptError {
 }
 
 var _ io.ReaderAt = (*os.File)(nil)
+
+// noSyncFS is the OS file layer with fsync turned off, for tests that
+// simulate crashes by editing files and so gain nothing from waiting on
+// the disk.
+type noSyncFS struct{ OSFS }
+
+type noSyncFile struct{ File }
+
+func (noSyncFile) Sync() error        { return nil }
+func (noSyncFS) SyncDir(string) error { return nil }
+func (fs noSyncFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := fs.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return noSyncFile{f}, nil
+}

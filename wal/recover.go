@@ -59,12 +59,12 @@ func (l *Log) Replay(apply func(src Source, rec []byte) error) (Recovery, error)
 	l.st.sealed = map[uint64]int64{}
 	l.st.mu.Unlock()
 
-	buf := make([]byte, scanWindow)
+	var buf []byte     // the scanners' window, reused from file to file
 	first := uint64(1) // the first segment a restart needs
 	if n := len(l.files.snapshots); n > 0 {
 		first = l.files.snapshots[n-1]
 		var err error
-		if rec.SnapshotRecords, err = l.loadSnapshot(first, buf, apply); err != nil {
+		if rec.SnapshotRecords, err = l.loadSnapshot(first, &buf, apply); err != nil {
 			return rec, err
 		}
 		rec.Snapshot = l.path(snapName(first))
@@ -84,7 +84,7 @@ func (l *Log) Replay(apply func(src Source, rec []byte) error) (Recovery, error)
 	var seg *segment
 	for i, seq := range live {
 		last := i == len(live)-1
-		n, s, torn, err := l.replaySegment(seq, last, buf, apply)
+		n, s, torn, err := l.replaySegment(seq, last, &buf, apply)
 		rec.LogRecords += n
 		if err != nil {
 			return rec, err
@@ -137,7 +137,7 @@ func (l *Log) start(seg *segment, took time.Duration) {
 // loadSnapshot streams snapshot seq into apply and records its size and
 // time. A snapshot is complete by construction (written under a temporary
 // name, renamed when whole), so any flaw in it is damage.
-func (l *Log) loadSnapshot(seq uint64, buf []byte, apply func(Source, []byte) error) (int, error) {
+func (l *Log) loadSnapshot(seq uint64, buf *[]byte, apply func(Source, []byte) error) (int, error) {
 	path := l.path(snapName(seq))
 	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
@@ -154,7 +154,8 @@ func (l *Log) loadSnapshot(seq uint64, buf []byte, apply func(Source, []byte) er
 	} else if reason != "" {
 		return 0, &CorruptError{File: path, Offset: 0, Reason: reason}
 	}
-	s := newScanner(f, fileHeader, size, l.cfg.MaxRecord, buf)
+	s := newScanner(f, fileHeader, size, l.cfg.MaxRecord, *buf)
+	defer func() { *buf = s.buf }()
 	s.trailer = true
 	n := 0
 	for {
@@ -193,7 +194,7 @@ func (l *Log) loadSnapshot(seq uint64, buf []byte, apply func(Source, []byte) er
 // damaged record with no intact record after it is a torn tail: it is
 // truncated away and returned. The last segment comes back open for
 // appending; others are closed.
-func (l *Log) replaySegment(seq uint64, last bool, buf []byte, apply func(Source, []byte) error) (int, *segment, *TornTail, error) {
+func (l *Log) replaySegment(seq uint64, last bool, buf *[]byte, apply func(Source, []byte) error) (int, *segment, *TornTail, error) {
 	path := l.path(segmentName(seq))
 	flag := os.O_RDONLY
 	if last {
@@ -234,7 +235,8 @@ func (l *Log) replaySegment(seq uint64, last bool, buf []byte, apply func(Source
 		keep = true
 		return 0, seg, &TornTail{File: path, Offset: 0, Bytes: size, Reason: reason}, nil
 	}
-	s := newScanner(f, fileHeader, size, l.cfg.MaxRecord, buf)
+	s := newScanner(f, fileHeader, size, l.cfg.MaxRecord, *buf)
+	defer func() { *buf = s.buf }()
 	n := 0
 	for {
 		rec, err := s.next()
