@@ -158,9 +158,9 @@ func (l *Log) loadSnapshot(seq uint64, buf *[]byte, apply func(Source, []byte) e
 	defer func() { *buf = s.buf }()
 	s.trailer = true
 	n := 0
+	var d *damage // outside the loop: errors.As makes it escape
 	for {
 		rec, err := s.next()
-		var d *damage
 		switch {
 		case err == nil:
 			n++
