@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Run: go test -run XXX -bench 'Append' -benchtime 5s ./wal/
@@ -37,6 +39,7 @@ func benchAppend(b *testing.B, mode FsyncMode, writers int) {
 	rec := make([]byte, 150)
 	b.SetBytes(int64(len(rec)))
 	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -49,6 +52,7 @@ func benchAppend(b *testing.B, mode FsyncMode, writers int) {
 	b.StopTimer()
 	st := l.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rec/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/rec")
 	if st.Fsyncs > 0 {
 		b.ReportMetric(float64(st.Appends)/float64(st.Batches), "rec/batch")
 		b.ReportMetric(float64(st.FsyncTotal.Microseconds())/float64(st.Fsyncs), "µs/fsync")
@@ -99,6 +103,13 @@ func BenchmarkReplay1M(b *testing.B) {
 			b.ReportMetric(float64(rec.Duration.Milliseconds()), "ms/replay")
 		})
 	}
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var fixture struct {
