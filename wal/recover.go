@@ -112,12 +112,18 @@ func (l *Log) Replay(apply func(src Source, rec []byte) error) (Recovery, error)
 	}
 	l.log.Info("wal: recovered", "dir", l.cfg.Dir, "snapshot_records", rec.SnapshotRecords,
 		"log_records", rec.LogRecords, "segments", rec.Segments, "took", rec.Duration)
-	l.start(seg, rec.Duration)
-	return rec, nil
+	return rec, l.start(seg, rec.Duration)
 }
 
-// start hands the active segment to the writer and opens the queue.
-func (l *Log) start(seg *segment, took time.Duration) {
+// start hands the active segment to the writer and opens the queue, unless
+// Close came first.
+func (l *Log) start(seg *segment, took time.Duration) error {
+	l.q.Lock()
+	defer l.q.Unlock()
+	if l.q.closed {
+		seg.f.Close()
+		return ErrClosed
+	}
 	l.w.seg = seg
 	l.st.mu.Lock()
 	l.active.Store(seg)
@@ -129,9 +135,8 @@ func (l *Log) start(seg *segment, took time.Duration) {
 		l.wg.Add(1)
 		go l.syncer()
 	}
-	l.q.Lock()
-	l.q.running = true
-	l.q.Unlock()
+	l.q.running = true // Close, which sets closed under q, now waits for both
+	return nil
 }
 
 // loadSnapshot streams snapshot seq into apply and records its size and
