@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -192,4 +194,29 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(fixture.dir)
 	}
 	os.Exit(code)
+}
+
+// BenchmarkIntactAfter is the torn-or-damaged search over 16MiB holding no
+// record: random bytes, and small lengths with bad checksums at every
+// offset (the worst case: a header checksum computed at each byte).
+//
+//	go test -run XXX -bench IntactAfter ./wal/
+func BenchmarkIntactAfter(b *testing.B) {
+	random := make([]byte, 16<<20)
+	rand.NewChaCha8([32]byte{1}).Read(random)
+	small := make([]byte, 16<<20)
+	for i := range small {
+		small[i] = byte(i % 7) // every 4 bytes read as a length below 2^27
+	}
+	for name, data := range map[string][]byte{"random": random, "small-lengths": small} {
+		b.Run(name, func(b *testing.B) {
+			r := bytes.NewReader(data)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, found, err := intactAfter(r, 0, int64(len(data)), 64<<20); err != nil || found {
+					b.Fatal(found, err)
+				}
+			}
+		})
+	}
 }

@@ -241,12 +241,13 @@ func intactAfter(r io.ReaderAt, from, size int64, max int) (int64, bool, error) 
 		}
 		for i := 0; i+frameHeader <= int(n) && i < chunk; i++ {
 			h := buf[i : i+frameHeader]
-			if le.Uint32(h[8:]) != checksum(h[:8]) {
-				continue
-			}
 			p := base + int64(i)
 			ln := le.Uint32(h[0:])
-			if uint64(ln) > uint64(max) || p+frameHeader+int64(ln) > size {
+			// Cheap tests first: a length that cannot be, then twelve
+			// zeros (never a header), then the header checksum.
+			if uint64(ln) > uint64(max) || p+frameHeader+int64(ln) > size ||
+				le.Uint64(h[0:]) == 0 && le.Uint32(h[8:]) == 0 ||
+				le.Uint32(h[8:]) != checksum(h[:8]) {
 				continue
 			}
 			if cap(body) < int(ln) {
