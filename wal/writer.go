@@ -135,16 +135,18 @@ func (l *Log) writeBatch() bool {
 		} else {
 			records++
 		}
+	}
+	if err != nil { // counted before answering, so Stats agrees with what callers saw
+		l.st.appendErrors.Add(uint64(records))
+	} else {
+		l.st.appends.Add(uint64(records))
+		l.st.batches.Add(1)
+	}
+	for _, r := range batch {
 		r.done <- err
 	}
 	clear(l.w.batch)
-	if err != nil {
-		l.st.appendErrors.Add(uint64(records))
-		return more
-	}
-	l.st.appends.Add(uint64(records))
-	l.st.batches.Add(1)
-	if l.w.seg.size >= l.cfg.SegmentSize {
+	if err == nil && l.w.seg.size >= l.cfg.SegmentSize {
 		if _, err := l.rotate(); err != nil {
 			l.log.Warn("wal: cannot start a new segment; appending to the current one", "err", err)
 		}
