@@ -257,3 +257,28 @@ func TestSnapshotOnFullDisk(t *testing.T) {
 	}
 	sameRecords(t, "after a failed snapshot", r.log, [][]byte{[]byte("one"), []byte("two")})
 }
+
+// TestRotationOnFullDisk: the batch that fills a segment fits, the next
+// segment cannot be started; appends go on into the full segment once
+// there is room, and nothing is lost or left behind.
+func TestRotationOnFullDisk(t *testing.T) {
+	fs := NewFaultFS(noSyncFS{})
+	dir := t.TempDir()
+	cfg := testConfig(dir, fs)
+	cfg.SegmentSize = MinSegmentSize
+	l, _ := openLog(t, cfg)
+	rec := make([]byte, MinSegmentSize) // fills the segment by itself
+	fs.SetSpace(frameHeader + int64(len(rec)))
+	if err := l.Append(rec); err != nil {
+		t.Fatalf("an append that fits: %v", err)
+	}
+	if n := len(segmentFiles(t, dir)); n != 1 {
+		t.Fatalf("%d segment files after a failed rotation, want 1 (the half-made one removed)", n)
+	}
+	fs.SetSpace(-1)
+	if err := l.Append([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	_, r := reopen(t, l, cfg)
+	sameRecords(t, "after a failed rotation", r.log, [][]byte{rec, []byte("after")})
+}

@@ -43,6 +43,8 @@ type Log struct {
 		buf    []byte
 		batch  []*request
 		broken *broken // a failed write not yet rolled back
+		// rotateAfter, once a rotation failed, is when to try again.
+		rotateAfter time.Time
 	}
 	active  atomic.Pointer[segment] // the segment being appended to
 	syncErr atomic.Pointer[error]   // everysec: the last background fsync failed

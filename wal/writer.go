@@ -146,12 +146,27 @@ func (l *Log) writeBatch() bool {
 		r.done <- err
 	}
 	clear(l.w.batch)
-	if err == nil && l.w.seg.size >= l.cfg.SegmentSize {
-		if _, err := l.rotate(); err != nil {
-			l.log.Warn("wal: cannot start a new segment; appending to the current one", "err", err)
-		}
+	if err == nil && l.w.seg.size >= l.cfg.SegmentSize && time.Now().After(l.w.rotateAfter) {
+		l.sealFull()
 	}
 	return more
+}
+
+// sealFull rotates a full segment. If it cannot (disk full), appends go on
+// into the current segment and the rotation is retried a second later,
+// logged once per episode.
+func (l *Log) sealFull() {
+	_, err := l.rotate()
+	switch {
+	case err != nil && l.w.rotateAfter.IsZero():
+		l.log.Warn("wal: cannot start a new segment; appending to the current one", "err", err)
+		fallthrough
+	case err != nil:
+		l.w.rotateAfter = time.Now().Add(time.Second)
+	case !l.w.rotateAfter.IsZero():
+		l.log.Info("wal: started a new segment again")
+		l.w.rotateAfter = time.Time{}
+	}
 }
 
 // write puts a batch in the active segment, durable per the fsync mode. On
