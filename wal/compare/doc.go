@@ -5,4 +5,7 @@
 // figures and the decision are in docs/durability.md.
 //
 //	cd wal/compare && go test -run XXX -bench . -benchtime 3s
+//
+// It builds the jumpkv module from ../.. (a replace directive); when
+// jumpkv's go.mod changes, run `go mod tidy` here first.
 package compare
