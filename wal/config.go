@@ -69,7 +69,8 @@ type Config struct {
 	// Append, on snapshot records, on metadata and on every read.
 	MaxRecord int
 	// SegmentSize is the size at which the active segment is sealed and a
-	// new one started. A record larger than this gets a segment of its own.
+	// new one started, after the batch that reached it (so a segment can
+	// exceed it by one batch).
 	SegmentSize int64
 	// SyncInterval is the background fsync period of FsyncEverySec (1s).
 	SyncInterval time.Duration
