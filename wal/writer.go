@@ -1,0 +1,349 @@
+package wal
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// request is one Append or AppendBatch waiting for the writer.
+type request struct {
+	one  []byte   // a single record, or
+	many [][]byte // several
+	size int      // framed bytes
+	done chan error
+}
+
+var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+// Append writes rec to the log and returns once it is durable as
+// Config.Fsync promises: fsynced (always) or written to the file (everysec,
+// no). Concurrent calls share writes and fsyncs. rec must not change until
+// Append returns. On error the record is not in the log: ErrNoSpace or
+// ErrIO (disk trouble; retry later), ErrTooLarge, ErrClosed, ErrNotReplayed.
+func (l *Log) Append(rec []byte) error {
+	if len(rec) > l.cfg.MaxRecord {
+		return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
+	}
+	r := requests.Get().(*request)
+	r.one, r.size = rec, frameHeader+len(rec)
+	err := l.submit(r)
+	r.one = nil
+	requests.Put(r)
+	return err
+}
+
+// AppendBatch writes recs, in order, with one wait: all of them are
+// durable when it returns nil, and none of them is in the log when it
+// returns an error. The records are written contiguously, in one write.
+func (l *Log) AppendBatch(recs [][]byte) error {
+	size := 0
+	for _, rec := range recs {
+		if len(rec) > l.cfg.MaxRecord {
+			return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
+		}
+		size += frameHeader + len(rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	r := requests.Get().(*request)
+	r.many, r.size = recs, size
+	err := l.submit(r)
+	r.many = nil
+	requests.Put(r)
+	return err
+}
+
+// submit queues r for the writer and waits for its answer.
+func (l *Log) submit(r *request) error {
+	l.q.Lock()
+	switch {
+	case l.q.closed:
+		l.q.Unlock()
+		return ErrClosed
+	case !l.q.running:
+		l.q.Unlock()
+		return ErrNotReplayed
+	}
+	l.q.reqs = append(l.q.reqs, r)
+	l.q.Unlock()
+	l.signal()
+	return <-r.done
+}
+
+func (l *Log) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writer is the one goroutine that writes segments: it takes every waiting
+// request (up to MaxBatchBytes), writes them with one write and, with
+// fsync always, one fsync, then answers them all. Between batches it runs
+// control work (rotation for a snapshot). At Close it drains the queue.
+func (l *Log) writer() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.wake:
+			if l.writeBatch() {
+				l.signal() // more waiting: let control work in between
+			}
+		case fn := <-l.ctl:
+			fn()
+		case <-l.stop:
+			for l.writeBatch() {
+			}
+			return
+		}
+	}
+}
+
+// take moves the next batch from the queue to l.w.batch and reports
+// whether requests remain.
+func (l *Log) take() bool {
+	l.q.Lock()
+	defer l.q.Unlock()
+	n, size := 0, 0
+	for n < len(l.q.reqs) && (n == 0 || size+l.q.reqs[n].size <= l.cfg.MaxBatchBytes) {
+		size += l.q.reqs[n].size
+		n++
+	}
+	l.w.batch = append(l.w.batch[:0], l.q.reqs[:n]...)
+	rest := copy(l.q.reqs, l.q.reqs[n:])
+	clear(l.q.reqs[rest:])
+	l.q.reqs = l.q.reqs[:rest]
+	return rest > 0
+}
+
+// writeBatch writes one batch and answers its requests; it reports whether
+// more requests wait.
+func (l *Log) writeBatch() bool {
+	more := l.take()
+	batch := l.w.batch
+	if len(batch) == 0 {
+		return more
+	}
+	err := l.write(batch)
+	records := 0
+	for _, r := range batch {
+		if r.many != nil {
+			records += len(r.many)
+		} else {
+			records++
+		}
+	}
+	if err != nil { // counted before answering, so Stats agrees with what callers saw
+		l.st.appendErrors.Add(uint64(records))
+	} else {
+		l.st.appends.Add(uint64(records))
+		l.st.batches.Add(1)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+	clear(l.w.batch)
+	if err == nil && l.w.seg.size >= l.cfg.SegmentSize && time.Now().After(l.w.rotateAfter) {
+		l.sealFull()
+	}
+	return more
+}
+
+// sealFull rotates a full segment. If it cannot (disk full), appends go on
+// into the current segment and the rotation is retried a second later,
+// logged once per episode.
+func (l *Log) sealFull() {
+	_, err := l.rotate()
+	switch {
+	case err != nil && l.w.rotateAfter.IsZero():
+		l.log.Warn("wal: cannot start a new segment; appending to the current one", "err", err)
+		fallthrough
+	case err != nil:
+		l.w.rotateAfter = time.Now().Add(time.Second)
+	case !l.w.rotateAfter.IsZero():
+		l.log.Info("wal: started a new segment again")
+		l.w.rotateAfter = time.Time{}
+	}
+}
+
+// write puts a batch in the active segment, durable per the fsync mode. On
+// failure it truncates the segment back, so nothing of the batch stays.
+func (l *Log) write(batch []*request) error {
+	seg := l.w.seg
+	if err := l.repair(); err != nil {
+		return err
+	}
+	if p := l.syncErr.Load(); p != nil {
+		return *p // everysec: a background fsync failed; refuse until one succeeds
+	}
+	buf := l.w.buf[:0]
+	for _, r := range batch {
+		if r.many == nil {
+			buf = appendFrame(buf, r.one)
+			continue
+		}
+		for _, rec := range r.many {
+			buf = appendFrame(buf, rec)
+		}
+	}
+	if cap(buf) <= 2*l.cfg.MaxBatchBytes {
+		l.w.buf = buf // keep the buffer unless one huge batch grew it
+	} else {
+		l.w.buf = nil
+	}
+	off := seg.size
+	if _, err := seg.f.WriteAt(buf, off); err != nil {
+		werr := writeError("write", seg.path, err)
+		l.rollback(off, werr)
+		return werr
+	}
+	seg.written.Store(off + int64(len(buf)))
+	if l.cfg.Fsync == FsyncAlways {
+		seg.mu.Lock()
+		err := l.timedSync(seg)
+		seg.mu.Unlock()
+		if err != nil {
+			werr := writeError("fsync", seg.path, err)
+			seg.written.Store(off)
+			l.rollback(off, werr)
+			return werr
+		}
+	}
+	seg.size = off + int64(len(buf))
+	return nil
+}
+
+// rollback truncates the active segment back to at, its size before a
+// failed batch, and fsyncs the truncation so that no part of the batch can
+// reappear after a crash. If that fails too, the log is marked broken and
+// the next batch tries again first.
+func (l *Log) rollback(at int64, cause error) {
+	l.w.broken = &broken{at: at, err: cause}
+	if err := l.repair(); err != nil {
+		l.log.Warn("wal: cannot truncate a failed write away yet; appends fail until it can", "file", l.w.seg.path, "err", err)
+	}
+}
+
+// repair finishes a pending rollback, if any.
+func (l *Log) repair() error {
+	b := l.w.broken
+	if b == nil {
+		return nil
+	}
+	seg := l.w.seg
+	err := seg.f.Truncate(b.at)
+	if err == nil {
+		seg.mu.Lock()
+		err = l.timedSync(seg)
+		seg.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("%w (an earlier failed write is not yet truncated away: %v)", writeError("truncate", seg.path, err), b.err)
+	}
+	seg.size = b.at
+	seg.written.Store(b.at)
+	l.w.broken = nil
+	return nil
+}
+
+// rotate seals the active segment (fsync, in every mode, so a sealed
+// segment is whole on disk) and starts the next one. It returns the new
+// segment's sequence number. On failure the active segment stays.
+func (l *Log) rotate() (uint64, error) {
+	if err := l.repair(); err != nil {
+		return 0, err
+	}
+	old := l.w.seg
+	old.mu.Lock()
+	err := l.timedSync(old)
+	old.mu.Unlock()
+	if err != nil {
+		return 0, writeError("fsync", old.path, err)
+	}
+	next, err := l.createSegment(old.seq + 1)
+	if err != nil {
+		return 0, err
+	}
+	l.st.mu.Lock()
+	l.st.sealed[old.seq] = old.size
+	l.active.Store(next)
+	l.st.mu.Unlock()
+	l.w.seg = next
+	old.mu.Lock()
+	if err := old.f.Close(); err != nil {
+		l.log.Warn("wal: closing a sealed segment", "file", old.path, "err", err)
+	}
+	old.closed = true
+	old.mu.Unlock()
+	return next.seq, nil
+}
+
+// createSegment creates segment seq with its header, fsyncs it and the
+// directory (in every mode, so the file survives a crash).
+func (l *Log) createSegment(seq uint64) (*segment, error) {
+	path := l.path(segmentName(seq))
+	f, err := l.fs.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_RDWR, filePerm)
+	if err != nil {
+		return nil, writeError("create", path, err)
+	}
+	seg := &segment{seq: seq, path: path, f: f, size: fileHeader}
+	seg.written.Store(fileHeader)
+	_, err = f.WriteAt(appendFileHeader(nil, segmentMagic, seq), 0)
+	if err == nil {
+		seg.mu.Lock()
+		err = l.timedSync(seg)
+		seg.mu.Unlock()
+	}
+	if err == nil {
+		err = l.fs.SyncDir(l.cfg.Dir)
+	}
+	if err != nil {
+		f.Close()
+		// Best effort: a leftover holds at most a header, which the next
+		// rotation truncates and Replay accepts as an empty last segment.
+		l.fs.Remove(path)
+		return nil, writeError("create", path, err)
+	}
+	return seg, nil
+}
+
+// syncer fsyncs the active segment every SyncInterval (fsync everysec).
+// It runs beside the writer, so appends are not held up by the fsync.
+func (l *Log) syncer() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.syncActive()
+		}
+	}
+}
+
+// syncActive fsyncs the active segment if anything was written since the
+// last fsync, or if the last one failed. A failure makes appends fail (as
+// Redis refuses writes when its AOF fsync fails) until an fsync succeeds.
+func (l *Log) syncActive() {
+	seg := l.active.Load()
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if seg.closed || (seg.written.Load() == seg.synced && l.syncErr.Load() == nil) {
+		return
+	}
+	if err := l.timedSync(seg); err != nil {
+		werr := writeError("fsync", seg.path, err)
+		if l.syncErr.Swap(&werr) == nil {
+			l.log.Error("wal: background fsync failed; appends fail until one succeeds", "file", seg.path, "err", err)
+		}
+		return
+	}
+	if l.syncErr.Swap(nil) != nil {
+		l.log.Info("wal: background fsync succeeds again", "file", seg.path)
+	}
+}
