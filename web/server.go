@@ -21,6 +21,7 @@ import (
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/watch"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -37,8 +38,8 @@ type Backend interface {
 	Ready() (bool, string)
 	// Watch subscribes to changes under prefix (see node.Node.Watch);
 	// Unwatch ends the subscription.
-	Watch(prefix string, since *store.Version) (*node.Subscription, error)
-	Unwatch(s *node.Subscription)
+	Watch(prefix string, since *store.Version) (*watch.Subscription, error)
+	Unwatch(s *watch.Subscription)
 	// Placement returns the installed cluster state (nil before one).
 	Placement() *wire.ClusterState
 	// Metrics returns the registry served at /metrics (nil: no metrics).

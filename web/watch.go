@@ -12,8 +12,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
-	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/watch"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -126,17 +126,24 @@ func (a *api) watch(c *gin.Context) {
 			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(watchWriteWait)) != nil {
 				return
 			}
-		case e, ok := <-sub.C:
-			if !ok {
+		case <-sub.Ready():
+			evs, open := sub.Take()
+			for i, e := range evs {
+				if sub.Ended() {
+					break // dropped meanwhile: say so rather than send the rest
+				}
+				evs[i] = wire.Event{} // let the value go once it is sent
+				_ = conn.SetWriteDeadline(time.Now().Add(watchWriteWait))
+				if conn.WriteJSON(watchMessage(e)) != nil {
+					return
+				}
+			}
+			if !open || sub.Ended() {
 				code, text := websocket.CloseGoingAway, "node stopping"
-				if errors.Is(sub.Err(), node.ErrWatcherTooSlow) {
+				if errors.Is(sub.Err(), watch.ErrTooSlow) {
 					code, text = CloseTooSlow, "watcher too slow: reconnect with ?since=<last version>"
 				}
 				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(watchWriteWait))
-				return
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(watchWriteWait))
-			if conn.WriteJSON(watchMessage(e)) != nil {
 				return
 			}
 		}
