@@ -278,12 +278,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	}
 	log.Info("listening", "id", uint64(n.ID()), "http", ln.Addr().String(), "scheme", scheme, "peer", tr.Addr(),
 		"advertise", n.Config().PeerAddr, "peer_auth", len(opts.secret) > 0, "client_auth", opts.guard != nil)
-	if opts.guard == nil && !loopbackOnly(ln.Addr()) {
-		log.Warn("no --users: any client that reaches the HTTP port can read, write and delete every key; "+
-			"start the node with --users FILE to require credentials (see docs/security.md)", "http", ln.Addr().String())
-	} else if opts.guard != nil {
-		log.Info("client authentication on", "users_file", opts.usersFile, "users", opts.guard.Users().Len())
-	}
+	logClientAuth(log, opts.guard, opts.usersFile, ln.Addr())
 
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)

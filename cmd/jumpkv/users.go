@@ -45,6 +45,18 @@ func reloadOnHangup(path string, users *auth.Users, log *slog.Logger) (stop func
 	}
 }
 
+// logClientAuth says at start whether clients must authenticate, and
+// warns when they need not and the HTTP listener reaches beyond loopback.
+func logClientAuth(log *slog.Logger, guard *auth.Guard, usersFile string, httpAddr net.Addr) {
+	switch {
+	case guard != nil:
+		log.Info("client authentication on", "users_file", usersFile, "users", guard.Users().Len())
+	case !loopbackOnly(httpAddr):
+		log.Warn("no --users: any client that reaches the HTTP port can read, write and delete every key; "+
+			"start the node with --users FILE to require credentials (see docs/security.md)", "http", httpAddr.String())
+	}
+}
+
 // loopbackOnly reports whether a listener's address is reachable only
 // from this host (127.0.0.0/8 or ::1); an unspecified address (:8080)
 // listens on every interface.

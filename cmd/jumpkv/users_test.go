@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jumpkv/jumpkv/auth"
 )
 
 // usersFile writes a users file of name:role[:prefix] entries, each with
@@ -46,6 +50,38 @@ func TestLoopbackOnly(t *testing.T) {
 		if got := loopbackOnly(a); got != want {
 			t.Errorf("loopbackOnly(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestNoUsersBeyondLoopbackWarns checks the start-up line of a node
+// without --users: a warning when its HTTP port listens beyond loopback,
+// nothing on loopback, and an info line with --users.
+func TestNoUsersBeyondLoopbackWarns(t *testing.T) {
+	say := func(guard *auth.Guard, addr string) string {
+		var b bytes.Buffer
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logClientAuth(slog.New(slog.NewTextHandler(&b, nil)), guard, "/etc/jumpkv/users", a)
+		return b.String()
+	}
+	if out := say(nil, "0.0.0.0:8080"); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "no --users") ||
+		!strings.Contains(out, "every key") {
+		t.Errorf("all interfaces without users: %q", out)
+	}
+	if out := say(nil, "192.0.2.1:8080"); !strings.Contains(out, "no --users") {
+		t.Errorf("a public address without users: %q", out)
+	}
+	if out := say(nil, "127.0.0.1:8080"); out != "" {
+		t.Errorf("loopback without users: %q, want nothing", out)
+	}
+	users, err := auth.Parse(strings.NewReader(""), "users", auth.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := say(auth.NewGuard(users, nil), "0.0.0.0:8080"); strings.Contains(out, "no --users") || !strings.Contains(out, "client authentication on") {
+		t.Errorf("with users: %q", out)
 	}
 }
 
