@@ -128,8 +128,8 @@ func (c Config) Validate() error {
 	case c.FillTimeout <= 0:
 		return fmt.Errorf("bucket copy timeout %v must be positive", c.FillTimeout)
 	}
-	if w := c.Watch; w.MaxWatchers < 1 || w.Buffer < 1 || w.HistoryEvents < 1 || w.HistoryBytes < 1 {
-		return fmt.Errorf("watch limits %+v must all be positive", w)
+	if err := c.Watch.Validate(); err != nil {
+		return err
 	}
 	if err := d.Election.Validate(); err != nil {
 		return fmt.Errorf("--dead-after %v: %w", c.DeadAfter, err)

@@ -28,7 +28,7 @@ func BenchmarkWriteWithWatchers(b *testing.B) {
 				}
 				if i < tc.reading {
 					go func() {
-						for range sub.C {
+						for range sub.All() {
 						}
 					}()
 				}

@@ -79,11 +79,12 @@ func collect(t *testing.T, sub *node.Subscription, quiet time.Duration) []wire.E
 	var out []wire.Event
 	for {
 		select {
-		case e, ok := <-sub.C:
-			if !ok {
+		case <-sub.Ready():
+			evs, open := sub.Take()
+			if !open {
 				t.Fatalf("subscription ended: %v", sub.Err())
 			}
-			out = append(out, e)
+			out = append(out, evs...)
 		case <-time.After(quiet):
 			return out
 		}
@@ -207,7 +208,7 @@ func TestSlowWatcherIsDroppedAndWritesGoOn(t *testing.T) {
 		got := make(chan int, 1)
 		go func() {
 			n := 0
-			for e := range reader.C {
+			for e := range reader.All() {
 				if !e.Reset {
 					n++
 				}
@@ -221,7 +222,8 @@ func TestSlowWatcherIsDroppedAndWritesGoOn(t *testing.T) {
 			synctest.Wait() // the reader has caught up; the stuck one has not
 		}
 		synctest.Wait()
-		for range stuck.C { // drain what it had queued
+		if evs, open := stuck.Take(); open || len(evs) != 0 { // a dropped feed holds nothing
+			t.Fatalf("the dropped feed: open %v with %d events", open, len(evs))
 		}
 		if stuck.Err() != node.ErrWatcherTooSlow {
 			t.Fatalf("stuck watcher ended with %v, want too slow", stuck.Err())

@@ -79,11 +79,16 @@ func dashboardContentType(name string) string {
 	return "application/octet-stream"
 }
 
-// registerDashboard serves the dashboard page at / and its files under /ui/.
-func registerDashboard(r gin.IRoutes) {
+// registerDashboard serves the dashboard page at / and its files under
+// /ui/, and GET /ui/session with session (it shares the /ui/ wildcard).
+func registerDashboard(r gin.IRoutes, session gin.HandlerFunc) {
 	page := func(c *gin.Context) { serveDashboardFile(c, "index.html") }
 	file := func(c *gin.Context) {
 		name := strings.TrimPrefix(c.Param("file"), "/")
+		if name == "session" {
+			session(c)
+			return
+		}
 		if name == "index.html" {
 			name = "" // the page itself lives at /
 		}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/jumpkv/jumpkv/auth"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -23,6 +26,10 @@ var statuses = []struct {
 	{wire.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{wire.ErrKeyTooLong, http.StatusRequestURITooLong},
 	{wire.ErrForbidden, http.StatusForbidden},
+	{wire.ErrUnauthorized, http.StatusUnauthorized},
+	{wire.ErrRateLimited, http.StatusTooManyRequests},
+	{wire.ErrBodyTimeout, http.StatusRequestTimeout},
+	{wire.ErrInsufficientStorage, http.StatusInsufficientStorage},
 	{wire.ErrUnknownOutcome, http.StatusGatewayTimeout},
 	{wire.ErrTimeout, http.StatusGatewayTimeout},
 	{wire.ErrConnLost, http.StatusGatewayTimeout},
@@ -57,18 +64,38 @@ type ErrorBody struct {
 	Code  string `json:"code"`
 }
 
-// writeError answers with err's status and JSON body; 503s say when to
-// retry.
+// writeError answers with err's status and JSON body; 503s and 429s say
+// when to retry, 401s how to authenticate.
 func writeError(c *gin.Context, err error) {
 	status := StatusOf(err)
 	code := wire.CodeOf(err)
 	if errors.Is(err, context.DeadlineExceeded) && code == "internal" {
 		code = "unknown_outcome"
 	}
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		retry := time.Second
+		var rl *auth.RateLimitError
+		if errors.As(err, &rl) {
+			retry = max(retry, rl.RetryAfter)
+		}
+		c.Header("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	case http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", challenge(c.Request))
 	}
 	c.AbortWithStatusJSON(status, ErrorBody{Error: err.Error(), Code: code})
+}
+
+// challenge is the WWW-Authenticate of a 401: Basic, except for the
+// dashboard's own requests, whose challenge browsers do not answer with
+// their password dialog (the page shows its login form instead).
+func challenge(r *http.Request) string {
+	if r.Header.Get(dashboardHeader) != "" {
+		return `Session realm="jumpkv"`
+	}
+	return `Basic realm="jumpkv"`
 }
 
 // badRequest answers 400 with msg.

@@ -106,8 +106,8 @@ func TestClientMistakesAreNot5xx(t *testing.T) {
 		{"GET", "/v1/kv/123456789", "", nil, 414},
 		{"PUT", "/v1/kv/k", strings.Repeat("x", 17), nil, 413},
 		{"PUT", "/v1/kv/k", "v", []string{"If-Match", "3.4"}, 400},
-		{"PUT", "/v1/kv/k", "v", []string{"If-Match", `"x.y"`}, 400},
-		{"PUT", "/v1/kv/k", "v", []string{"If-Match", `""`}, 400},
+		{"PUT", "/v1/kv/k", "v", []string{"If-Match", `"x.y"`}, 412}, // well-formed, opaque: never matches (RFC 9110)
+		{"PUT", "/v1/kv/k", "v", []string{"If-Match", `""`}, 412},
 		{"PUT", "/v1/kv/k", "v", []string{"If-None-Match", `"1.2"`}, 400},
 		{"DELETE", "/v1/kv/k", "", []string{"If-Match", "nonsense"}, 400},
 		{"POST", "/v1/kv/k?op=zap", "v", nil, 400},

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -61,6 +63,10 @@ func etag(v store.Version) string {
 var (
 	jsonContentType     = []string{"application/json; charset=utf-8"}
 	defaultContentTypes = []string{defaultContentType}
+	nosniff             = []string{"nosniff"}
+	// valueCSP sandboxes a value opened as a page: a unique opaque
+	// origin, no script, no forms, nothing loaded.
+	valueCSP = []string{"sandbox; default-src 'none'"}
 )
 
 // netHTTPBuffered is the largest body net/http gives a Content-Length
@@ -82,24 +88,22 @@ func respond(c *gin.Context, status int, contentType []string, body []byte) {
 	_, _ = c.Writer.Write(body) // a failed write is the client gone
 }
 
-// parseETag parses a strong entity tag holding a version.
-func parseETag(s string) (store.Version, error) {
-	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return store.Version{}, fmt.Errorf("want a quoted version such as \"3.14\", got %q", s)
-	}
-	return store.ParseVersion(s[1 : len(s)-1])
-}
-
-// conditions reads If-Match and If-None-Match into op, or answers 400.
-func conditions(c *gin.Context, op *wire.WriteOp) bool {
+// conditions reads If-Match and If-None-Match into op, or answers and
+// returns false: 400 for a header that is not entity-tag syntax, 412 for
+// an If-Match that cannot match (etag.go).
+func (a *api) conditions(c *gin.Context, op *wire.WriteOp) bool {
 	if im := c.GetHeader("If-Match"); im != "" {
-		if strings.TrimSpace(im) == "*" {
+		star, tags, err := parseIfMatch(im)
+		if err != nil {
+			badRequest(c, "malformed If-Match: "+err.Error())
+			return false
+		}
+		if star {
 			op.IfExists = true
 		} else {
-			v, err := parseETag(im)
+			v, err := a.matchVersion(c, op.Key, tags)
 			if err != nil {
-				badRequest(c, "malformed If-Match: "+err.Error())
+				writeError(c, err)
 				return false
 			}
 			op.IfMatch = &v
@@ -136,6 +140,10 @@ func (a *api) body(c *gin.Context) ([]byte, bool) {
 	case errors.As(err, &tooBig):
 		writeError(c, fmt.Errorf("%w: the limit is %d bytes", wire.ErrTooLarge, max))
 		return nil, false
+	case isTimeout(err):
+		writeError(c, fmt.Errorf("%w: the body stopped arriving (the server reads a request in at most %s)",
+			wire.ErrBodyTimeout, readTimeout))
+		return nil, false
 	case err != nil:
 		badRequest(c, "reading the body: "+err.Error())
 		return nil, false
@@ -143,11 +151,27 @@ func (a *api) body(c *gin.Context) ([]byte, bool) {
 	return buf, true
 }
 
-func contentType(c *gin.Context) string {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		return ct
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// MaxContentType is the longest Content-Type stored with a value.
+const MaxContentType = 256
+
+// contentType returns the Content-Type to store, or answers 400 and
+// returns false past MaxContentType.
+func contentType(c *gin.Context) (string, bool) {
+	ct := c.GetHeader("Content-Type")
+	switch {
+	case ct == "":
+		return defaultContentType, true
+	case len(ct) > MaxContentType:
+		badRequest(c, fmt.Sprintf("Content-Type is %d bytes: the limit is %d", len(ct), MaxContentType))
+		return "", false
 	}
-	return defaultContentType
+	return ct, true
 }
 
 func (a *api) write(c *gin.Context, op wire.WriteOp, status int) {
@@ -166,20 +190,28 @@ func (a *api) put(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !a.allow(c, k, true) {
+		return
+	}
 	op := wire.WriteOp{Kind: wire.WritePut, Key: k}
-	if !conditions(c, &op) {
+	if op.ContentType, ok = contentType(c); !ok {
+		return
+	}
+	if !a.conditions(c, &op) {
 		return
 	}
 	if op.Value, ok = a.body(c); !ok {
 		return
 	}
-	op.ContentType = contentType(c)
 	a.write(c, op, http.StatusOK)
 }
 
 func (a *api) post(c *gin.Context) {
 	k, ok := a.key(c)
 	if !ok {
+		return
+	}
+	if !a.allow(c, k, true) {
 		return
 	}
 	op := wire.WriteOp{Kind: wire.WriteCreate, Key: k}
@@ -192,14 +224,16 @@ func (a *api) post(c *gin.Context) {
 		badRequest(c, fmt.Sprintf("unknown op %q: the only op is append", o))
 		return
 	}
-	if !conditions(c, &op) {
+	if op.Kind == wire.WriteCreate || c.GetHeader("Content-Type") != "" {
+		if op.ContentType, ok = contentType(c); !ok {
+			return
+		}
+	}
+	if !a.conditions(c, &op) {
 		return
 	}
 	if op.Value, ok = a.body(c); !ok {
 		return
-	}
-	if op.Kind == wire.WriteCreate || c.GetHeader("Content-Type") != "" {
-		op.ContentType = contentType(c)
 	}
 	a.write(c, op, status)
 }
@@ -209,8 +243,11 @@ func (a *api) del(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !a.allow(c, k, true) {
+		return
+	}
 	op := wire.WriteOp{Kind: wire.WriteDelete, Key: k}
-	if !conditions(c, &op) {
+	if !a.conditions(c, &op) {
 		return
 	}
 	if _, err := a.b.Write(c.Request.Context(), op); err != nil {
@@ -222,7 +259,7 @@ func (a *api) del(c *gin.Context) {
 
 func (a *api) get(c *gin.Context) {
 	k, ok := a.key(c)
-	if !ok {
+	if !ok || !a.allow(c, k, false) {
 		return
 	}
 	e, err := a.b.Get(c.Request.Context(), k)
@@ -240,6 +277,12 @@ func (a *api) get(c *gin.Context) {
 	if ct == "" {
 		ct = defaultContentType
 	}
+	// A stored value is the client's, not the node's: a browser must not
+	// sniff it into something else, nor run an HTML or SVG value's script
+	// with the node's origin (which could read every key).
+	h := c.Writer.Header()
+	h["X-Content-Type-Options"] = nosniff
+	h["Content-Security-Policy"] = valueCSP
 	if c.Request.Method == http.MethodHead {
 		c.Header("Content-Type", ct)
 		c.Header("Content-Length", strconv.Itoa(len(e.Value)))
@@ -263,7 +306,11 @@ func (a *api) list(c *gin.Context) {
 		}
 		limit = min(n, node.MaxListLimit)
 	}
-	keys, next, err := a.b.List(c.Request.Context(), c.Query("prefix"), c.Query("after"), limit)
+	prefix, ok := a.scope(c, c.Query("prefix"))
+	if !ok {
+		return
+	}
+	keys, next, err := a.b.List(c.Request.Context(), prefix, c.Query("after"), limit)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -6,8 +6,8 @@ import (
 )
 
 // TestWatchOriginPolicy checks who may open a watch from a browser: the
-// node's own origin and clients sending none always; other origins only
-// when listed, or when "*" is.
+// node's own origin (under one of its names) and clients sending none
+// always; other origins only when listed, or when "*" is.
 func TestWatchOriginPolicy(t *testing.T) {
 	cases := []struct {
 		allowed []string
@@ -30,7 +30,7 @@ func TestWatchOriginPolicy(t *testing.T) {
 		if c.origin != "" {
 			r.Header.Set("Origin", c.origin)
 		}
-		if got := newUpgrader(c.allowed).CheckOrigin(r); got != c.want {
+		if got := newUpgrader(newOriginPolicy(c.allowed, []string{"node1"}, false)).CheckOrigin(r); got != c.want {
 			t.Errorf("allowed %v, Origin %q: accepted %v, want %v", c.allowed, c.origin, got, c.want)
 		}
 	}

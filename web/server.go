@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jumpkv/jumpkv/auth"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/watch"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -37,8 +39,8 @@ type Backend interface {
 	Ready() (bool, string)
 	// Watch subscribes to changes under prefix (see node.Node.Watch);
 	// Unwatch ends the subscription.
-	Watch(prefix string, since *store.Version) (*node.Subscription, error)
-	Unwatch(s *node.Subscription)
+	Watch(prefix string, since *store.Version) (*watch.Subscription, error)
+	Unwatch(s *watch.Subscription)
 	// Placement returns the installed cluster state (nil before one).
 	Placement() *wire.ClusterState
 	// Metrics returns the registry served at /metrics (nil: no metrics).
@@ -54,8 +56,18 @@ type Config struct {
 	// Logger receives handler panics; nil discards.
 	Logger *slog.Logger
 	// AllowedOrigins are the browser origins, besides the node's own,
-	// that may open a watch WebSocket ("*": any).
+	// that may change this node or open a watch WebSocket ("*": any);
+	// their hosts also count as names of this node (origin.go).
 	AllowedOrigins []string
+	// Hosts are names of this node (host or host:port) browsers may use
+	// to reach it, besides IP literals, localhost and the machine's host
+	// name (origin.go).
+	Hosts []string
+	// Auth, when set, requires credentials on every route but the health
+	// checks and the dashboard's files (auth.go); nil trusts every client.
+	Auth *auth.Guard
+	// SessionTTL is how long a dashboard login lasts (0: DefaultSessionTTL).
+	SessionTTL time.Duration
 }
 
 // DefaultListLimit is the page size of a listing without ?limit.
@@ -71,7 +83,14 @@ func New(b Backend, cfg Config) http.Handler {
 	if cfg.MaxKey == 0 {
 		cfg.MaxKey = 1024
 	}
-	a := &api{b: b, cfg: cfg, upgrader: newUpgrader(cfg.AllowedOrigins)}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	a := &api{b: b, cfg: cfg, origins: newOriginPolicy(cfg.AllowedOrigins, cfg.Hosts, cfg.Auth != nil)}
+	a.upgrader = newUpgrader(a.origins)
+	if cfg.Auth != nil {
+		a.sessions = auth.NewSessions(cfg.Auth.Users(), cfg.SessionTTL)
+	}
 	r := gin.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -79,6 +98,9 @@ func New(b Backend, cfg Config) http.Handler {
 	r.Use(a.recover, a.identify)
 	if reg := b.Metrics(); reg != nil {
 		r.Use(newHTTPMetrics(reg))
+	}
+	r.Use(a.guardBrowsers, a.authenticate)
+	if reg := b.Metrics(); reg != nil {
 		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	}
 	r.NoRoute(func(c *gin.Context) {
@@ -100,9 +122,15 @@ func New(b Backend, cfg Config) http.Handler {
 	r.GET("/admin/status", a.status)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	registerDashboard(r) // GET / and /ui/*: the dashboard (dashboard.go)
+	registerDashboard(r, a.session) // GET / and /ui/*: the dashboard (dashboard.go)
+	r.POST("/ui/login", a.login)    // auth.go
+	r.POST("/ui/logout", a.logout)
 	return r
 }
+
+// readTimeout bounds the time to read a whole request, body included: a
+// body that stalls past it answers 408.
+const readTimeout = 30 * time.Second
 
 // NewServer returns an http.Server for h with timeouts that keep slow or
 // idle clients from holding resources.
@@ -111,7 +139,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadTimeout:       readTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -120,7 +148,9 @@ func NewServer(addr string, h http.Handler) *http.Server {
 type api struct {
 	b        Backend
 	cfg      Config
+	origins  *originPolicy
 	upgrader *websocket.Upgrader
+	sessions *auth.Sessions // nil without cfg.Auth
 
 	idHeader, leaderHeader idHeader // X-Jumpkv-Node and X-Jumpkv-Leader values
 }

@@ -2,18 +2,14 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
-	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/watch"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -52,19 +48,14 @@ func watchMessage(e wire.Event) WatchMessage {
 	return WatchMessage{Type: "put", Key: e.Key, Value: v, Version: e.Version.String()}
 }
 
-// newUpgrader accepts same-origin WebSockets (or clients that send no
-// Origin, such as command-line tools), plus the origins allowed ("*": any).
-func newUpgrader(allowed []string) *websocket.Upgrader {
+// newUpgrader accepts the WebSockets the origin policy allows: clients
+// that send no Origin (command-line tools), the node's own pages, and the
+// origins allowed, on a Host that is a name of the node unless --users
+// is set (origin.go).
+func newUpgrader(p *originPolicy) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		CheckOrigin: func(r *http.Request) bool {
-			origin := r.Header.Get("Origin")
-			if origin == "" || slices.Contains(allowed, "*") || slices.Contains(allowed, origin) {
-				return true
-			}
-			u, err := url.Parse(origin)
-			return err == nil && strings.EqualFold(u.Host, r.Host)
-		},
+		CheckOrigin:      func(r *http.Request) bool { return p.check(r, true) == nil },
 	}
 }
 
@@ -85,14 +76,16 @@ func (a *api) watch(c *gin.Context) {
 		badRequest(c, "/v1/watch is a WebSocket: send an Upgrade: websocket request")
 		return
 	}
-	// Refused before it takes one of the watcher slots, which a
-	// subscription frees only once the hub has seen it end.
-	if !a.upgrader.CheckOrigin(c.Request) {
-		writeError(c, fmt.Errorf("%w: pages from origin %q may not watch this node (start it with --allow-origin to allow them)",
-			wire.ErrForbidden, c.GetHeader("Origin")))
+	// Refused before it takes one of the watcher slots.
+	if err := a.origins.check(c.Request, true); err != nil {
+		writeError(c, err)
 		return
 	}
-	sub, err := a.b.Watch(c.Query("prefix"), since)
+	prefix, ok := a.scope(c, c.Query("prefix"))
+	if !ok {
+		return
+	}
+	sub, err := a.b.Watch(prefix, since)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -126,17 +119,24 @@ func (a *api) watch(c *gin.Context) {
 			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(watchWriteWait)) != nil {
 				return
 			}
-		case e, ok := <-sub.C:
-			if !ok {
+		case <-sub.Ready():
+			evs, open := sub.Take()
+			for i, e := range evs {
+				if sub.Ended() {
+					break // dropped meanwhile: say so rather than send the rest
+				}
+				evs[i] = wire.Event{} // let the value go once it is sent
+				_ = conn.SetWriteDeadline(time.Now().Add(watchWriteWait))
+				if conn.WriteJSON(watchMessage(e)) != nil {
+					return
+				}
+			}
+			if !open || sub.Ended() {
 				code, text := websocket.CloseGoingAway, "node stopping"
-				if errors.Is(sub.Err(), node.ErrWatcherTooSlow) {
+				if errors.Is(sub.Err(), watch.ErrTooSlow) {
 					code, text = CloseTooSlow, "watcher too slow: reconnect with ?since=<last version>"
 				}
 				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(watchWriteWait))
-				return
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(watchWriteWait))
-			if conn.WriteJSON(watchMessage(e)) != nil {
 				return
 			}
 		}

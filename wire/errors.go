@@ -17,6 +17,17 @@ var (
 	ErrTooLarge     = errors.New("value too large")
 	ErrKeyTooLong   = errors.New("key too long")
 	ErrForbidden    = errors.New("forbidden")
+	// ErrUnauthorized is a missing or wrong credential (HTTP 401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrRateLimited refuses a client that failed to log in too often
+	// (HTTP 429, with Retry-After).
+	ErrRateLimited = errors.New("too many failed attempts")
+	// ErrBodyTimeout is a request body that did not arrive within the
+	// server's read timeout (HTTP 408).
+	ErrBodyTimeout = errors.New("request body not received in time")
+	// ErrInsufficientStorage refuses a write because the node's disk is
+	// full or unwritable, or its memory limit is reached (HTTP 507).
+	ErrInsufficientStorage = errors.New("insufficient storage")
 
 	// The cluster cannot serve the request now; retrying later may work.
 	ErrNoLeader    = errors.New("no leader")
@@ -56,6 +67,10 @@ var codes = []struct {
 	{ErrTooLarge, "too_large"},
 	{ErrKeyTooLong, "key_too_long"},
 	{ErrForbidden, "forbidden"},
+	{ErrUnauthorized, "unauthorized"},
+	{ErrRateLimited, "rate_limited"},
+	{ErrBodyTimeout, "request_timeout"},
+	{ErrInsufficientStorage, "insufficient_storage"},
 	{ErrNoLeader, "no_leader"},
 	{ErrReadOnly, "read_only"},
 	{ErrUnavailable, "unavailable"},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jumpkv/jumpkv/auth"
 	"github.com/jumpkv/jumpkv/internal/gctune"
 	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/node"
@@ -52,6 +53,7 @@ type nodeFlags struct {
 	tlsCert       string
 	tlsKey        string
 	allowOrigin   listFlag
+	users         string
 	pprof         string
 	logFormat     string
 	logLevel      string
@@ -80,7 +82,8 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.BoolVar(&f.insecurePeers, "insecure-peers", false, "without --cluster-secret, accept peer connections from any address (by default only from loopback): anyone who reaches the peer port can then read every key and take the cluster over")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
-	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to open a watch WebSocket; * allows any")
+	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to change keys and open watch WebSockets; their hosts also count as this node's names for browsers (see docs/security.md); * allows any")
+	fs.StringVar(&f.users, "users", "", "users file: one name:bcrypt-hash:role[:prefix] per line (htpasswd -nbB output plus read or readwrite); every client must then authenticate; re-read on SIGHUP")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default, never expose it")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -133,7 +136,20 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		stop := startGCTune(ctx, log)
 		defer stop()
 	}
-	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin}
+	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin, usersFile: f.users}
+	if f.users != "" {
+		users, err := auth.Load(f.users, auth.DefaultConfig())
+		if err != nil {
+			fmt.Fprintf(stderr, "jumpkv node: --users: %v\n", err)
+			return 2
+		}
+		if users.Len() == 0 {
+			log.Warn("the --users file holds no user: every request but the health checks will be refused", "path", f.users)
+		}
+		opts.guard = auth.NewGuard(users, nil)
+		stopReload := reloadOnHangup(f.users, users, log)
+		defer stopReload()
+	}
 	if f.pprof != "" {
 		_, stop, err := servePprof(f.pprof, log)
 		if err != nil {
@@ -232,8 +248,13 @@ type serveOptions struct {
 	// otherwise only loopback peers are (protected mode).
 	insecurePeers bool
 	tls           *tls.Config // nil: plain HTTP
-	// allowedOrigins may open watch WebSockets besides the node's own.
+	// allowedOrigins may change keys and open watch WebSockets besides
+	// the node's own pages.
 	allowedOrigins []string
+	// guard checks client credentials (--users); nil trusts every client.
+	// Every client front shares it.
+	guard     *auth.Guard
+	usersFile string
 }
 
 // serveNode runs a node with its peer transport and HTTP server until ctx
@@ -270,14 +291,16 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log, AllowedOrigins: opts.allowedOrigins}))
+	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log,
+		AllowedOrigins: opts.allowedOrigins, Hosts: []string{cfg.HTTPAddr}, Auth: opts.guard}))
 	scheme := "http"
 	if opts.tls != nil {
 		srv.TLSConfig = opts.tls
 		scheme = "https"
 	}
 	log.Info("listening", "id", uint64(n.ID()), "http", ln.Addr().String(), "scheme", scheme, "peer", tr.Addr(),
-		"advertise", n.Config().PeerAddr, "peer_auth", len(opts.secret) > 0)
+		"advertise", n.Config().PeerAddr, "peer_auth", len(opts.secret) > 0, "client_auth", opts.guard != nil)
+	logClientAuth(log, opts.guard, opts.usersFile, ln.Addr())
 
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)

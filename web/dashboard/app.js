@@ -4,6 +4,7 @@
 //   GET /v1/placement  the bucket map (polled every second)
 //   GET /v1/watch      the live feed (WebSocket, resumed with &since=)
 //   /v1/kv             the key browser (list, read, write, delete)
+//   /ui/session, /ui/login, /ui/logout   who is logged in (nodes run with --users)
 
 const POLL_MS = 1000;
 const FEED_MAX = 200;      // feed rows kept, newest first
@@ -125,14 +126,19 @@ const parentOf = (prefix) => folderOf(prefix.endsWith('/') ? prefix.slice(0, -1)
 // ---------------------------------------------------------------- requests
 
 // request fetches from this node with a timeout; it notes which node
-// answered (every response names it).
+// answered (every response names it). Its requests say they are the
+// dashboard's, so a 401 asks for this page's login form rather than the
+// browser's own password dialog; a 401 opens the form.
 async function request(path, {timeout = 4000, ...init} = {}) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), timeout);
+  const headers = new Headers(init.headers || {});
+  headers.set('X-Jumpkv-Dashboard', '1');
   try {
-    const res = await fetch(path, {cache: 'no-store', ...init, signal: ctl.signal});
+    const res = await fetch(path, {cache: 'no-store', ...init, headers, signal: ctl.signal});
     const self = res.headers.get('X-Jumpkv-Node');
     if (self) setSelf(self);
+    if (res.status === 401) showLogin();
     return res;
   } catch (e) {
     const err = new Error(e.name === 'AbortError' ? `no answer within ${timeout / 1000}s` : 'node unreachable');
@@ -875,6 +881,59 @@ function initKeys() {
   });
 }
 
+// ---------------------------------------------------------------- login
+
+// showLogin opens the login form (a node run with --users answered 401).
+function showLogin(why) {
+  const d = $('login');
+  if (why) $('login-status').textContent = why;
+  if (!d.open) {
+    d.showModal();
+    $('login-name').focus();
+  }
+}
+
+function setUser(user) {
+  $('who').hidden = !user;
+  $('who-name').textContent = user ? `${user.name} (${user.role}${user.prefix ? ' under ' + user.prefix : ''})` : '';
+}
+
+async function checkSession() {
+  try {
+    const res = await request('/ui/session');
+    const s = parseJSON(await res.text());
+    setUser(s.user);
+    if (s.auth && !s.user) showLogin();
+  } catch { /* the cluster poll reports an unreachable node */ }
+}
+
+async function logIn(e) {
+  e.preventDefault();
+  const body = new URLSearchParams({name: $('login-name').value, password: $('login-password').value});
+  $('login-status').textContent = 'logging in…';
+  try {
+    const res = await request('/ui/login', {method: 'POST', body, timeout: 10000});
+    if (!res.ok) {
+      $('login-status').textContent = await failure(res);
+      return;
+    }
+    setUser(parseJSON(await res.text()).user);
+    $('login-password').value = '';
+    $('login-status').textContent = '';
+    $('login').close();
+    connectWatch();
+    browse(kb.prefix);
+  } catch (err) {
+    $('login-status').textContent = err.message;
+  }
+}
+
+async function logOut() {
+  try { await request('/ui/logout', {method: 'POST'}); } catch { /* the cookie stays until it expires */ }
+  setUser(null);
+  showLogin('logged out');
+}
+
 // ---------------------------------------------------------------- start
 
 function init() {
@@ -882,6 +941,10 @@ function init() {
   initKeys();
   $('feed-form').addEventListener('submit', (e) => { e.preventDefault(); watchPrefix($('feed-prefix').value); });
   $('feed-clear').addEventListener('click', () => $('feed').replaceChildren());
+  $('login-form').addEventListener('submit', logIn);
+  $('login').addEventListener('cancel', (e) => e.preventDefault()); // nothing works without it
+  $('logout').addEventListener('click', logOut);
+  checkSession();
   pollCluster();
   pollPlacement();
   watchPrefix('');

@@ -1,4 +1,4 @@
-package node
+package watch
 
 import (
 	"fmt"
@@ -27,21 +27,24 @@ func TestHistoryBounds(t *testing.T) {
 			t.Fatalf("out of order at %d", i)
 		}
 	}
-	out, ok := hs.after(store.Version{Term: 1, Seq: 12340}, "", 100)
+	out, ok := hs.after(store.Version{Term: 1, Seq: 12340}, "", 100, 1<<30)
 	if !ok || len(out) != 5 || out[0].Version.Seq != 12341 {
 		t.Fatalf("after 12340: %v %d", ok, len(out))
 	}
-	if out, ok := hs.after(store.Version{Term: 1, Seq: 7346}, "", 100_000); !ok || len(out) != 12345-7346 {
+	if out, ok := hs.after(store.Version{Term: 1, Seq: 7346}, "", 100_000, 1<<30); !ok || len(out) != 12345-7346 {
 		t.Fatalf("7346 is held: %v %d", ok, len(out))
 	}
-	if _, ok := hs.after(store.Version{Term: 1, Seq: 12}, "", 100_000); ok {
+	if _, ok := hs.after(store.Version{Term: 1, Seq: 12}, "", 100_000, 1<<30); ok {
 		t.Fatal("12 was forgotten: want not ok")
 	}
-	if _, ok := hs.after(store.Version{Term: 1, Seq: 7000}, "", 10); ok {
-		t.Fatal("more than the limit follow 7000: want not ok")
+	if _, ok := hs.after(store.Version{Term: 1, Seq: 7000}, "", 10, 1<<30); ok {
+		t.Fatal("more than the event limit follow 7000: want not ok")
 	}
-	// The byte bound: each event costs len(key)+len(value)+32.
-	small := history{maxEvents: 1000, maxBytes: 10 * (32 + 2 + 1)}
+	if _, ok := hs.after(store.Version{Term: 1, Seq: 12340}, "", 100, 4*EventBytes(ev(12345))); ok {
+		t.Fatal("more than the byte limit follow 12340: want not ok")
+	}
+	// The byte bound: each event costs EventBytes.
+	small := history{maxEvents: 1000, maxBytes: 10 * EventBytes(ev(1))}
 	for i := uint64(1); i <= 9; i++ {
 		small.add(ev(i)) // keys k1..k9: 2 bytes
 	}
