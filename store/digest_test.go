@@ -137,3 +137,26 @@ func TestPurgeTombstonesUpTo(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+func TestForgetRemovesOnlyThatVersion(t *testing.T) {
+	s := New(1)
+	s.Apply(0, put("live", 3, 1, "v"))
+	s.Apply(0, Entry{Key: "rare", Value: []byte("x"), ContentType: "application/x-rare-type", Version: Version{3, 2}})
+	s.Apply(0, del("gone", 3, 3))
+	empty := New(1).Digest(0)
+	if s.Forget(0, "live", Version{3, 0}) || s.Forget(0, "absent", Version{3, 1}) {
+		t.Fatal("forgot an entry of another version, or an absent key")
+	}
+	for _, kv := range []KeyVersion{{Key: "live", Version: Version{3, 1}}, {Key: "rare", Version: Version{3, 2}}, {Key: "gone", Version: Version{3, 3}}} {
+		if !s.Forget(0, kv.Key, kv.Version) {
+			t.Fatalf("did not forget %s", kv.Key)
+		}
+		if _, ok := s.Get(0, kv.Key); ok {
+			t.Fatalf("%s still stored", kv.Key)
+		}
+	}
+	if s.Digest(0) != empty || s.Stats() != (Stats{}) {
+		t.Fatalf("after forgetting everything: digest %x stats %+v", s.Digest(0), s.Stats())
+	}
+	checkInvariants(t, s)
+}

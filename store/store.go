@@ -157,6 +157,19 @@ func (s *Store) Drop(b int) {
 // a tombstone of exactly version v, and reports whether it did. A newer
 // write of the key is never removed.
 func (s *Store) PurgeTombstone(b int, key string, v Version) bool {
+	return s.remove(b, key, v, true)
+}
+
+// Forget removes key's entry from bucket b, live or tombstone, if it has
+// exactly version v, and reports whether it did: for a copy being made
+// equal to another that no longer has the key (its tombstone was purged
+// while this copy was away, so keeping the entry would bring a deleted key
+// back).
+func (s *Store) Forget(b int, key string, v Version) bool {
+	return s.remove(b, key, v, false)
+}
+
+func (s *Store) remove(b int, key string, v Version, tombstoneOnly bool) bool {
 	bk := &s.buckets[b]
 	bk.mu.Lock()
 	defer bk.mu.Unlock()
@@ -165,12 +178,15 @@ func (s *Store) PurgeTombstone(b int, key string, v Version) bool {
 		return false
 	}
 	old := bk.idx.recs[i].view()
-	if !old.deleted() || old.ver != v {
+	if tombstoneOnly && !old.deleted() || old.ver != v {
 		return false
+	}
+	if old.ct == ctRare {
+		delete(bk.rare, old.key)
 	}
 	bk.idx.remove(i)
 	bk.idx.shrink()
-	bk.digest ^= entryHash(key, old.ver, true)
+	bk.digest ^= entryHash(key, old.ver, old.deleted())
 	s.account(bk, Stats{}.sub(viewStats(&old)))
 	return true
 }
