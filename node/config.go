@@ -13,6 +13,7 @@ import (
 
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wal"
 )
 
 // Config is one node's configuration. Start from DefaultConfig and call
@@ -58,6 +59,20 @@ type Config struct {
 	// Resolve looks up the addresses of a join host; nil uses the system
 	// resolver. Tests on the in-memory network pass an identity function.
 	Resolve func(host string) ([]string, error)
+	// DataDir is where the node keeps its data durable; empty keeps it in
+	// memory only. A node restarted from its data directory keeps its ID,
+	// its incarnation and its copies.
+	DataDir string
+	// Fsync is the durability of a write with DataDir: FsyncAlways (a
+	// replica acknowledges only what is on disk), FsyncEverySec or FsyncNo.
+	Fsync wal.FsyncMode
+	// DataFS is the file layer under DataDir; nil is the operating
+	// system's. Tests put a wal.FaultFS here to fill the disk.
+	DataFS wal.FS
+	// LeftoverGrace is how long data recovered from disk for buckets this
+	// node no longer holds is kept, so that a node placed back where it was
+	// copies only what changed.
+	LeftoverGrace time.Duration
 }
 
 // MaxKeyBytes is the longest key SPEC allows, in bytes.
@@ -69,15 +84,17 @@ const MaxKeyBytes = 1024
 // the election timings from DeadAfter).
 func DefaultConfig(peerAddr string) Config {
 	return Config{
-		PeerAddr:     peerAddr,
-		Buckets:      1024,
-		DeadAfter:    2 * time.Second,
-		SyncInterval: 5 * time.Second,
-		MaxValue:     1 << 20,
-		MaxKey:       MaxKeyBytes,
-		CallTimeout:  2 * time.Second,
-		FillTimeout:  60 * time.Second,
-		Watch:        DefaultWatchConfig(),
+		PeerAddr:      peerAddr,
+		Buckets:       1024,
+		DeadAfter:     2 * time.Second,
+		SyncInterval:  5 * time.Second,
+		MaxValue:      1 << 20,
+		MaxKey:        MaxKeyBytes,
+		CallTimeout:   2 * time.Second,
+		FillTimeout:   60 * time.Second,
+		Watch:         DefaultWatchConfig(),
+		Fsync:         wal.FsyncAlways,
+		LeftoverGrace: 2 * time.Minute,
 	}
 }
 
@@ -127,6 +144,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("peer call timeout %v must be positive", c.CallTimeout)
 	case c.FillTimeout <= 0:
 		return fmt.Errorf("bucket copy timeout %v must be positive", c.FillTimeout)
+	case c.Fsync < wal.FsyncAlways || c.Fsync > wal.FsyncNo:
+		return fmt.Errorf("--fsync %d: want always, everysec or no", int(c.Fsync))
+	case c.LeftoverGrace < 0:
+		return fmt.Errorf("leftover grace %v must not be negative", c.LeftoverGrace)
 	}
 	if err := c.Watch.Validate(); err != nil {
 		return err

@@ -237,11 +237,17 @@ func checkMembers(ms []wire.Member) error {
 // cluster's bucket count, each bucket placed on distinct members, epochs
 // in order, a term not from the future.
 func (n *Node) checkState(s *wire.ClusterState, now time.Time) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: cluster state of epoch %d: %s", wire.ErrBadRequest, s.Table.Epoch, fmt.Sprintf(format, args...))
-	}
 	if err := n.checkTerm(s.Term, now); err != nil {
 		return err
+	}
+	return n.checkStateShape(s)
+}
+
+// checkStateShape checks a cluster state's shape (checkState without the
+// term's bound, for a state read back from disk).
+func (n *Node) checkStateShape(s *wire.ClusterState) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: cluster state of epoch %d: %s", wire.ErrBadRequest, s.Table.Epoch, fmt.Sprintf(format, args...))
 	}
 	if err := checkMembers(s.Members); err != nil {
 		return err

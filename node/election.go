@@ -123,6 +123,7 @@ func (n *Node) becomeLeaderLocked(term uint64, mode leader.Mode, votes []vote) {
 		for _, m := range best.Members {
 			n.learnMemberLocked(m)
 		}
+		n.saveStateLocked(best)
 		n.state = best
 		n.el.SetMembers(memberIDs(best.Members))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -78,8 +79,14 @@ func (n *Node) fillBucket(ctx context.Context, stamp fillStamp, it wire.FillBuck
 	defer n.endFill(b, run)
 	n.mu.Lock()
 	n.fillEpoch[b] = max(n.fillEpoch[b], stamp.epoch)
+	// A fresh copy does not count on what this node has. Data it recovered
+	// from disk is kept and made equal to the first source's (copying only
+	// what differs); anything else is discarded first.
+	exact := it.Fresh && n.keepLeftoverLocked(b)
 	if it.Fresh {
-		n.store.Drop(b)
+		if !exact {
+			n.store.Drop(b)
+		}
 		n.held[b] = false
 	}
 	n.mu.Unlock()
@@ -87,17 +94,22 @@ func (n *Node) fillBucket(ctx context.Context, stamp fillStamp, it wire.FillBuck
 		if src.ID == n.cfg.ID {
 			continue
 		}
-		if err := n.pullBucket(ctx, b, src); err != nil {
+		if err := n.syncFrom(ctx, b, src, exact); err != nil {
 			n.mu.Lock()
-			if !n.held[b] {
+			if !n.held[b] && !n.leftover[b] {
 				n.store.Drop(b) // a half-copied bucket this node does not hold: forget it
 			}
 			n.mu.Unlock()
 			return fmt.Errorf("bucket %d from node %d: %w", b, src.ID, err)
 		}
+		exact = false // later sources only add what is newer
+	}
+	if err := n.markHeld(b); err != nil {
+		return fmt.Errorf("bucket %d: %w", b, err)
 	}
 	n.mu.Lock()
 	n.held[b] = true
+	n.leftover[b] = false
 	n.mu.Unlock()
 	return nil
 }
@@ -145,9 +157,13 @@ func (n *Node) endFill(b int, run *fillRun) {
 	close(run.done)
 }
 
-// pullBucket merges src's copy of bucket b into this node's, unless their
-// digests already agree.
-func (n *Node) pullBucket(ctx context.Context, b int, src wire.Member) error {
+// syncFrom merges src's copy of bucket b into this node's, unless their
+// digests already agree. An empty copy is pulled whole; otherwise only the
+// keys src holds at a newer version are fetched (catch-up), and with exact
+// the keys src no longer holds are removed here too (their tombstones may
+// have been purged while this copy was away: keeping them would bring
+// deleted keys back).
+func (n *Node) syncFrom(ctx context.Context, b int, src wire.Member, exact bool) error {
 	d, _, err := callFor[wire.DigestsResp](ctx, n, src.Peer, &wire.Digests{Buckets: []int{b}})
 	if err != nil {
 		return err
@@ -155,18 +171,105 @@ func (n *Node) pullBucket(ctx context.Context, b int, src wire.Member) error {
 	if len(d.Digests) == 1 && d.Digests[0] == n.store.Digest(b) {
 		return nil
 	}
+	if n.store.BucketStats(b) == (store.Stats{}) {
+		return n.pullBucket(ctx, b, src)
+	}
+	return n.catchUp(ctx, b, src, exact)
+}
+
+// catchUp makes this node's copy of bucket b hold every version src holds,
+// comparing key versions (src's summary) and fetching only what is newer
+// there; with exact it also removes what src does not hold. When most of
+// the bucket differs it pulls the bucket instead.
+func (n *Node) catchUp(ctx context.Context, b int, src wire.Member, exact bool) error {
+	sum, _, err := callFor[wire.SummaryResp](ctx, n, src.Peer, &wire.Summary{Bucket: b, Since: fillRead})
+	if err != nil {
+		return err
+	}
+	copied := 0
+	theirs := make(map[string]store.Version, len(sum.Entries))
+	for _, kv := range sum.Entries {
+		theirs[kv.Key] = kv.Version
+		copied += len(kv.Key) + 17
+	}
+	var need []string
+	for _, kv := range n.store.Summary(b) {
+		v, ok := theirs[kv.Key]
+		switch {
+		case !ok && exact:
+			if err := n.forget(b, kv.Key, kv.Version); err != nil {
+				return err
+			}
+		case ok && v.Compare(kv.Version) > 0:
+			need = append(need, kv.Key)
+		}
+		delete(theirs, kv.Key)
+	}
+	for k := range theirs {
+		need = append(need, k)
+	}
+	n.metrics.catchUpBytes.Add(float64(copied))
+	if len(need) > len(sum.Entries)/2 {
+		return n.pullBucket(ctx, b, src)
+	}
+	batch := max(1, n.cfg.MaxFrame()/2/(n.cfg.MaxValue+n.cfg.MaxKey))
+	for len(need) > 0 {
+		keys := need[:min(batch, len(need))]
+		need = need[len(keys):]
+		c, _, err := callFor[wire.Chunk](ctx, n, src.Peer, &wire.Fetch{Bucket: b, Since: fillRead, Keys: keys})
+		if err != nil {
+			return err
+		}
+		if err := n.checkCopied(b, c.Entries); err != nil {
+			return err
+		}
+		if err := n.applyCopied(b, c.Entries); err != nil {
+			return err
+		}
+		n.metrics.catchUpBytes.Add(float64(entryBytes(c.Entries)))
+	}
+	return nil
+}
+
+// fillRead is the Since of a Summary or Fetch sent by a node filling a
+// bucket: no assignment epoch is 0, and a holder answers it as it answers
+// a Pull.
+const fillRead = 0
+
+// checkCopied refuses entries of another bucket.
+func (n *Node) checkCopied(b int, es []store.Entry) error {
+	for _, e := range es {
+		if shard.BucketOf(e.Key, n.cfg.Buckets) != b {
+			return fmt.Errorf("%w: key of another bucket in bucket %d", wire.ErrBadFrame, b)
+		}
+	}
+	return nil
+}
+
+func entryBytes(es []store.Entry) int {
+	total := 0
+	for _, e := range es {
+		total += len(e.Key) + len(e.Value) + len(e.ContentType) + 17
+	}
+	return total
+}
+
+// pullBucket merges src's whole copy of bucket b into this node's, chunk
+// by chunk.
+func (n *Node) pullBucket(ctx context.Context, b int, src wire.Member) error {
 	after := ""
 	for {
 		c, _, err := callFor[wire.Chunk](ctx, n, src.Peer, &wire.Pull{Bucket: b, After: after, MaxBytes: pullChunkBytes, Incarnation: src.Incarnation})
 		if err != nil {
 			return err
 		}
-		for _, e := range c.Entries {
-			if shard.BucketOf(e.Key, n.cfg.Buckets) != b {
-				return fmt.Errorf("%w: key of another bucket in bucket %d", wire.ErrBadFrame, b)
-			}
-			n.store.Apply(b, e)
+		if err := n.checkCopied(b, c.Entries); err != nil {
+			return err
 		}
+		if err := n.applyCopied(b, c.Entries); err != nil {
+			return err
+		}
+		n.metrics.catchUpBytes.Add(float64(entryBytes(c.Entries)))
 		if !c.More || len(c.Entries) == 0 {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func newFillRig(t *testing.T, keys int) *fillRig {
 }
 
 // source starts a peer at addr that answers Digests with a digest no copy
-// has and each Pull with pull's answer.
+// has and each Pull with pull's answer; a Summary or Fetch (a catch-up)
+// with what a Pull of the whole bucket would return.
 func (r *fillRig) source(id shard.NodeID, addr string, pull func(ctx context.Context, p *wire.Pull) (wire.Message, error)) wire.Member {
 	r.t.Helper()
 	h := transport.HandlerFunc(func(ctx context.Context, req transport.Envelope) (wire.Message, error) {
@@ -56,6 +58,21 @@ func (r *fillRig) source(id shard.NodeID, addr string, pull func(ctx context.Con
 			return &wire.DigestsResp{Digests: []uint64{1}}, nil
 		case *wire.Pull:
 			return pull(ctx, m)
+		case *wire.Summary, *wire.Fetch:
+			whole, err := pull(ctx, &wire.Pull{Bucket: r.b})
+			if err != nil {
+				return nil, err
+			}
+			c := whole.(*wire.Chunk)
+			if f, ok := m.(*wire.Fetch); ok {
+				c.Entries = slices.DeleteFunc(c.Entries, func(e store.Entry) bool { return !slices.Contains(f.Keys, e.Key) })
+				return c, nil
+			}
+			sum := &wire.SummaryResp{}
+			for _, e := range c.Entries {
+				sum.Entries = append(sum.Entries, store.KeyVersion{Key: e.Key, Version: e.Version, Deleted: e.Deleted})
+			}
+			return sum, nil
 		}
 		return nil, wire.ErrBadRequest
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/leader"
+	"github.com/jumpkv/jumpkv/persist"
 	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
@@ -39,11 +40,12 @@ import (
 type Node struct {
 	cfg     Config // immutable after New
 	log     *slog.Logger
-	self    wire.Member     // this process as members see it; immutable
-	store   *store.Store    // safe for concurrent use (its own bucket locks)
-	hub     *hub            // this node's watchers; safe for concurrent use
-	metrics *metrics        // safe for concurrent use
-	rareLog *ratelog.Logger // lines a peer can provoke at will, or that persist: once a minute per kind
+	self    wire.Member      // this process as members see it; immutable
+	store   *store.Store     // safe for concurrent use (its own bucket locks)
+	persist *persist.Durable // the store's log with DataDir (nil: memory only); safe for concurrent use
+	hub     *hub             // this node's watchers; safe for concurrent use
+	metrics *metrics         // safe for concurrent use
+	rareLog *ratelog.Logger  // lines a peer can provoke at will, or that persist: once a minute per kind
 	tr      atomic.Pointer[transportBox]
 
 	// mu guards clusterView, all of it, and nothing else.
@@ -70,6 +72,8 @@ type clusterView struct {
 	fillEpoch  []uint64           // the epoch each bucket was last copied for
 	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
 	fills      []*fillRun         // the copy of each bucket in progress, if any
+	leftover   []bool             // data recovered from disk for a bucket not held (durable.go)
+	restarted  time.Time          // when this node recovered from its data directory
 	lead       *leaderState       // non-nil while this node leads
 
 	// Membership: the other nodes and what they last said of themselves.
@@ -152,12 +156,23 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	explicitID := cfg.ID != 0
 	cfg = cfg.withDerived()
+	mem := store.New(cfg.Buckets)
+	var durable *persist.Durable
+	var recovered persist.Recovered
+	if cfg.DataDir != "" {
+		var err error
+		if durable, recovered, err = openData(&cfg, explicitID, mem); err != nil {
+			return nil, err
+		}
+	}
 	log := cfg.Logger.With("node", uint64(cfg.ID))
 	n := &Node{
 		cfg:     cfg,
 		log:     log,
-		store:   store.New(cfg.Buckets),
+		store:   mem,
+		persist: durable,
 		self:    wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
 		hub:     newHub(cfg.Watch),
 		rareLog: ratelog.New(log, time.Minute),
@@ -169,6 +184,7 @@ func New(cfg Config) (*Node, error) {
 			fillEpoch:     make([]uint64, cfg.Buckets),
 			fillLatest:    make([]fillStamp, cfg.Buckets),
 			fills:         make([]*fillRun, cfg.Buckets),
+			leftover:      make([]bool, cfg.Buckets),
 			known:         map[shard.NodeID]wire.Member{},
 			learnedAt:     map[shard.NodeID]time.Time{},
 			peerStats:     map[shard.NodeID]peerStat{},
@@ -189,6 +205,12 @@ func New(cfg Config) (*Node, error) {
 	n.metrics = newMetrics(n)
 	n.known[cfg.ID] = n.self
 	n.el.SetMembers([]shard.NodeID{cfg.ID})
+	if durable != nil {
+		if err := n.restore(recovered); err != nil {
+			_ = durable.Close()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -229,11 +251,19 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) error {
 	n.goRun(ctx, n.reconfigLoop)
 	n.goRun(ctx, n.syncLoop)
 	n.goRun(ctx, n.hub.run)
+	if n.persist != nil {
+		n.goRun(ctx, n.persist.Run)
+	}
 	<-ctx.Done()
 	n.gmu.Lock()
 	n.stopping = true
 	n.gmu.Unlock()
 	n.wg.Wait()
+	if n.persist != nil {
+		if err := n.persist.Close(); err != nil {
+			n.log.Warn("closing the data directory", "err", err)
+		}
+	}
 	n.log.Info("node stopped")
 	return nil
 }

@@ -19,7 +19,9 @@ import (
 // authority would wait for the merge: it declines (transport.ErrWouldBlock).
 func (n *Node) Quick(msg wire.Message) bool {
 	switch m := msg.(type) {
-	case *wire.Replicate, *wire.Events:
+	case *wire.Replicate:
+		return n.persist == nil // a durable write waits for the disk
+	case *wire.Events:
 		return true
 	case *wire.Read:
 		return !m.ViaLeader // a read via the leader may ask the primary

@@ -120,6 +120,7 @@ func (n *Node) switchTo(ctx context.Context, p *plan) error {
 	if n.lead == nil || n.el.Term() != p.next.Term {
 		return wire.ErrNotLeader
 	}
+	n.saveStateLocked(p.next)
 	n.state = p.next
 	n.committed = epoch
 	n.noteEpochLocked(epoch)

@@ -54,6 +54,7 @@ func (n *Node) installLocked(s *wire.ClusterState) {
 	if s.Epoch() == n.state.Epoch() && n.state != nil {
 		return
 	}
+	n.saveStateLocked(s) // before acting on it: an InstallAck means it is on disk
 	n.state = s
 	n.noteEpochLocked(s.Epoch())
 	for _, m := range s.Members {
@@ -81,7 +82,8 @@ func (n *Node) dropUnheldLocked() {
 		return
 	}
 	for b, h := range n.held {
-		if !n.assignedLocked(b) && n.fillEpoch[b] <= n.committed && (h || n.store.BucketStats(b) != (store.Stats{})) {
+		if !n.assignedLocked(b) && n.fillEpoch[b] <= n.committed && !n.keepLeftoverLocked(b) &&
+			(h || n.store.BucketStats(b) != (store.Stats{})) {
 			n.store.Drop(b) // also what a failed copy left behind
 			n.held[b] = false
 		}

@@ -200,16 +200,17 @@ func (n *Node) mergeBucket(ctx context.Context, b int, acting, gc bool) error {
 	// Applied under the same lock hold as a check that the authority the
 	// merge began under is still current: once this node has seen a newer
 	// term or assignment, nothing of this merge lands (applyReplicate).
-	n.mu.Lock()
-	current := n.state != nil && n.state.Table.Since[b] == since && n.authorityLocked() == auth
-	if current {
-		for _, e := range fetched {
-			n.store.Apply(b, e)
-		}
+	newer := make([]store.Entry, 0, len(fetched))
+	for _, e := range fetched {
+		newer = append(newer, e)
 	}
-	n.mu.Unlock()
-	if !current {
-		return fmt.Errorf("%w: the term or the assignment of bucket %d changed during its merge", wire.ErrStaleTerm, b)
+	if _, err := n.applyChecked(b, newer, func() error {
+		if n.state == nil || n.state.Table.Since[b] != since || n.authorityLocked() != auth {
+			return fmt.Errorf("%w: the term or the assignment of bucket %d changed during its merge", wire.ErrStaleTerm, b)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	repaired := len(fetched)
 	for _, keys := range plan.Push {
@@ -318,7 +319,9 @@ func (n *Node) purgeTombstones(ctx context.Context, b int, since uint64, peers [
 		}
 	}
 	for _, kv := range purge {
-		if n.store.PurgeTombstone(b, kv.Key, kv.Version) {
+		if purged, err := n.purgeTombstone(b, kv.Key, kv.Version); err != nil {
+			return // the disk refused: next round; a leftover tombstone is harmless
+		} else if purged {
 			n.metrics.purges.Inc()
 		}
 	}
@@ -330,6 +333,7 @@ func (n *Node) checkCoReplicaLocked(from shard.NodeID, b int, since uint64) erro
 	switch {
 	case b < 0 || b >= n.cfg.Buckets:
 		return fmt.Errorf("%w: bucket %d out of range", wire.ErrBadRequest, b)
+
 	case n.state == nil || !n.assignedLocked(b) || !n.held[b]:
 		return fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, b)
 	case n.state.Table.Since[b] != since:
@@ -340,10 +344,23 @@ func (n *Node) checkCoReplicaLocked(from shard.NodeID, b int, since uint64) erro
 	return nil
 }
 
+// checkSyncReadLocked validates a Summary or Fetch: from a co-replica
+// (anti-entropy), or, with Since fillRead, from a node filling the bucket,
+// answered as a Pull is: this node must hold the bucket.
+func (n *Node) checkSyncReadLocked(from shard.NodeID, b int, since uint64) error {
+	if since != fillRead {
+		return n.checkCoReplicaLocked(from, b, since)
+	}
+	if b < 0 || b >= n.cfg.Buckets || !n.held[b] {
+		return fmt.Errorf("%w: bucket %d", wire.ErrNotOwner, b)
+	}
+	return nil
+}
+
 // onSummary returns this replica's key versions of a bucket.
 func (n *Node) onSummary(from shard.NodeID, m *wire.Summary) (wire.Message, error) {
 	n.mu.Lock()
-	err := n.checkCoReplicaLocked(from, m.Bucket, m.Since)
+	err := n.checkSyncReadLocked(from, m.Bucket, m.Since)
 	n.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -354,7 +371,7 @@ func (n *Node) onSummary(from shard.NodeID, m *wire.Summary) (wire.Message, erro
 // onFetch returns some entries of a bucket.
 func (n *Node) onFetch(from shard.NodeID, m *wire.Fetch) (wire.Message, error) {
 	n.mu.Lock()
-	err := n.checkCoReplicaLocked(from, m.Bucket, m.Since)
+	err := n.checkSyncReadLocked(from, m.Bucket, m.Since)
 	n.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -378,16 +395,17 @@ func (n *Node) onRepair(from shard.NodeID, term uint64, m *wire.Repair) (wire.Me
 			return nil, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, m.Bucket)
 		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.checkCoReplicaLocked(from, m.Bucket, m.Since); err != nil {
+	_, err := n.applyChecked(m.Bucket, m.Entries, func() error {
+		if err := n.checkCoReplicaLocked(from, m.Bucket, m.Since); err != nil {
+			return err
+		}
+		if err := replication.FenceWrite(n.replicaViewLocked(m.Bucket), term, m.Since, m.Entries...); err != nil {
+			return fmt.Errorf("repair of bucket %d: %w", m.Bucket, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := replication.FenceWrite(n.replicaViewLocked(m.Bucket), term, m.Since, m.Entries...); err != nil {
-		return nil, fmt.Errorf("repair of bucket %d: %w", m.Bucket, err)
-	}
-	for _, e := range m.Entries {
-		n.store.Apply(m.Bucket, e)
 	}
 	return &wire.OK{}, nil
 }
@@ -404,7 +422,9 @@ func (n *Node) onPurge(from shard.NodeID, term uint64, m *wire.Purge) (wire.Mess
 		return nil, err
 	}
 	for _, kv := range m.Keys {
-		n.store.PurgeTombstone(m.Bucket, kv.Key, kv.Version)
+		if _, err := n.purgeTombstone(m.Bucket, kv.Key, kv.Version); err != nil {
+			return nil, err
+		}
 	}
 	return &wire.OK{}, nil
 }

@@ -373,20 +373,33 @@ func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate)
 	if b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
 		return false, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
 	}
+	if n.persist != nil {
+		return n.applyChecked(b, []store.Entry{m.Entry}, func() error { return n.checkReplicateLocked(from, term, m) })
+	}
+	// Memory only: the check and the apply in one short hold of mu (a
+	// store apply takes only the store's own locks).
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.checkLeaderLocked(from, term); err != nil {
+	if err := n.checkReplicateLocked(from, term, m); err != nil {
 		return false, err
 	}
-	view := n.replicaViewLocked(b)
+	return n.store.Apply(b, m.Entry), nil
+}
+
+// checkReplicateLocked decides whether this replica takes m from the
+// leader from of term (replication.FenceWrite).
+func (n *Node) checkReplicateLocked(from shard.NodeID, term uint64, m *wire.Replicate) error {
+	if err := n.checkLeaderLocked(from, term); err != nil {
+		return err
+	}
+	view := n.replicaViewLocked(m.Bucket)
 	if err := replication.FenceWrite(view, term, m.Since, m.Entry); err != nil {
 		if errors.Is(err, wire.ErrStaleEpoch) && m.Since > view.Since {
 			n.fetchStateLocked() // the leader has a newer table than ours
 		}
-		return false, fmt.Errorf("bucket %d: %w", b, err)
+		return fmt.Errorf("bucket %d: %w", m.Bucket, err)
 	}
-	// A store apply is short and takes only the store's own locks.
-	return n.store.Apply(b, m.Entry), nil
+	return nil
 }
 
 // replicaViewLocked returns what this replica knows of bucket b, for
