@@ -71,7 +71,7 @@ func TestObserverVersionOrderConcurrent(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(w), 11))
 			for range 2000 {
 				key := fmt.Sprintf("k%d", r.IntN(8))
-				e := contentFor(key, Version{r.Uint64N(4), r.Uint64N(50)})
+				e := contentFor(key, Version{Term: r.Uint64N(4), Seq: r.Uint64N(50)})
 				if s.Apply(keyBucket(key, 4), e) {
 					accepted[w]++
 				}

@@ -4,15 +4,15 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/kv"
 )
 
 // benchMessages are the messages of the write and read paths and the
 // change stream in the shapes they have under load (a 12-byte key, a
 // 100-byte value, a term of the size a wall-clock-seeded term has).
 func benchMessages() []Message {
-	v := store.Version{Term: 1795287197660544, Seq: 99}
-	e := store.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: v}
+	v := kv.Version{Term: 1795287197660544, Seq: 99}
+	e := kv.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: v}
 	events := make([]Event, 8)
 	for i := range events {
 		events[i] = Event{Key: fmt.Sprintf("bench/%06d", i), Value: make([]byte, 100), Version: v}

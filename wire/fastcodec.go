@@ -5,7 +5,7 @@ import (
 	"errors"
 	"math"
 
-	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/kv"
 )
 
 // Hand-written msgpack for the messages on the write and read paths
@@ -113,13 +113,13 @@ func appendBytes(b []byte, v []byte) []byte {
 	return append(b, v...)
 }
 
-func appendVersion(b []byte, v store.Version) []byte {
+func appendVersion(b []byte, v kv.Version) []byte {
 	b = appendMapHeader(b, 2)
 	b = appendUint64(appendKey(b, 't'), v.Term)
 	return appendUint64(appendKey(b, 's'), v.Seq)
 }
 
-func appendEntry(b []byte, e store.Entry) []byte {
+func appendEntry(b []byte, e kv.Entry) []byte {
 	n := 2
 	if len(e.Value) > 0 {
 		n++
@@ -350,8 +350,8 @@ func (r *reader) bytes() []byte {
 	return append(make([]byte, 0, n), p...)
 }
 
-func (r *reader) version() store.Version {
-	var v store.Version
+func (r *reader) version() kv.Version {
+	var v kv.Version
 	var seen uint32
 	for range r.mapLen() {
 		switch r.field(&seen) {
@@ -366,8 +366,8 @@ func (r *reader) version() store.Version {
 	return v
 }
 
-func (r *reader) entry() store.Entry {
-	var e store.Entry
+func (r *reader) entry() kv.Entry {
+	var e kv.Entry
 	var seen uint32
 	for range r.mapLen() {
 		switch r.field(&seen) {

@@ -7,26 +7,26 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/kv"
 )
 
 // fastSamples are messages with hand-written codecs, in the shapes they
 // take: empty fields left out, every optional field set, large numbers.
 func fastSamples() []fastMessage {
-	v := store.Version{Term: 1795287197660544, Seq: 1 << 40}
+	v := kv.Version{Term: 1795287197660544, Seq: 1 << 40}
 	big := bytes.Repeat([]byte("x"), 70000)
 	return []fastMessage{
 		&Replicate{}, &ReplicateAck{}, &Read{}, &ReadResp{}, &Forward{}, &WriteResult{},
-		&Replicate{Bucket: 1023, Since: 1 << 50, Entry: store.Entry{Key: "k", Value: []byte("v"), ContentType: "text/plain", Version: v}},
-		&Replicate{Bucket: 7, Since: 3, Entry: store.Entry{Key: "gone", Version: v, Deleted: true}},
-		&Replicate{Bucket: 300, Entry: store.Entry{Key: string(bytes.Repeat([]byte("κ"), 512)), Value: big, Version: v}},
+		&Replicate{Bucket: 1023, Since: 1 << 50, Entry: kv.Entry{Key: "k", Value: []byte("v"), ContentType: "text/plain", Version: v}},
+		&Replicate{Bucket: 7, Since: 3, Entry: kv.Entry{Key: "gone", Version: v, Deleted: true}},
+		&Replicate{Bucket: 300, Entry: kv.Entry{Key: string(bytes.Repeat([]byte("κ"), 512)), Value: big, Version: v}},
 		&ReplicateAck{Applied: true},
 		&Read{Bucket: 200, Since: 9, Key: "a/b", ViaLeader: true, Acting: true, Raw: true},
 		&Read{Bucket: 65536, Key: string(make([]byte, 40))},
-		&ReadResp{Found: true, Entry: store.Entry{Key: "k", Value: make([]byte, 300), ContentType: "application/json", Version: v}},
+		&ReadResp{Found: true, Entry: kv.Entry{Key: "k", Value: make([]byte, 300), ContentType: "application/json", Version: v}},
 		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", Value: []byte("v"), ContentType: "c", IfMatch: &v, IfNoneMatch: true, IfExists: true}},
 		&Forward{Op: WriteOp{Kind: WriteDelete, Key: "k"}},
-		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", IfMatch: &store.Version{}}}, // omitempty honours IsZero
+		&Forward{Op: WriteOp{Kind: WritePut, Key: "k", IfMatch: &kv.Version{}}}, // omitempty honours IsZero
 		&Forward{Op: WriteOp{Kind: WriteAppend, Key: "k", Value: big}},
 		&WriteResult{Version: v},
 		&Events{}, &Events{Term: 1 << 50, First: 3, Reset: true, Events: []Event{}},
@@ -71,12 +71,12 @@ func TestFastCodecMatchesReflection(t *testing.T) {
 // target alone when it gives up.
 func TestFastDecodeFallsBack(t *testing.T) {
 	type replicateWithExtra struct {
-		Extra  string      `msgpack:"z"`
-		Entry  store.Entry `msgpack:"e"`
-		Since  uint64      `msgpack:"s"`
-		Bucket int         `msgpack:"b"`
+		Extra  string   `msgpack:"z"`
+		Entry  kv.Entry `msgpack:"e"`
+		Since  uint64   `msgpack:"s"`
+		Bucket int      `msgpack:"b"`
 	}
-	e := store.Entry{Key: "k", Value: []byte("v"), Version: store.Version{Term: 5, Seq: 6}}
+	e := kv.Entry{Key: "k", Value: []byte("v"), Version: kv.Version{Term: 5, Seq: 6}}
 	body, err := msgpack.Marshal(replicateWithExtra{Extra: "new field", Entry: e, Since: 4, Bucket: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestFastDecodeFallsBack(t *testing.T) {
 	// Compact integers where the reflection codec writes 8 bytes.
 	compact := []byte{0x81, 0xa1, 'v', 0x82, 0xa1, 't', 0x05, 0xa1, 's', 0xcd, 0x01, 0x00}
 	var wr WriteResult
-	if !wr.decodeMsgpack(compact) || wr.Version != (store.Version{Term: 5, Seq: 256}) {
+	if !wr.decodeMsgpack(compact) || wr.Version != (kv.Version{Term: 5, Seq: 256}) {
 		t.Fatalf("compact integers: %+v", wr)
 	}
 	// Truncated bodies are refused, never read past their end.
@@ -138,7 +138,7 @@ func TestFastDecodeFallsBack(t *testing.T) {
 }
 
 func BenchmarkDecodeReplicate(b *testing.B) {
-	m := &Replicate{Bucket: 17, Since: 3, Entry: store.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: store.Version{Term: 1795287197660544, Seq: 99}}}
+	m := &Replicate{Bucket: 17, Since: 3, Entry: kv.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: kv.Version{Term: 1795287197660544, Seq: 99}}}
 	body, _ := msgpack.Marshal(m)
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
@@ -159,7 +159,7 @@ func BenchmarkDecodeReplicate(b *testing.B) {
 }
 
 func BenchmarkEncodeReplicate(b *testing.B) {
-	m := &Replicate{Bucket: 17, Since: 3, Entry: store.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: store.Version{Term: 1795287197660544, Seq: 99}}}
+	m := &Replicate{Bucket: 17, Since: 3, Entry: kv.Entry{Key: "bench/000123", Value: make([]byte, 100), Version: kv.Version{Term: 1795287197660544, Seq: 99}}}
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
 			_ = m.appendMsgpack(make([]byte, 0, 64))

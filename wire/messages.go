@@ -1,8 +1,8 @@
 package wire
 
 import (
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/shard"
-	"github.com/jumpkv/jumpkv/store"
 )
 
 // Message type numbers. Append only; never renumber.
@@ -275,16 +275,16 @@ type Pull struct {
 
 // Chunk answers Pull. More is set when entries after the last one remain.
 type Chunk struct {
-	Entries []store.Entry `msgpack:"e"`
-	More    bool          `msgpack:"m"`
+	Entries []kv.Entry `msgpack:"e"`
+	More    bool       `msgpack:"m"`
 }
 
 // Replicate applies a write to one replica of a bucket. Since is the
 // bucket's assignment epoch the leader planned the write under.
 type Replicate struct {
-	Bucket int         `msgpack:"b"`
-	Since  uint64      `msgpack:"s"`
-	Entry  store.Entry `msgpack:"e"`
+	Bucket int      `msgpack:"b"`
+	Since  uint64   `msgpack:"s"`
+	Entry  kv.Entry `msgpack:"e"`
 }
 
 // ReplicateAck confirms a replica holds the write (or a newer version).
@@ -309,8 +309,8 @@ type Read struct {
 
 // ReadResp answers Read. Found is false for an absent or deleted key.
 type ReadResp struct {
-	Found bool        `msgpack:"f"`
-	Entry store.Entry `msgpack:"e"`
+	Found bool     `msgpack:"f"`
+	Entry kv.Entry `msgpack:"e"`
 }
 
 // WriteKind says what a client write does.
@@ -331,7 +331,7 @@ type WriteOp struct {
 	Value       []byte    `msgpack:"v,omitempty"`
 	ContentType string    `msgpack:"c,omitempty"`
 	// IfMatch, when set, is the version the key must have.
-	IfMatch *store.Version `msgpack:"m,omitempty"`
+	IfMatch *kv.Version `msgpack:"m,omitempty"`
 	// IfNoneMatch requires the key to be absent.
 	IfNoneMatch bool `msgpack:"n,omitempty"`
 	// IfExists requires the key to exist (If-Match: *).
@@ -345,7 +345,7 @@ type Forward struct {
 
 // WriteResult answers Forward with the new version of the key.
 type WriteResult struct {
-	Version store.Version `msgpack:"v"`
+	Version kv.Version `msgpack:"v"`
 }
 
 // List asks a node for its live keys in the given buckets, in byte order,
@@ -407,8 +407,8 @@ type Summary struct {
 // SummaryResp answers Summary: every entry's key, version and tombstone
 // flag, sorted by key.
 type SummaryResp struct {
-	Digest  uint64             `msgpack:"d"`
-	Entries []store.KeyVersion `msgpack:"e"`
+	Digest  uint64          `msgpack:"d"`
+	Entries []kv.KeyVersion `msgpack:"e"`
 }
 
 // Fetch asks a replica for some entries of a bucket (tombstones included).
@@ -421,18 +421,18 @@ type Fetch struct {
 // Repair gives a replica entries of a bucket it lacks, from the replica
 // that serves the bucket's reads; each applies if newer.
 type Repair struct {
-	Bucket  int           `msgpack:"b"`
-	Since   uint64        `msgpack:"s"`
-	Entries []store.Entry `msgpack:"e"`
+	Bucket  int        `msgpack:"b"`
+	Since   uint64     `msgpack:"s"`
+	Entries []kv.Entry `msgpack:"e"`
 }
 
 // Purge removes tombstones that every replica of a bucket has held for at
 // least one anti-entropy round: each key's tombstone goes only if it still
 // has exactly the given version.
 type Purge struct {
-	Bucket int                `msgpack:"b"`
-	Since  uint64             `msgpack:"s"`
-	Keys   []store.KeyVersion `msgpack:"k"`
+	Bucket int             `msgpack:"b"`
+	Since  uint64          `msgpack:"s"`
+	Keys   []kv.KeyVersion `msgpack:"k"`
 }
 
 // Events carries the leader's change stream to a node: the events of its
@@ -448,9 +448,9 @@ type Events struct {
 // Event is one change in the stream. Reset marks a point where changes
 // may have been missed (a write whose outcome is unknown, say).
 type Event struct {
-	Key     string        `msgpack:"k,omitempty"`
-	Value   []byte        `msgpack:"v,omitempty"`
-	Version store.Version `msgpack:"n"`
-	Deleted bool          `msgpack:"d,omitempty"`
-	Reset   bool          `msgpack:"r,omitempty"`
+	Key     string     `msgpack:"k,omitempty"`
+	Value   []byte     `msgpack:"v,omitempty"`
+	Version kv.Version `msgpack:"n"`
+	Deleted bool       `msgpack:"d,omitempty"`
+	Reset   bool       `msgpack:"r,omitempty"`
 }
