@@ -679,7 +679,10 @@ func TestTCPQuickStallLogged(t *testing.T) {
 	defer cancel()
 	_ = goCall(ctx, cli, srv.Addr(), &wire.Replicate{Entry: store.Entry{Key: "block"}})
 	<-h.started
-	waitFor(t, "the stall to be counted", func() bool { return srv.Stats().QuickStalls == 1 })
+	waitFor(t, "the stall to be logged", func() bool { return len(rec.remotes()) > 0 })
+	if got := srv.Stats().QuickStalls; got != 1 {
+		t.Errorf("Stats().QuickStalls = %d, want 1", got)
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if len(rec.recs) != 1 {
