@@ -47,7 +47,7 @@ func TestConcurrentUse(t *testing.T) {
 				b := keyBucket(key, buckets)
 				switch x := r.IntN(20); {
 				case x < 10:
-					e := contentFor(key, Version{r.Uint64N(3), r.Uint64N(100)})
+					e := contentFor(key, Version{Term: r.Uint64N(3), Seq: r.Uint64N(100)})
 					logs[w] = append(logs[w], e)
 					s.Apply(b, e)
 				case x < 14:
@@ -112,9 +112,9 @@ func TestConcurrentUse(t *testing.T) {
 			case 0:
 				s.Drop(b)
 			case 1:
-				purgeTombstones(s, b, Version{r.Uint64N(3), r.Uint64N(100)})
+				purgeTombstones(s, b, Version{Term: r.Uint64N(3), Seq: r.Uint64N(100)})
 			default:
-				s.Apply(b, contentFor(fmt.Sprintf("churn-%d", i%50), Version{r.Uint64N(3), r.Uint64N(100)}))
+				s.Apply(b, contentFor(fmt.Sprintf("churn-%d", i%50), Version{Term: r.Uint64N(3), Seq: r.Uint64N(100)}))
 			}
 		}
 	}()

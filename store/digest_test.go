@@ -23,7 +23,7 @@ func TestDigestEmptyIsZero(t *testing.T) {
 		t.Fatal("digest not 0 after Drop")
 	}
 	s.Apply(0, del("a", 1, 2))
-	if purgeTombstones(s, 0, Version{1, 2}) != 1 || s.Digest(0) != 0 {
+	if purgeTombstones(s, 0, Version{Term: 1, Seq: 2}) != 1 || s.Digest(0) != 0 {
 		t.Fatal("digest not 0 after purging the only tombstone")
 	}
 }
@@ -50,7 +50,7 @@ func TestDigestDiffers(t *testing.T) {
 		n := 1 + r.IntN(30)
 		var es []Entry
 		for i := range n {
-			es = append(es, contentFor(fmt.Sprintf("key-%d", i), Version{r.Uint64N(5) + 1, r.Uint64N(5) + 1}))
+			es = append(es, contentFor(fmt.Sprintf("key-%d", i), Version{Term: r.Uint64N(5) + 1, Seq: r.Uint64N(5) + 1}))
 		}
 		build := func(es []Entry) *Store {
 			s := New(1)
@@ -75,7 +75,7 @@ func TestDigestDiffers(t *testing.T) {
 			mut[i].Deleted = !mut[i].Deleted
 			what = "deleted"
 		case 3:
-			mut = append(mut, contentFor("extra", Version{1, 1}))
+			mut = append(mut, contentFor("extra", Version{Term: 1, Seq: 1}))
 			what = "added key"
 		case 4:
 			mut = append(mut[:i], mut[i+1:]...)
@@ -96,7 +96,7 @@ func TestDigestPurgeTombstones(t *testing.T) {
 			s.Apply(0, e)
 			m.apply(e)
 		}
-		upTo := Version{r.Uint64N(3), r.Uint64N(4)}
+		upTo := Version{Term: r.Uint64N(3), Seq: r.Uint64N(4)}
 		want, removed := New(1), 0
 		for _, e := range m {
 			if e.Deleted && e.Version.Compare(upTo) <= 0 {
@@ -123,10 +123,10 @@ func TestPurgeTombstonesUpTo(t *testing.T) {
 	s := New(1)
 	s.Apply(0, del("k", 2, 0))
 	s.Apply(0, put("live", 1, 0, "v"))
-	if n := purgeTombstones(s, 0, Version{1, 9}); n != 0 {
+	if n := purgeTombstones(s, 0, Version{Term: 1, Seq: 9}); n != 0 {
 		t.Fatalf("purged %d tombstones newer than upTo", n)
 	}
-	if n := purgeTombstones(s, 0, Version{2, 0}); n != 1 {
+	if n := purgeTombstones(s, 0, Version{Term: 2, Seq: 0}); n != 1 {
 		t.Fatalf("purged %d, want 1", n)
 	}
 	if _, ok := s.Get(0, "k"); ok {
@@ -141,13 +141,13 @@ func TestPurgeTombstonesUpTo(t *testing.T) {
 func TestForgetRemovesOnlyThatVersion(t *testing.T) {
 	s := New(1)
 	s.Apply(0, put("live", 3, 1, "v"))
-	s.Apply(0, Entry{Key: "rare", Value: []byte("x"), ContentType: "application/x-rare-type", Version: Version{3, 2}})
+	s.Apply(0, Entry{Key: "rare", Value: []byte("x"), ContentType: "application/x-rare-type", Version: Version{Term: 3, Seq: 2}})
 	s.Apply(0, del("gone", 3, 3))
 	empty := New(1).Digest(0)
-	if s.Forget(0, "live", Version{3, 0}) || s.Forget(0, "absent", Version{3, 1}) {
+	if s.Forget(0, "live", Version{Term: 3, Seq: 0}) || s.Forget(0, "absent", Version{Term: 3, Seq: 1}) {
 		t.Fatal("forgot an entry of another version, or an absent key")
 	}
-	for _, kv := range []KeyVersion{{Key: "live", Version: Version{3, 1}}, {Key: "rare", Version: Version{3, 2}}, {Key: "gone", Version: Version{3, 3}}} {
+	for _, kv := range []KeyVersion{{Key: "live", Version: Version{Term: 3, Seq: 1}}, {Key: "rare", Version: Version{Term: 3, Seq: 2}}, {Key: "gone", Version: Version{Term: 3, Seq: 3}}} {
 		if !s.Forget(0, kv.Key, kv.Version) {
 			t.Fatalf("did not forget %s", kv.Key)
 		}

@@ -17,7 +17,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	keys := []string{"", "k", string(every[:]), strings.Repeat("x", 300), "\x00", "\xff\x80"}
 	values := [][]byte{nil, {0}, every[:], bytes.Repeat([]byte{0x80}, 70000)}
-	versions := []Version{{}, {1, 1}, {127, 128}, {1 << 63, 1<<64 - 1}}
+	versions := []Version{{}, {Term: 1, Seq: 1}, {Term: 127, Seq: 128}, {Term: 1 << 63, Seq: 1<<64 - 1}}
 	for _, k := range keys {
 		for _, val := range values {
 			for _, ver := range versions {
@@ -103,10 +103,10 @@ func TestIndexRandomOps(t *testing.T) {
 				x.shrink()
 				delete(want, k)
 			case ok:
-				rec, _ := newRecord(k, Version{1, uint64(op)}, ctNone, nil)
+				rec, _ := newRecord(k, Version{Term: 1, Seq: uint64(op)}, ctNone, nil)
 				x.recs[i] = rec
 			default:
-				rec, _ := newRecord(k, Version{1, uint64(op)}, ctNone, nil)
+				rec, _ := newRecord(k, Version{Term: 1, Seq: uint64(op)}, ctNone, nil)
 				x.insert(i, h, rec)
 				want[k] = true
 			}
@@ -148,7 +148,7 @@ func TestIndexCollisions(t *testing.T) {
 		if ok {
 			t.Fatalf("%q already present", k)
 		}
-		rec, _ := newRecord(k, Version{1, 1}, ctTombstone, nil)
+		rec, _ := newRecord(k, Version{Term: 1, Seq: 1}, ctTombstone, nil)
 		x.insert(i, h, rec)
 		want[k] = true
 	}
@@ -178,14 +178,14 @@ func TestPurgeTombstonesIndex(t *testing.T) {
 		n := r.IntN(3000)
 		for i := range n {
 			k := fmt.Sprintf("key-%d", i)
-			e := Entry{Key: k, Version: Version{1, uint64(r.IntN(10))}, Deleted: r.IntN(10) != 0}
+			e := Entry{Key: k, Version: Version{Term: 1, Seq: uint64(r.IntN(10))}, Deleted: r.IntN(10) != 0}
 			if !e.Deleted {
 				e.Value = []byte(k)
 			}
 			s.Apply(0, e)
 			m.apply(e)
 		}
-		upTo := Version{1, uint64(r.IntN(10))}
+		upTo := Version{Term: 1, Seq: uint64(r.IntN(10))}
 		purged := 0
 		for k, e := range m {
 			if e.Deleted && e.Version.Compare(upTo) <= 0 {
@@ -213,24 +213,24 @@ func TestPurgeTombstonesIndex(t *testing.T) {
 // value when the key is overwritten, deleted, purged or its bucket dropped.
 func TestValuesNeverChange(t *testing.T) {
 	s := New(1)
-	s.Apply(0, Entry{Key: "k", Value: []byte("first"), ContentType: "a/b", Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "k", Value: []byte("first"), ContentType: "a/b", Version: Version{Term: 1, Seq: 1}})
 	got := mustGet(t, s, 0, "k")
 	ranged := dump(s, 0)[0]
 	keys, _ := s.Keys([]int{0}, "", "", 0)
 	sum := s.Summary(0)[0]
-	s.Apply(0, Entry{Key: "k", Value: []byte("second"), ContentType: "c/d", Version: Version{1, 2}})
-	s.Apply(0, Entry{Key: "k", Version: Version{1, 3}, Deleted: true})
-	s.PurgeTombstone(0, "k", Version{1, 3})
+	s.Apply(0, Entry{Key: "k", Value: []byte("second"), ContentType: "c/d", Version: Version{Term: 1, Seq: 2}})
+	s.Apply(0, Entry{Key: "k", Version: Version{Term: 1, Seq: 3}, Deleted: true})
+	s.PurgeTombstone(0, "k", Version{Term: 1, Seq: 3})
 	for i := range 100 { // reuse of freed memory would show
-		s.Apply(0, Entry{Key: "k", Value: []byte("third"), Version: Version{2, uint64(i)}})
+		s.Apply(0, Entry{Key: "k", Value: []byte("third"), Version: Version{Term: 2, Seq: uint64(i)}})
 	}
 	s.Drop(0)
 	for _, e := range []Entry{got, ranged} {
-		if e.Key != "k" || string(e.Value) != "first" || e.ContentType != "a/b" || e.Version != (Version{1, 1}) {
+		if e.Key != "k" || string(e.Value) != "first" || e.ContentType != "a/b" || e.Version != (Version{Term: 1, Seq: 1}) {
 			t.Fatalf("entry changed to %s", fmtEntry(e))
 		}
 	}
-	if keys[0] != "k" || sum.Key != "k" || sum.Version != (Version{1, 1}) {
+	if keys[0] != "k" || sum.Key != "k" || sum.Version != (Version{Term: 1, Seq: 1}) {
 		t.Fatalf("keys %q summary %+v changed", keys, sum)
 	}
 }
@@ -240,7 +240,7 @@ func TestValuesNeverChange(t *testing.T) {
 func TestApplyCopiesValue(t *testing.T) {
 	s := New(1)
 	val := []byte("value")
-	s.Apply(0, Entry{Key: "key", Value: val, Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "key", Value: val, Version: Version{Term: 1, Seq: 1}})
 	copy(val, "XXXXX")
 	if e := mustGet(t, s, 0, "key"); string(e.Value) != "value" {
 		t.Fatalf("value %q", e.Value)

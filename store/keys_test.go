@@ -36,7 +36,7 @@ func TestKeysAgainstNaive(t *testing.T) {
 			for range 1 + r.IntN(4) {
 				key += string(rune('a' + r.IntN(3)))
 			}
-			e := contentFor(key, Version{r.Uint64N(3), r.Uint64N(4)})
+			e := contentFor(key, Version{Term: r.Uint64N(3), Seq: r.Uint64N(4)})
 			s.Apply(keyBucket(key, n), e)
 			m.apply(e)
 		}

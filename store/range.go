@@ -47,14 +47,6 @@ func (s *Store) Range(b int, after string, maxBytes int) (entries []Entry, more 
 	return entries, false
 }
 
-// KeyVersion is one entry's identity, without its value, for anti-entropy
-// diffs.
-type KeyVersion struct {
-	Key     string  `msgpack:"k"`
-	Version Version `msgpack:"v"`
-	Deleted bool    `msgpack:"d"`
-}
-
 // Summary returns every entry of bucket b (tombstones included) as a
 // KeyVersion, sorted by key.
 func (s *Store) Summary(b int) []KeyVersion {

@@ -104,7 +104,7 @@ func TestSummary(t *testing.T) {
 	}
 	for i, kv := range sum {
 		w := want[i]
-		if kv != (KeyVersion{w.Key, w.Version, w.Deleted}) {
+		if kv != (KeyVersion{Key: w.Key, Version: w.Version, Deleted: w.Deleted}) {
 			t.Fatalf("summary[%d] = %+v, want %s", i, kv, fmtEntry(w))
 		}
 	}

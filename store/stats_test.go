@@ -17,7 +17,7 @@ func TestStatsRecount(t *testing.T) {
 			case x < 2:
 				s.Drop(r.IntN(n))
 			case x < 5:
-				purgeTombstones(s, r.IntN(n), Version{r.Uint64N(3), r.Uint64N(4)})
+				purgeTombstones(s, r.IntN(n), Version{Term: r.Uint64N(3), Seq: r.Uint64N(4)})
 			default:
 				s.Apply(keyBucket(e.Key, n), e)
 			}

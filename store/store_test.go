@@ -10,11 +10,11 @@ import (
 )
 
 func put(key string, term, seq uint64, val string) Entry {
-	return Entry{Key: key, Value: []byte(val), ContentType: "text/plain", Version: Version{term, seq}}
+	return Entry{Key: key, Value: []byte(val), ContentType: "text/plain", Version: Version{Term: term, Seq: seq}}
 }
 
 func del(key string, term, seq uint64) Entry {
-	return Entry{Key: key, Version: Version{term, seq}, Deleted: true}
+	return Entry{Key: key, Version: Version{Term: term, Seq: seq}, Deleted: true}
 }
 
 func mustGet(t *testing.T, s *Store, b int, key string) Entry {
@@ -35,7 +35,7 @@ func TestApplyIfNewer(t *testing.T) {
 		t.Fatal("first Apply rejected")
 	}
 	e := mustGet(t, s, 1, "a")
-	if string(e.Value) != "v1" || e.ContentType != "text/plain" || e.Version != (Version{1, 5}) || e.Deleted {
+	if string(e.Value) != "v1" || e.ContentType != "text/plain" || e.Version != (Version{Term: 1, Seq: 5}) || e.Deleted {
 		t.Fatalf("Get = %s", fmtEntry(e))
 	}
 	if _, ok := s.Get(2, "a"); ok {
@@ -53,7 +53,7 @@ func TestApplyIfNewer(t *testing.T) {
 		if s.Apply(1, old) {
 			t.Fatalf("Apply(%s) accepted over 1.5", fmtEntry(old))
 		}
-		if e := mustGet(t, s, 1, "a"); string(e.Value) != "v1" || e.Version != (Version{1, 5}) || e.Deleted {
+		if e := mustGet(t, s, 1, "a"); string(e.Value) != "v1" || e.Version != (Version{Term: 1, Seq: 5}) || e.Deleted {
 			t.Fatalf("rejected Apply changed the entry: %s", fmtEntry(e))
 		}
 		if s.Digest(1) != digest || s.Stats() != stats {
@@ -75,7 +75,7 @@ func TestApplyIfNewer(t *testing.T) {
 		t.Fatal("newer tombstone rejected")
 	}
 	e = mustGet(t, s, 1, "a")
-	if !e.Deleted || e.Value != nil || e.ContentType != "" || e.Version != (Version{2, 1}) {
+	if !e.Deleted || e.Value != nil || e.ContentType != "" || e.Version != (Version{Term: 2, Seq: 1}) {
 		t.Fatalf("tombstone stored as %s", fmtEntry(e))
 	}
 	if s.Apply(1, put("a", 2, 0, "v2")) || s.Apply(1, put("a", 1, 9, "zombie")) {
@@ -122,7 +122,7 @@ func TestApplyValueOwnership(t *testing.T) {
 	s := New(1)
 	big := make([]byte, 5, 4096)
 	copy(big, "hello")
-	s.Apply(0, Entry{Key: "k", Value: big, Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "k", Value: big, Version: Version{Term: 1, Seq: 1}})
 	e := mustGet(t, s, 0, "k")
 	if string(e.Value) != "hello" || cap(e.Value) != len(e.Value) {
 		t.Fatalf("value %q cap %d, want clipped \"hello\"", e.Value, cap(e.Value))
@@ -132,14 +132,14 @@ func TestApplyValueOwnership(t *testing.T) {
 	}
 
 	exact := []byte("world")
-	s.Apply(0, Entry{Key: "k2", Value: exact, Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "k2", Value: exact, Version: Version{Term: 1, Seq: 1}})
 	e = mustGet(t, s, 0, "k2")
 	if string(e.Value) != "world" || cap(e.Value) != len(e.Value) {
 		t.Fatalf("value %q cap %d, want clipped \"world\"", e.Value, cap(e.Value))
 	}
 	// Appending to a returned value must not write into the store.
 	_ = append(e.Value, '!')
-	s.Apply(0, Entry{Key: "k3", Value: []byte{}, ContentType: "x/y", Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "k3", Value: []byte{}, ContentType: "x/y", Version: Version{Term: 1, Seq: 1}})
 	if e := mustGet(t, s, 0, "k3"); e.Value != nil || e.ContentType != "x/y" {
 		t.Fatalf("empty value stored as %s", fmtEntry(e))
 	}
@@ -152,7 +152,7 @@ func TestContentTypes(t *testing.T) {
 	for i := range n {
 		key := fmt.Sprintf("k%d", i)
 		ct := fmt.Sprintf("type/%d", i)
-		s.Apply(i%2, Entry{Key: key, Value: []byte("v"), ContentType: ct, Version: Version{1, 1}})
+		s.Apply(i%2, Entry{Key: key, Value: []byte("v"), ContentType: ct, Version: Version{Term: 1, Seq: 1}})
 	}
 	for i := range n {
 		key := fmt.Sprintf("k%d", i)
@@ -162,8 +162,8 @@ func TestContentTypes(t *testing.T) {
 	}
 	// Interned strings are shared.
 	a, b := strings.Clone("type/1"), strings.Clone("type/1")
-	s.Apply(0, Entry{Key: "x1", ContentType: a, Version: Version{1, 1}})
-	s.Apply(1, Entry{Key: "x2", ContentType: b, Version: Version{1, 1}})
+	s.Apply(0, Entry{Key: "x1", ContentType: a, Version: Version{Term: 1, Seq: 1}})
+	s.Apply(1, Entry{Key: "x2", ContentType: b, Version: Version{Term: 1, Seq: 1}})
 	e1, e2 := mustGet(t, s, 0, "x1"), mustGet(t, s, 1, "x2")
 	if e1.ContentType != "type/1" || e2.ContentType != "type/1" ||
 		unsafe.StringData(e1.ContentType) != unsafe.StringData(e2.ContentType) ||
@@ -175,15 +175,15 @@ func TestContentTypes(t *testing.T) {
 	rare := fmt.Sprintf("type/%d", n-1)
 	k := fmt.Sprintf("k%d", n-1)
 	b0 := (n - 1) % 2
-	s.Apply(b0, Entry{Key: k, Value: []byte("v"), ContentType: "type/1", Version: Version{1, 2}})
+	s.Apply(b0, Entry{Key: k, Value: []byte("v"), ContentType: "type/1", Version: Version{Term: 1, Seq: 2}})
 	if e := mustGet(t, s, b0, k); e.ContentType != "type/1" {
 		t.Fatalf("rare→interned: %q", e.ContentType)
 	}
-	s.Apply(b0, Entry{Key: k, Value: []byte("v"), ContentType: rare, Version: Version{1, 3}})
+	s.Apply(b0, Entry{Key: k, Value: []byte("v"), ContentType: rare, Version: Version{Term: 1, Seq: 3}})
 	if e := mustGet(t, s, b0, k); e.ContentType != rare {
 		t.Fatalf("interned→rare: %q", e.ContentType)
 	}
-	s.Apply(b0, Entry{Key: k, Version: Version{1, 4}, Deleted: true})
+	s.Apply(b0, Entry{Key: k, Version: Version{Term: 1, Seq: 4}, Deleted: true})
 	if _, ok := s.buckets[b0].rare[k]; ok {
 		t.Fatal("rare content type kept for a tombstone")
 	}

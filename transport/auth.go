@@ -109,17 +109,6 @@ type AuthConfig struct {
 	LogEvery time.Duration
 }
 
-// SecretHandshake returns a TCPConfig.Handshake that runs the secret
-// handshake with secret, each handshake bounded by timeout, logging
-// nothing. It panics if secret is empty.
-func SecretHandshake(secret []byte, timeout time.Duration) func(net.Conn, bool) error {
-	hs, err := NewSecretHandshake(AuthConfig{Secret: secret, Timeout: timeout})
-	if err != nil {
-		panic(err)
-	}
-	return hs
-}
-
 // NewSecretHandshake returns a TCPConfig.Handshake that runs the secret
 // handshake described by cfg. The returned function is safe for concurrent
 // use; an error it returns wraps ErrAuth, and a connection it fails must be

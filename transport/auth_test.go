@@ -88,10 +88,20 @@ func newHS(t testing.TB, cfg AuthConfig) func(net.Conn, bool) error {
 	return hs
 }
 
+// secretHS is the secret handshake with secret and the tests' timeout,
+// logging nothing. It panics if secret is empty.
+func secretHS(secret []byte) func(net.Conn, bool) error {
+	hs, err := NewSecretHandshake(AuthConfig{Secret: secret, Timeout: authTimeout})
+	if err != nil {
+		panic(err)
+	}
+	return hs
+}
+
 func TestSecretHandshakeRightSecret(t *testing.T) {
 	secret := []byte("correct horse battery staple")
 	for range 20 {
-		errD, errA := handshakes(t, SecretHandshake(secret, authTimeout), SecretHandshake(bytes.Clone(secret), authTimeout))
+		errD, errA := handshakes(t, secretHS(secret), secretHS(bytes.Clone(secret)))
 		if errD != nil || errA != nil {
 			t.Fatalf("same secret: dialer %v, acceptor %v", errD, errA)
 		}
@@ -105,7 +115,7 @@ func TestSecretHandshakeWrongSecretBothWays(t *testing.T) {
 		{"prefix", "secret", "secret-a"},
 		{"one byte", "secret-a", "secret-a\x00"},
 	} {
-		errD, errA := handshakes(t, SecretHandshake([]byte(tc.dialer), authTimeout), SecretHandshake([]byte(tc.acceptor), authTimeout))
+		errD, errA := handshakes(t, secretHS([]byte(tc.dialer)), secretHS([]byte(tc.acceptor)))
 		if !errors.Is(errD, ErrSecretMismatch) || !errors.Is(errA, ErrSecretMismatch) {
 			t.Errorf("%s: dialer %v, acceptor %v; want both %v", tc.name, errD, errA, ErrSecretMismatch)
 		}
@@ -124,7 +134,7 @@ func TestSecretHandshakeDialerProvesNothingFirst(t *testing.T) {
 	secret := []byte("s3cret")
 	d, a := tcpPair(t)
 	errc := make(chan error, 1)
-	go func() { errc <- SecretHandshake(secret, authTimeout)(d, true) }()
+	go func() { errc <- secretHS(secret)(d, true) }()
 	helloD := readHello(t, a)
 	fake := &auth{secret: []byte("guess"), name: "impostor"}
 	helloA := fake.hello()
@@ -171,7 +181,7 @@ func TestSecretHandshakeNoReplay(t *testing.T) {
 	// Record a dialer's hello and proof against a real acceptor.
 	d, a := tcpPair(t)
 	accErr := make(chan error, 1)
-	go func() { accErr <- SecretHandshake(secret, authTimeout)(a, false) }()
+	go func() { accErr <- secretHS(secret)(a, false) }()
 	dialer := &auth{secret: authKey(secret), name: "recorded"}
 	helloD := dialer.hello()
 	d.Write(helloD)
@@ -185,7 +195,7 @@ func TestSecretHandshakeNoReplay(t *testing.T) {
 	}
 	// Replay both to a new acceptor.
 	d2, a2 := tcpPair(t)
-	go func() { accErr <- SecretHandshake(secret, authTimeout)(a2, false) }()
+	go func() { accErr <- secretHS(secret)(a2, false) }()
 	d2.Write(helloD)
 	readHello(t, d2)
 	io.ReadFull(d2, make([]byte, proofLen))
@@ -205,7 +215,7 @@ func TestSecretHandshakeNoReplay(t *testing.T) {
 func TestSecretHandshakeReflection(t *testing.T) {
 	d, a := tcpPair(t)
 	accErr := make(chan error, 1)
-	go func() { accErr <- SecretHandshake([]byte("s3cret"), authTimeout)(a, false) }()
+	go func() { accErr <- secretHS([]byte("s3cret"))(a, false) }()
 	d.Write((&auth{name: "mirror"}).hello())
 	readHello(t, d)
 	proofA := make([]byte, proofLen)
@@ -222,7 +232,7 @@ func TestSecretHandshakeNoSecretPeer(t *testing.T) {
 	t.Run("frames to a secret acceptor", func(t *testing.T) {
 		d, a := tcpPair(t)
 		accErr := make(chan error, 1)
-		go func() { accErr <- SecretHandshake([]byte("s3cret"), authTimeout)(a, false) }()
+		go func() { accErr <- secretHS([]byte("s3cret"))(a, false) }()
 		body, _ := wire.Encode(&wire.Hello{Self: wire.Member{ID: 4}})
 		d.Write(wire.AppendFrame(nil, wire.Header{Type: wire.TypeHello, ID: 77, From: 4, Term: 1}, body))
 		if err := <-accErr; !errors.Is(err, ErrNoSecret) || !errors.Is(err, ErrAuth) {
@@ -249,7 +259,7 @@ func TestSecretHandshakeNoSecretPeer(t *testing.T) {
 			_, _, _ = wire.ReadFrame(a, wire.DefaultMaxFrame)
 			a.Close()
 		}()
-		err := SecretHandshake([]byte("s3cret"), authTimeout)(d, true)
+		err := secretHS([]byte("s3cret"))(d, true)
 		if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "--cluster-secret") {
 			t.Fatalf("dialer: %v", err)
 		}
@@ -288,7 +298,7 @@ func TestSecretHandshakeHostileBytes(t *testing.T) {
 			d, a := tcpPair(t)
 			start := time.Now()
 			accErr := make(chan error, 1)
-			go func() { accErr <- SecretHandshake(secret, authTimeout)(a, false) }()
+			go func() { accErr <- secretHS(secret)(a, false) }()
 			d.Write(tc.data)
 			d.(*net.TCPConn).CloseWrite()
 			err := <-accErr
@@ -303,7 +313,7 @@ func TestSecretHandshakeHostileBytes(t *testing.T) {
 			d, a := tcpPair(t)
 			start := time.Now()
 			dialErr := make(chan error, 1)
-			go func() { dialErr <- SecretHandshake(secret, authTimeout)(d, true) }()
+			go func() { dialErr <- secretHS(secret)(d, true) }()
 			readHello(t, a)
 			a.Write(tc.data)
 			a.(*net.TCPConn).CloseWrite()
@@ -322,7 +332,7 @@ func TestSecretHandshakeHostileBytes(t *testing.T) {
 // a handshake no longer than its timeout, on both sides.
 func TestSecretHandshakeTimeouts(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	hs := SecretHandshake([]byte("s3cret"), timeout)
+	hs := newHS(t, AuthConfig{Secret: []byte("s3cret"), Timeout: timeout})
 	good := (&auth{secret: []byte("s3cret")}).hello()
 	for _, tc := range []struct {
 		name   string
@@ -377,12 +387,6 @@ func TestNewSecretHandshakeConfig(t *testing.T) {
 	if _, err := NewSecretHandshake(AuthConfig{Secret: []byte("x"), Timeout: -1}); err == nil {
 		t.Error("a negative timeout was accepted")
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("SecretHandshake(nil) did not panic")
-		}
-	}()
-	SecretHandshake(nil, time.Second)
 }
 
 // allRecorder is a slog.Handler that keeps every record.
@@ -457,7 +461,7 @@ func TestTCPSecretHandshake(t *testing.T) {
 	node := func(id uint64, secret string) *TCP {
 		cfg := testTCPConfig(fixedStamp(id, 1), nil)
 		if secret != "" {
-			cfg.Handshake = SecretHandshake([]byte(secret), authTimeout)
+			cfg.Handshake = secretHS([]byte(secret))
 		}
 		return listenTCP(t, cfg, handler)
 	}
@@ -504,7 +508,7 @@ func TestTCPSecretHandshake(t *testing.T) {
 func TestTCPFramesAfterFailedHandshakeNeverServed(t *testing.T) {
 	var served atomic.Int64
 	cfg := testTCPConfig(fixedStamp(1, 1), nil)
-	cfg.Handshake = SecretHandshake([]byte("s3cret"), authTimeout)
+	cfg.Handshake = secretHS([]byte("s3cret"))
 	srv := listenTCP(t, cfg, HandlerFunc(func(context.Context, Envelope) (wire.Message, error) {
 		served.Add(1)
 		return nil, nil
@@ -546,7 +550,7 @@ func TestTCPFramesAfterFailedHandshakeNeverServed(t *testing.T) {
 }
 
 func TestSecretHandshakeConcurrent(t *testing.T) {
-	hs := SecretHandshake([]byte("s3cret"), authTimeout)
+	hs := secretHS([]byte("s3cret"))
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for range 32 {

@@ -63,8 +63,9 @@ func BenchmarkTCPCallSerial(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }
 
-// BenchmarkMemCall measures a call through the in-memory network (encode,
-// decode and a handler goroutine each way, no faults).
+// BenchmarkMemCall measures a call through the in-memory network (encode
+// and decode each way, the connection's reader and a handler goroutine, no
+// faults).
 func BenchmarkMemCall(b *testing.B) {
 	n := NewNetwork(1)
 	srv, err := n.Listen("srv", fixedStamp(2, 1), ackHandler)

@@ -25,12 +25,26 @@ type harness struct {
 	listen func(t *testing.T, addr string, stamp Stamp, h Handler) (Transport, error)
 	// deadAddr returns an address nobody listens on.
 	deadAddr func(t *testing.T) string
+	// stalls receives the quick-stall reports of every transport listen
+	// starts, whose stall bound is contractQuickStall (reports that find
+	// the channel full are dropped).
+	stalls chan QuickStall
 }
 
 const (
 	contractMaxFrame    = 256 << 10
 	contractCallTimeout = 400 * time.Millisecond
+	contractQuickStall  = 100 * time.Millisecond
 )
+
+// reportStall is the harnesses' stall report: into hs.stalls, never
+// blocking.
+func (hs *harness) reportStall(s QuickStall) {
+	select {
+	case hs.stalls <- s:
+	default:
+	}
+}
 
 // testContract runs the error and behaviour contract every Transport meets
 // against the implementation newHarness builds.
@@ -45,6 +59,7 @@ func testContract(t *testing.T, newHarness func(t *testing.T) *harness) {
 	t.Run("MaxFrame", func(t *testing.T) { contractMaxFrameSize(t, newHarness(t)) })
 	t.Run("Reconnect", func(t *testing.T) { contractReconnect(t, newHarness(t)) })
 	t.Run("QuickDeclined", func(t *testing.T) { contractQuickDeclined(t, newHarness(t)) })
+	t.Run("QuickStall", func(t *testing.T) { contractQuickStallCaught(t, newHarness(t)) })
 }
 
 // testNode is one transport with a settable identity and term.
@@ -609,5 +624,111 @@ func contractQuickDeclined(t *testing.T, hs *harness) {
 	}
 	if got := [3]int64{h.inline.Load(), h.declined.Load(), h.offReader.Load()}; got != [3]int64{n / 2, n / 2, n / 2} {
 		t.Fatalf("inline/declined/off-reader passes %v, want %d each", got, n/2)
+	}
+}
+
+// stallHandler marks Replicates quick and breaks the QuickHandler contract
+// on purpose: served inline, a Replicate of key "block" waits until
+// release is closed. Each answer says whether its request was served
+// inline and whether release was closed when its handler began.
+type stallHandler struct {
+	started chan struct{} // a token when the blocking Replicate starts waiting
+	release chan struct{}
+}
+
+func (h *stallHandler) Quick(msg wire.Message) bool {
+	_, ok := msg.(*wire.Replicate)
+	return ok
+}
+
+func (h *stallHandler) ServePeer(ctx context.Context, req Envelope) (wire.Message, error) {
+	r, ok := req.Msg.(*wire.Replicate)
+	if !ok {
+		return nil, wire.ErrBadRequest
+	}
+	released := false
+	select {
+	case <-h.release:
+		released = true
+	default:
+	}
+	if r.Entry.Key == "block" {
+		h.started <- struct{}{}
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &wire.ReadResp{Found: Inline(ctx), Entry: store.Entry{Key: r.Entry.Key, Deleted: released}}, nil
+}
+
+// contractQuickStallCaught checks that a quick request whose handler
+// blocks on the reader is caught: the transport reports it, once, as a
+// QuickStall while it still blocks, and the stall is the one TCP
+// suffers, the next request on the same connection waiting behind it
+// until it ends.
+func contractQuickStallCaught(t *testing.T, hs *harness) {
+	h := &stallHandler{started: make(chan struct{}, 1), release: make(chan struct{})}
+	srv, err := hs.listen(t, "", func() (uint64, uint64) { return 2, 1 }, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	defer func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+	}()
+	a := newNode(t, hs, "", 1, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	blocked := goCall(ctx, a.tr, srv.Addr(), &wire.Replicate{Entry: store.Entry{Key: "block"}})
+	select {
+	case <-h.started:
+	case <-ctx.Done():
+		t.Fatal("the blocking quick request never reached its handler")
+	}
+	next := goCall(ctx, a.tr, srv.Addr(), &wire.Replicate{Entry: store.Entry{Key: "next"}})
+	var s QuickStall
+	select {
+	case s = <-hs.stalls:
+	case r := <-next:
+		t.Fatalf("the next request was answered (%+v, %v) while a quick handler blocked the reader, and no stall was reported", r.env.Msg, r.err)
+	case <-ctx.Done():
+		t.Fatal("a quick handler blocked for 10s and no stall was reported")
+	}
+	if s.Type != wire.TypeReplicate || s.Held < contractQuickStall || s.Local != srv.Addr() || s.Remote == "" {
+		t.Errorf("stall report %+v: want type %d, held at least %v, local %s", s, wire.TypeReplicate, contractQuickStall, srv.Addr())
+	}
+	if !strings.Contains(s.String(), "held the reader") {
+		t.Errorf("stall report reads %q", s)
+	}
+	select {
+	case r := <-next:
+		t.Fatalf("the next request on the connection was answered (%+v, %v) while the reader was blocked", r.env.Msg, r.err)
+	default:
+	}
+	close(h.release)
+	for name, ch := range map[string]<-chan callResult{"block": blocked, "next": next} {
+		r := waitResult(t, ch)
+		if r.err != nil {
+			t.Fatalf("%s: %v", name, r.err)
+		}
+		rr, ok := r.env.Msg.(*wire.ReadResp)
+		if !ok || rr.Entry.Key != name || !rr.Found {
+			t.Fatalf("%s: answer %#v, want it served inline", name, r.env.Msg)
+		}
+		if name == "next" && !rr.Entry.Deleted {
+			t.Fatal("the next request's handler began before the blocking one was released: it did not wait behind it")
+		}
+	}
+	select {
+	case s := <-hs.stalls:
+		t.Fatalf("a second stall report for one stalled request: %+v", s)
+	default:
 	}
 }

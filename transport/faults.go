@@ -12,6 +12,9 @@ type NetStats struct {
 	Delivered uint64 // delivered to their destination
 	Dropped   uint64 // lost to a partition, block, isolation or the drop rate
 	Held      int    // waiting now for a paused end to resume
+	// QuickStalls counts quick requests whose handler held their
+	// connection's reader longer than the bound (Network.SetQuickStall).
+	QuickStalls uint64
 }
 
 // faults is the fault state of a Network, guarded by Network.mu. Filters

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -28,8 +29,16 @@ type Network struct {
 	rng         *rand.Rand
 	callTimeout time.Duration
 	maxFrame    int
+	quickStall  time.Duration    // see SetQuickStall
+	onStall     func(QuickStall) // nil: log
 	faults
 }
+
+// defaultMemQuickStall is a Network's default quick-stall bound. Under
+// testing/synctest, time only moves when every goroutine of the bubble is
+// blocked, so a busy machine never trips it there: only a handler that
+// waits does.
+const defaultMemQuickStall = time.Second
 
 // NewNetwork returns an empty network whose random faults (drop rate,
 // delay) are drawn from a generator seeded with seed.
@@ -39,7 +48,25 @@ func NewNetwork(seed uint64) *Network {
 		rng:         rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		callTimeout: defaultMemCallTimeout,
 		maxFrame:    wire.DefaultMaxFrame,
+		quickStall:  defaultMemQuickStall,
 	}
+}
+
+// SetQuickStall sets how long a quick request's handler may hold its
+// connection's reader before the network reports it (QuickHandler), and
+// what receives the reports: report runs on a goroutine of its own, once
+// per stalled request, while the handler still holds the reader; nil logs
+// the report at Error through slog.Default. Stats counts stalls either
+// way. The defaults are 1s and nil; a test harness passes a report that
+// fails its test. It applies to quick requests served afterwards; a bound
+// of zero or less keeps the current one.
+func (n *Network) SetQuickStall(bound time.Duration, report func(QuickStall)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if bound > 0 {
+		n.quickStall = bound
+	}
+	n.onStall = report
 }
 
 // SetCallTimeout sets the timeout of calls whose ctx has no deadline
@@ -83,8 +110,11 @@ func (n *Network) Listen(addr string, stamp Stamp, h Handler) (*Mem, error) {
 		h:       h,
 		calls:   make(map[*memCall]struct{}),
 		serving: make(map[*memCall]struct{}),
+		conns:   make(map[string]*memConn),
 	}
+	m.quick, _ = h.(QuickHandler)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.inline = WithInline(m.ctx)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, taken := n.nodes[addr]; taken {
@@ -111,21 +141,41 @@ func (n *Network) remove(m *Mem) {
 	n.mu.Unlock()
 }
 
-// Mem is a Transport on a Network. Each request is handled on its own
-// goroutine, which Close waits for.
+// Mem is a Transport on a Network. As TCP does, it reads the requests of
+// each connection (here, each caller address) on one goroutine, in
+// arrival order, which serves a QuickHandler's quick requests itself and
+// starts a goroutine for each other request. A connection's reader runs
+// while requests wait for it and ends when none do. Close waits for all.
 type Mem struct {
 	n      *Network
 	addr   string
 	stamp  Stamp
 	h      Handler
+	quick  QuickHandler    // h, when it is one
 	ctx    context.Context // handlers' context; ends at Close
+	inline context.Context // ctx, marked for quick requests served on a reader
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	closed  bool
 	calls   map[*memCall]struct{} // this transport's calls waiting for answers
-	serving map[*memCall]struct{} // requests this transport's handlers serve
-	wg      sync.WaitGroup        // handler goroutines
+	serving map[*memCall]struct{} // requests delivered and not yet answered
+	conns   map[string]*memConn   // by caller address: requests waiting for its reader
+	wg      sync.WaitGroup        // readers, handler goroutines and stall reports
+}
+
+// memConn is what waits for the reader of one caller's connection. It is
+// guarded by Mem.mu.
+type memConn struct {
+	queue   []memRequest // delivered, in arrival order, not yet read
+	reading bool         // a reader goroutine runs for this connection
+}
+
+// memRequest is one delivered request.
+type memRequest struct {
+	c    *memCall
+	h    wire.Header
+	body []byte
 }
 
 // memCall is one call in flight: who made it, to whom, and where its
@@ -193,9 +243,10 @@ func (m *Mem) Call(ctx context.Context, addr string, msg wire.Message) (Envelope
 	}
 }
 
-// receive takes a request the network delivers and starts its handler
-// goroutine. It never blocks. A closed m answers with a connection loss, as
-// a closed TCP port would.
+// receive takes a request the network delivers and queues it for the
+// reader of its caller's connection, starting the reader if none runs. It
+// never blocks. A closed m answers with a connection loss, as a closed TCP
+// port would.
 func (m *Mem) receive(c *memCall, h wire.Header, body []byte) {
 	m.mu.Lock()
 	if m.closed {
@@ -204,24 +255,108 @@ func (m *Mem) receive(c *memCall, h wire.Header, body []byte) {
 		return
 	}
 	m.serving[c] = struct{}{}
-	m.wg.Add(1)
+	conn := m.conns[c.caller]
+	if conn == nil {
+		conn = &memConn{}
+		m.conns[c.caller] = conn
+	}
+	conn.queue = append(conn.queue, memRequest{c, h, body})
+	start := !conn.reading
+	if start {
+		conn.reading = true
+		m.wg.Add(1)
+	}
 	m.mu.Unlock()
-	go m.serve(c, h, body)
+	if start {
+		go m.read(c.caller, conn)
+	}
 }
 
-// serve decodes one request, runs the handler and sends the encoded answer
-// back through the network. It runs on its own goroutine.
-func (m *Mem) serve(c *memCall, h wire.Header, body []byte) {
+// read is the reader of one caller's connection: it serves the queued
+// requests in arrival order, quick ones itself, and ends when none are
+// left (or m closes: Close has answered them).
+func (m *Mem) read(caller string, conn *memConn) {
 	defer m.wg.Done()
-	var (
-		resp wire.Message
-		herr error
-	)
-	if msg, err := wire.Decode(h.Type, body); err != nil {
-		herr = err
-	} else {
-		resp, herr = m.servePeer(Envelope{From: h.From, Term: h.Term, Msg: msg})
+	for {
+		m.mu.Lock()
+		if len(conn.queue) == 0 || m.closed {
+			conn.queue = nil
+			conn.reading = false
+			if m.conns[caller] == conn {
+				delete(m.conns, caller)
+			}
+			m.mu.Unlock()
+			return
+		}
+		r := conn.queue[0]
+		conn.queue[0] = memRequest{}
+		conn.queue = conn.queue[1:]
+		m.mu.Unlock()
+		m.dispatch(r)
 	}
+}
+
+// dispatch serves one request on the reader: a quick one by running the
+// handler under the Inline context, watched for stalls; a request that is
+// not quick, or that the handler declines with ErrWouldBlock, on a
+// goroutine of its own.
+func (m *Mem) dispatch(r memRequest) {
+	msg, err := wire.Decode(r.h.Type, r.body)
+	if err != nil {
+		m.finish(r.c, nil, err)
+		return
+	}
+	env := Envelope{From: r.h.From, Term: r.h.Term, Msg: msg}
+	if m.quick != nil && m.quick.Quick(msg) {
+		stop := m.watchStall(r.c.caller, r.h.Type)
+		resp, herr := m.h.ServePeer(m.inline, env)
+		stop()
+		if !errors.Is(herr, ErrWouldBlock) {
+			m.finish(r.c, resp, herr)
+			return
+		}
+	}
+	m.wg.Add(1) // m.wg counts this reader, so Add cannot race Close's Wait
+	go func() {
+		defer m.wg.Done()
+		resp, herr := m.h.ServePeer(m.ctx, env)
+		m.finish(r.c, resp, herr)
+	}()
+}
+
+// watchStall starts the stall watch of a quick request from caller: if the
+// returned stop is not called within the network's bound, the stall is
+// reported, on the timer's goroutine, which Close waits for.
+func (m *Mem) watchStall(caller string, typ wire.Type) (stop func()) {
+	m.n.mu.Lock()
+	bound, report := m.n.quickStall, m.n.onStall
+	m.n.mu.Unlock()
+	start := time.Now()
+	t := time.AfterFunc(bound, func() {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return
+		}
+		m.wg.Add(1)
+		m.mu.Unlock()
+		defer m.wg.Done()
+		s := QuickStall{Local: m.addr, Remote: caller, Type: typ, Held: time.Since(start)}
+		m.n.mu.Lock()
+		m.n.stats.QuickStalls++
+		m.n.mu.Unlock()
+		if report != nil {
+			report(s)
+			return
+		}
+		slog.Error(s.String())
+	})
+	return func() { t.Stop() }
+}
+
+// finish sends the answer to a served request back through the network,
+// unless m has closed (Close has told the caller already).
+func (m *Mem) finish(c *memCall, resp wire.Message, herr error) {
 	_, maxFrame := m.n.limits()
 	typ, rbody := encodeResponse(resp, herr, maxFrame)
 	m.mu.Lock()
@@ -229,25 +364,11 @@ func (m *Mem) serve(c *memCall, h wire.Header, body []byte) {
 	delete(m.serving, c)
 	m.mu.Unlock()
 	if closed {
-		return // Close has told the caller already
+		return
 	}
 	from, term := m.stamp()
 	rh := wire.Header{Type: typ, Flags: wire.FlagResponse, From: from, Term: term}
 	m.n.transmit(m.addr, c.caller, func() { c.answer(reply{h: rh, body: rbody}) })
-}
-
-// servePeer runs the handler as TCP would: a quick request first under an
-// Inline context, and again as any other if the handler declines. (Every
-// request has its own goroutine here; the Inline pass is what the handler
-// sees of the difference.)
-func (m *Mem) servePeer(env Envelope) (wire.Message, error) {
-	if q, ok := m.h.(QuickHandler); ok && q.Quick(env.Msg) {
-		resp, err := m.h.ServePeer(WithInline(m.ctx), env)
-		if !errors.Is(err, ErrWouldBlock) {
-			return resp, err
-		}
-	}
-	return m.h.ServePeer(m.ctx, env)
 }
 
 // Close detaches m from the network (calls to its address then fail with

@@ -18,17 +18,20 @@ func TestMemContract(t *testing.T) {
 		n.SetMaxFrame(contractMaxFrame)
 		n.SetCallTimeout(contractCallTimeout)
 		var next atomic.Int64
-		return &harness{
+		hs := &harness{
 			maxFrame:    contractMaxFrame,
 			callTimeout: contractCallTimeout,
-			listen: func(t *testing.T, addr string, stamp Stamp, h Handler) (Transport, error) {
-				if addr == "" {
-					addr = fmt.Sprintf("node-%d", next.Add(1))
-				}
-				return n.Listen(addr, stamp, h)
-			},
-			deadAddr: func(*testing.T) string { return "nobody" },
+			deadAddr:    func(*testing.T) string { return "nobody" },
+			stalls:      make(chan QuickStall, 16),
 		}
+		hs.listen = func(t *testing.T, addr string, stamp Stamp, h Handler) (Transport, error) {
+			if addr == "" {
+				addr = fmt.Sprintf("node-%d", next.Add(1))
+			}
+			return n.Listen(addr, stamp, h)
+		}
+		n.SetQuickStall(contractQuickStall, hs.reportStall)
+		return hs
 	})
 }
 

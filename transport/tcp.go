@@ -45,11 +45,20 @@ type TCPConfig struct {
 	// under a deadline of DialTimeout on the connection's own goroutine,
 	// and is the hook for a later authentication step.
 	Handshake func(conn net.Conn, dialer bool) error
+	// QuickStall is how long a quick request's handler may hold its
+	// connection's reader before the transport reports it (QuickHandler):
+	// a watchdog looks a few times per QuickStall.
+	QuickStall time.Duration
+	// OnQuickStall, when set, receives each stall report, on the
+	// watchdog's goroutine (it must return promptly). Nil logs them at
+	// Warn. Stats counts them either way.
+	OnQuickStall func(QuickStall)
 }
 
 // DefaultTCPConfig returns the defaults: MaxFrame wire.DefaultMaxFrame,
-// DialTimeout 1s, CallTimeout 5s, IdleTimeout 30s, WriteTimeout 5s. Stamp
-// is left nil and must be set.
+// DialTimeout 1s, CallTimeout 5s, IdleTimeout 30s, WriteTimeout 5s,
+// QuickStall 250ms (quick handlers take microseconds; a quarter second is
+// far beyond a scheduling delay). Stamp is left nil and must be set.
 func DefaultTCPConfig() TCPConfig {
 	return TCPConfig{
 		MaxFrame:     wire.DefaultMaxFrame,
@@ -57,6 +66,7 @@ func DefaultTCPConfig() TCPConfig {
 		CallTimeout:  5 * time.Second,
 		IdleTimeout:  30 * time.Second,
 		WriteTimeout: 5 * time.Second,
+		QuickStall:   250 * time.Millisecond,
 	}
 }
 
@@ -77,13 +87,17 @@ func (c TCPConfig) Validate() error {
 		return fmt.Errorf("transport: TCPConfig.IdleTimeout %v must be positive", c.IdleTimeout)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("transport: TCPConfig.WriteTimeout %v must be positive", c.WriteTimeout)
+	case c.QuickStall <= 0:
+		return fmt.Errorf("transport: TCPConfig.QuickStall %v must be positive", c.QuickStall)
 	}
 	return nil
 }
 
 // TCP is a Transport over TCP: one persistent multiplexed client connection
-// per remote address, and a server that runs each request on its own
-// goroutine.
+// per remote address, and a server that reads each connection on one
+// goroutine, which answers a QuickHandler's quick requests itself, in
+// arrival order, and hands every other request to a handler goroutine
+// (workers.go), reused from request to request.
 type TCP struct {
 	cfg     TCPConfig
 	h       Handler
@@ -103,6 +117,7 @@ type TCP struct {
 	wg     sync.WaitGroup        // every goroutine the transport starts
 
 	servedQuick atomic.Uint64 // requests served on their connection's reader
+	quickStalls atomic.Uint64 // quick requests reported for holding their reader too long
 	writes      writeCounts   // of every connection's frameWriter
 }
 
@@ -113,6 +128,7 @@ type Stats struct {
 	ReaderWrites uint64 // of Writes, made by a connection's reader for its held answers
 	SlowWrites   uint64 // writes that took long enough to send answers back through the writer goroutine
 	ServedQuick  uint64 // requests served on their connection's reader
+	QuickStalls  uint64 // of those, the ones that held their reader longer than QuickStall
 }
 
 // writeCounts are the counters every frameWriter of a transport adds to.
@@ -128,6 +144,7 @@ func (t *TCP) Stats() Stats {
 		ReaderWrites: t.writes.readerWrites.Load(),
 		SlowWrites:   t.writes.slowWrites.Load(),
 		ServedQuick:  t.servedQuick.Load(),
+		QuickStalls:  t.quickStalls.Load(),
 	}
 }
 
@@ -166,6 +183,10 @@ func ListenTCP(addr string, cfg TCPConfig, h Handler) (*TCP, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.acceptLoop()
+	if t.quick != nil {
+		t.wg.Add(1)
+		go t.watchQuick()
+	}
 	return t, nil
 }
 

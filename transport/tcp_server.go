@@ -46,8 +46,9 @@ func (t *TCP) acceptLoop() {
 }
 
 // serverConn is the server side of one accepted connection: a reader
-// goroutine that starts a goroutine per request, and a writer goroutine
-// that sends the responses, coalescing them into few writes.
+// goroutine that answers quick requests itself and hands the others to
+// handler goroutines (workers.go), and a writer goroutine that sends the
+// responses, coalescing them into few writes.
 type serverConn struct {
 	t      *TCP
 	nc     net.Conn
@@ -61,6 +62,15 @@ type serverConn struct {
 	born     time.Time    // accept time; the origin of active
 	active   atomic.Int64 // time since born of the last frame read or answer queued
 	once     sync.Once
+
+	// The quick request the reader is serving, for the stall watchdog
+	// (watchQuick): inlineSince is 1 + the time since born its frame was
+	// read, 0 while the reader serves none; inlineType is its type.
+	inlineSince atomic.Int64
+	inlineType  atomic.Uint32
+	// stallSeen is the inlineSince last reported as a stall. Only the
+	// watchdog goroutine uses it.
+	stallSeen int64
 }
 
 func newServerConn(t *TCP, nc net.Conn) *serverConn {
@@ -77,8 +87,12 @@ func newServerConn(t *TCP, nc net.Conn) *serverConn {
 	}
 }
 
-// touch records activity now.
-func (sc *serverConn) touch() { sc.active.Store(int64(time.Since(sc.born))) }
+// touch records activity now and returns the time since born it stored.
+func (sc *serverConn) touch() int64 {
+	now := int64(time.Since(sc.born))
+	sc.active.Store(now)
+	return now
+}
 
 // idleFor returns how long the connection has been without activity.
 func (sc *serverConn) idleFor() time.Duration {
@@ -148,7 +162,7 @@ func (sc *serverConn) readLoop() error {
 			}
 			return err
 		}
-		sc.touch()
+		readAt := sc.touch()
 		if h.Flags&wire.FlagResponse != 0 {
 			return sc.malformed(fmt.Errorf("%w: response frame (type %d, id %d) sent to a server", wire.ErrBadFrame, h.Type, h.ID))
 		}
@@ -159,7 +173,7 @@ func (sc *serverConn) readLoop() error {
 		sc.inflight.Add(1)
 		sc.t.wg.Add(1) // this goroutine is counted, so Add cannot race Close's Wait
 		if sc.t.quick != nil && sc.t.quick.Quick(msg) {
-			if served, held := sc.serveQuick(h, msg); served {
+			if served, held := sc.serveQuick(h, msg, readAt); served {
 				if held >= maxHeldAnswers {
 					if err := sc.w.flush(); err != nil {
 						return err
@@ -225,12 +239,16 @@ func (sc *serverConn) handle(h wire.Header, msg wire.Message) {
 	sc.answer(h, resp, herr)
 }
 
-// serveQuick runs the handler for a quick request on the reader and
-// holds its answer for the reader's next flush, returning the bytes then
-// held, unless the handler declines with ErrWouldBlock: then served is
-// false and the request is still to be served.
-func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message) (served bool, held int) {
+// serveQuick runs the handler for a quick request, whose frame was read at
+// readAt (time since born), on the reader and holds its answer for the
+// reader's next flush, returning the bytes then held, unless the handler
+// declines with ErrWouldBlock: then served is false and the request is
+// still to be served. The stall watchdog sees the handler running.
+func (sc *serverConn) serveQuick(h wire.Header, msg wire.Message, readAt int64) (served bool, held int) {
+	sc.inlineType.Store(uint32(h.Type))
+	sc.inlineSince.Store(readAt + 1)
 	resp, herr := sc.t.h.ServePeer(sc.inline, Envelope{From: h.From, Term: h.Term, Msg: msg})
+	sc.inlineSince.Store(0)
 	if errors.Is(herr, ErrWouldBlock) {
 		return false, 0
 	}
@@ -267,4 +285,56 @@ func (sc *serverConn) answerAs(h wire.Header, resp wire.Message, herr error, hel
 	putEncodeBuf(buf, body)
 	sc.touch()
 	return queued
+}
+
+// watchQuick is the stall watchdog of quick requests (QuickHandler): a few
+// times per QuickStall it looks at every accepted connection and reports,
+// once per request, a reader whose inline handler has run for QuickStall
+// or longer. It runs on its own goroutine until Close.
+func (t *TCP) watchQuick() {
+	defer t.wg.Done()
+	bound := t.cfg.QuickStall
+	tick := time.NewTicker(max(bound/4, time.Millisecond))
+	defer tick.Stop()
+	var conns []*serverConn
+	for {
+		select {
+		case <-tick.C:
+		case <-t.ctx.Done():
+			return
+		}
+		conns = conns[:0]
+		t.mu.Lock()
+		for c := range t.live {
+			if sc, ok := c.(*serverConn); ok {
+				conns = append(conns, sc)
+			}
+		}
+		t.mu.Unlock()
+		for _, sc := range conns {
+			since := sc.inlineSince.Load()
+			if since == 0 || since == sc.stallSeen {
+				continue
+			}
+			typ := wire.Type(sc.inlineType.Load())
+			held := time.Since(sc.born) - time.Duration(since-1)
+			if held < bound || sc.inlineSince.Load() != since {
+				continue // not yet, or that request has finished meanwhile
+			}
+			sc.stallSeen = since
+			t.reportStall(QuickStall{Local: t.Addr(), Remote: sc.remote, Type: typ, Held: held})
+		}
+		clear(conns) // don't pin closed connections until the next tick
+	}
+}
+
+// reportStall counts a stall and hands it to OnQuickStall, or logs it.
+func (t *TCP) reportStall(s QuickStall) {
+	t.quickStalls.Add(1)
+	if t.cfg.OnQuickStall != nil {
+		t.cfg.OnQuickStall(s)
+		return
+	}
+	t.log.Warn("transport: a quick request's handler is blocking its connection's reader; every later request of that peer waits",
+		"local", s.Local, "remote", s.Remote, "type", s.Type, "held", s.Held)
 }

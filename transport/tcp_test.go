@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,20 +23,24 @@ import (
 
 func TestTCPContract(t *testing.T) {
 	testContract(t, func(t *testing.T) *harness {
-		return &harness{
+		hs := &harness{
 			maxFrame:    contractMaxFrame,
 			callTimeout: contractCallTimeout,
-			listen: func(t *testing.T, addr string, stamp Stamp, h Handler) (Transport, error) {
-				if addr == "" {
-					addr = "127.0.0.1:0"
-				}
-				cfg := testTCPConfig(stamp, nil)
-				cfg.MaxFrame = contractMaxFrame
-				cfg.CallTimeout = contractCallTimeout
-				return ListenTCP(addr, cfg, h)
-			},
-			deadAddr: deadTCPAddr,
+			deadAddr:    deadTCPAddr,
+			stalls:      make(chan QuickStall, 16),
 		}
+		hs.listen = func(t *testing.T, addr string, stamp Stamp, h Handler) (Transport, error) {
+			if addr == "" {
+				addr = "127.0.0.1:0"
+			}
+			cfg := testTCPConfig(stamp, nil)
+			cfg.MaxFrame = contractMaxFrame
+			cfg.CallTimeout = contractCallTimeout
+			cfg.QuickStall = contractQuickStall
+			cfg.OnQuickStall = hs.reportStall
+			return ListenTCP(addr, cfg, h)
+		}
+		return hs
 	})
 }
 
@@ -417,6 +422,7 @@ func TestTCPConfigValidate(t *testing.T) {
 		{func(c *TCPConfig) { c.CallTimeout = -time.Second }, "CallTimeout -1s must be positive"},
 		{func(c *TCPConfig) { c.IdleTimeout = 0 }, "IdleTimeout"},
 		{func(c *TCPConfig) { c.WriteTimeout = 0 }, "WriteTimeout"},
+		{func(c *TCPConfig) { c.QuickStall = 0 }, "QuickStall 0s must be positive"},
 	}
 	for _, c := range cases {
 		cfg := ok
@@ -655,5 +661,38 @@ func TestHeldAnswersDoNotWaitForAPartialFrame(t *testing.T) {
 	if st.FramesSent != 13 || st.ServedQuick != 13 || st.Writes < 3 || st.Writes > 13 ||
 		st.ReaderWrites < 1 || st.ReaderWrites > st.Writes {
 		t.Fatalf("stats %+v: want 13 frames served on the reader in 3 to 13 writes, some by the reader", st)
+	}
+}
+
+// TestTCPQuickStallLogged checks the default of OnQuickStall: a quick
+// handler blocking its reader is logged at Warn, naming the peer and the
+// message type, and counted in Stats, while it still blocks.
+func TestTCPQuickStallLogged(t *testing.T) {
+	rec := &logRecorder{}
+	cfg := testTCPConfig(fixedStamp(2, 1), rec)
+	cfg.QuickStall = 20 * time.Millisecond
+	h := &stallHandler{started: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := listenTCP(t, cfg, h)
+	defer close(h.release)
+	cli := listenTCP(t, testTCPConfig(fixedStamp(1, 1), nil), newTestHandler(1))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_ = goCall(ctx, cli, srv.Addr(), &wire.Replicate{Entry: store.Entry{Key: "block"}})
+	<-h.started
+	waitFor(t, "the stall to be logged", func() bool { return len(rec.remotes()) > 0 })
+	if got := srv.Stats().QuickStalls; got != 1 {
+		t.Errorf("Stats().QuickStalls = %d, want 1", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.recs) != 1 {
+		t.Fatalf("%d log records, want 1", len(rec.recs))
+	}
+	r := rec.recs[0]
+	attrs := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+	if r.Level != slog.LevelWarn || !strings.Contains(r.Message, "quick request") ||
+		attrs["remote"] == "" || attrs["type"] != fmt.Sprint(int(wire.TypeReplicate)) || attrs["held"] == "" {
+		t.Fatalf("logged %v %q %v", r.Level, r.Message, attrs)
 	}
 }

@@ -37,24 +37,40 @@ type Envelope struct {
 	Msg  wire.Message
 }
 
-// Handler serves requests from peers. ServePeer runs on its own goroutine
-// per request, may block, and must return once ctx ends (ctx ends when the
-// transport closes or, for TCP, the connection drops). A non-nil error goes
-// back to the caller as a wire.ErrorMsg; a nil message with a nil error
-// answers wire.OK.
+// Handler serves requests from peers. ServePeer is called concurrently,
+// each request on a goroutine where it may block (see QuickHandler for the
+// exception), and must return once ctx ends (ctx ends when the transport
+// closes or, for TCP, the connection drops). A non-nil error goes back to
+// the caller as a wire.ErrorMsg; a nil message with a nil error answers
+// wire.OK.
 type Handler interface {
 	ServePeer(ctx context.Context, req Envelope) (wire.Message, error)
 }
 
 // QuickHandler is a Handler that can tell which requests it answers
 // quickly and without blocking (no network, no waiting beyond short lock
-// holds). TCP serves those on the connection's reader goroutine, in
+// holds). Both transports serve those on the connection's reader, in
 // arrival order, sparing a goroutine per request and the hop to it; the
-// others get their own. Quick sees only the message: when ServePeer finds,
-// under a context for which Inline is true, that answering would block
-// after all, it returns ErrWouldBlock, before it has changed anything, and
-// the transport serves the request again, as any other, on a goroutine of
-// its own.
+// others get a goroutine each. (A connection is, for TCP, one accepted
+// socket, which carries every request of one peer; for Mem, the pair of a
+// sender and a receiver address.) Quick sees only the message: when
+// ServePeer finds, under a context for which Inline is true, that
+// answering would block after all, it returns ErrWouldBlock, before it has
+// changed anything, and the transport serves the request again, as any
+// other, on a goroutine of its own.
+//
+// A quick request that blocks after all stalls its connection: every later
+// request of that peer waits behind it, and a wait for anything that needs
+// such a request (an answer from the same peer, say) never ends. So the
+// contract is watched, not trusted: a reader whose inline handler has run
+// for longer than a bound (TCPConfig.QuickStall, Network.SetQuickStall)
+// is reported as a QuickStall while it is still held, once per request, to
+// a hook (TCPConfig.OnQuickStall, the report function of SetQuickStall),
+// by default logged, and counted (Stats.QuickStalls, NetStats.QuickStalls).
+// The in-memory network, on which the cluster tests run, serves quick
+// requests on per-connection readers as TCP does, so a blocking quick
+// handler shows in the tests as it would in production; the cluster test
+// harness turns every stall into a test failure.
 type QuickHandler interface {
 	Handler
 	Quick(msg wire.Message) bool
@@ -75,6 +91,23 @@ func WithInline(ctx context.Context) context.Context {
 // Inline reports whether ctx is that of a quick request served on its
 // connection's reader, where a handler must not block (ErrWouldBlock).
 func Inline(ctx context.Context) bool { return ctx.Value(inlineKey{}) != nil }
+
+// QuickStall reports a quick request whose handler, served on its
+// connection's reader, had held the reader for Held when the transport
+// noticed, Held being at least the configured bound: every later request
+// on that connection has waited meanwhile.
+type QuickStall struct {
+	Local  string        // the serving transport's address
+	Remote string        // the connection's other end: the peer's address (TCP), the caller's (Mem)
+	Type   wire.Type     // the request's message type
+	Held   time.Duration // how long the handler had held the reader when noticed
+}
+
+// String describes the stall for a log line or a test failure.
+func (s QuickStall) String() string {
+	return fmt.Sprintf("transport: a quick request (type %d) from %s has held the reader of %s for %v: "+
+		"a handler served inline blocked (QuickHandler)", s.Type, s.Remote, s.Local, s.Held)
+}
 
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req Envelope) (wire.Message, error)

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/shard"
-	"github.com/jumpkv/jumpkv/store"
 )
 
 // sampleBodies returns encoded bodies of every known message type: the zero
@@ -28,15 +28,15 @@ func sampleBodies(t *testing.T) map[string][]byte {
 	member := Member{ID: 3, Incarnation: 1 << 40, Peer: "10.0.0.3:7000", HTTP: "10.0.0.3:8080"}
 	state := ClusterState{Term: 9, Leader: 3, Members: []Member{member, member}, Replicas: 2,
 		Table: shard.Table{Epoch: 12, Buckets: [][]shard.NodeID{{3, 1}, {1, 3}, {}}, Since: []uint64{4, 5, 6}}}
-	entry := store.Entry{Key: "key", Value: bytes.Repeat([]byte{0xdd}, 300), ContentType: "text/plain",
-		Version: store.Version{Term: 9, Seq: 1 << 33}, Deleted: true}
-	version := store.Version{Term: 2, Seq: 3}
+	entry := kv.Entry{Key: "key", Value: bytes.Repeat([]byte{0xdd}, 300), ContentType: "text/plain",
+		Version: kv.Version{Term: 9, Seq: 1 << 33}, Deleted: true}
+	version := kv.Version{Term: 2, Seq: 3}
 	populated := map[string]Message{
 		"install":     &Install{State: state},
 		"voteresp":    &VoteResp{Granted: true, Reason: "r", State: &state, Members: []Member{member}},
 		"heartbeat":   &HeartbeatAck{Heartbeat: Heartbeat{Self: member, Keys: -5}, Lease: true},
 		"fill":        &Fill{Epoch: 3, Buckets: []FillBucket{{Bucket: 1, Sources: []Member{member}}}},
-		"chunk":       &Chunk{Entries: []store.Entry{entry, entry}, More: true},
+		"chunk":       &Chunk{Entries: []kv.Entry{entry, entry}, More: true},
 		"forward":     &Forward{Op: WriteOp{Kind: WriteAppend, Key: "k", Value: []byte{1}, IfMatch: &version}},
 		"list":        &List{Buckets: []int{1, -2, 70000}, Prefix: "p", Limit: 1 << 31},
 		"digestsresp": &DigestsResp{Digests: []uint64{0, 1 << 63}},

@@ -1,346 +1,114 @@
 package wire
 
-func (m *Replicate) appendMsgpack(b []byte) []byte {
-	b = appendMapHeader(b, 3)
-	b = appendInt(appendKey(b, 'b'), m.Bucket)
-	b = appendUint64(appendKey(b, 's'), m.Since)
-	return appendEntry(appendKey(b, 'e'), m.Entry)
+import "github.com/jumpkv/jumpkv/kv"
+
+// The messages of the write and read paths and of the change stream are
+// most of the traffic between nodes, and the reflection codec
+// (vmihailenco/msgpack) costs several times as much per message as code
+// that knows their fields. So the types in this file, and kv.Version and
+// kv.Entry inside them, are encoded by code that github.com/tinylib/msgp
+// generates from them (fastmessages_gen.go, kv/kv_gen.go): Encode and
+// Decode use it for every message that has it. After changing a type
+// here, run go generate ./wire ./kv; TestGeneratedCodeUpToDate fails
+// while the generated code is stale.
+//
+// The bytes are msgpack maps keyed by the same msgpack tags as the
+// reflection codec's, which reads them, and Decode falls back to the
+// reflection decoder for a body the generated decoder refuses (another
+// encoder's choices of types), so either codec reads the other's output.
+// The generated encoder writes integers in their shortest form and keeps
+// a zero IfMatch version (the reflection codec writes 8-byte uint64s and
+// drops a zero IfMatch); an empty byte slice decodes as nil in both.
+
+//go:generate go tool msgp -file fastmessages.go -o fastmessages_gen.go -tests=false -io=false
+
+//msgp:tag msgpack
+
+// Replicate applies a write to one replica of a bucket. Since is the
+// bucket's assignment epoch the leader planned the write under.
+type Replicate struct {
+	Bucket int      `msgpack:"b"`
+	Since  uint64   `msgpack:"s"`
+	Entry  kv.Entry `msgpack:"e"`
 }
 
-func (m *Replicate) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v Replicate
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'b':
-			v.Bucket = r.int()
-		case 's':
-			v.Since = r.uint()
-		case 'e':
-			v.Entry = r.entry()
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
+// ReplicateAck confirms a replica holds the write (or a newer version).
+type ReplicateAck struct {
+	Applied bool `msgpack:"a"`
 }
 
-func (m *ReplicateAck) appendMsgpack(b []byte) []byte {
-	return appendBool(appendKey(appendMapHeader(b, 1), 'a'), m.Applied)
+// Read asks a bucket's primary for a key. With ViaLeader it goes to the
+// leader instead, which reads from the primary on its own authority (for a
+// primary that has no read lease at the moment). With Acting, a read-only
+// leader asks a backup to answer in place of a primary that is down.
+type Read struct {
+	Bucket    int    `msgpack:"b"`
+	Since     uint64 `msgpack:"s"`
+	Key       string `msgpack:"k"`
+	ViaLeader bool   `msgpack:"l,omitempty"`
+	Acting    bool   `msgpack:"a,omitempty"`
+	// Raw asks any replica, for the leader, for its stored entry as it is
+	// (tombstones included, no lease or merge): a conditional write's read.
+	Raw bool `msgpack:"r,omitempty"`
 }
 
-func (m *ReplicateAck) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v ReplicateAck
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'a':
-			v.Applied = r.bool()
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
+// ReadResp answers Read. Found is false for an absent or deleted key.
+type ReadResp struct {
+	Found bool     `msgpack:"f"`
+	Entry kv.Entry `msgpack:"e"`
 }
 
-func (m *Read) appendMsgpack(b []byte) []byte {
-	n := 3
-	for _, f := range [...]bool{m.ViaLeader, m.Acting, m.Raw} {
-		if f {
-			n++
-		}
-	}
-	b = appendMapHeader(b, n)
-	b = appendInt(appendKey(b, 'b'), m.Bucket)
-	b = appendUint64(appendKey(b, 's'), m.Since)
-	b = appendString(appendKey(b, 'k'), m.Key)
-	if m.ViaLeader {
-		b = appendBool(appendKey(b, 'l'), true)
-	}
-	if m.Acting {
-		b = appendBool(appendKey(b, 'a'), true)
-	}
-	if m.Raw {
-		b = appendBool(appendKey(b, 'r'), true)
-	}
-	return b
+// WriteKind says what a client write does.
+type WriteKind uint8
+
+// The client writes.
+const (
+	WritePut    WriteKind = 1 // create or replace
+	WriteCreate WriteKind = 2 // create only (POST)
+	WriteAppend WriteKind = 3 // append, creating if absent
+	WriteDelete WriteKind = 4 // delete
+)
+
+// WriteOp is a client write as the leader executes it.
+type WriteOp struct {
+	Kind        WriteKind `msgpack:"o"`
+	Key         string    `msgpack:"k"`
+	Value       []byte    `msgpack:"v,omitempty"`
+	ContentType string    `msgpack:"c,omitempty"`
+	// IfMatch, when set, is the version the key must have.
+	IfMatch *kv.Version `msgpack:"m,omitempty"`
+	// IfNoneMatch requires the key to be absent.
+	IfNoneMatch bool `msgpack:"n,omitempty"`
+	// IfExists requires the key to exist (If-Match: *).
+	IfExists bool `msgpack:"x,omitempty"`
 }
 
-func (m *Read) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v Read
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'b':
-			v.Bucket = r.int()
-		case 's':
-			v.Since = r.uint()
-		case 'k':
-			v.Key = r.string()
-		case 'l':
-			v.ViaLeader = r.bool()
-		case 'a':
-			v.Acting = r.bool()
-		case 'r':
-			v.Raw = r.bool()
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
+// Forward carries a client write from the node that received it to the leader.
+type Forward struct {
+	Op WriteOp `msgpack:"o"`
 }
 
-func (m *ReadResp) appendMsgpack(b []byte) []byte {
-	b = appendMapHeader(b, 2)
-	b = appendBool(appendKey(b, 'f'), m.Found)
-	return appendEntry(appendKey(b, 'e'), m.Entry)
+// WriteResult answers Forward with the new version of the key.
+type WriteResult struct {
+	Version kv.Version `msgpack:"v"`
 }
 
-func (m *ReadResp) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v ReadResp
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'f':
-			v.Found = r.bool()
-		case 'e':
-			v.Entry = r.entry()
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
+// Events carries the leader's change stream to a node: the events of its
+// term numbered First, First+1, ... A node that finds a gap (or Reset set:
+// the leader dropped events for it) tells its watchers to re-read.
+type Events struct {
+	Term   uint64  `msgpack:"t"`
+	First  uint64  `msgpack:"f"`
+	Reset  bool    `msgpack:"r,omitempty"`
+	Events []Event `msgpack:"e"`
 }
 
-func (m *Forward) appendMsgpack(b []byte) []byte {
-	op := &m.Op
-	n := 2
-	for _, f := range [...]bool{len(op.Value) > 0, op.ContentType != "", hasIfMatch(op), op.IfNoneMatch, op.IfExists} {
-		if f {
-			n++
-		}
-	}
-	b = appendKey(appendMapHeader(b, 1), 'o')
-	b = appendMapHeader(b, n)
-	b = append(appendKey(b, 'o'), 0xcc, byte(op.Kind))
-	b = appendString(appendKey(b, 'k'), op.Key)
-	if len(op.Value) > 0 {
-		b = appendBytes(appendKey(b, 'v'), op.Value)
-	}
-	if op.ContentType != "" {
-		b = appendString(appendKey(b, 'c'), op.ContentType)
-	}
-	if hasIfMatch(op) {
-		b = appendVersion(appendKey(b, 'm'), *op.IfMatch)
-	}
-	if op.IfNoneMatch {
-		b = appendBool(appendKey(b, 'n'), true)
-	}
-	if op.IfExists {
-		b = appendBool(appendKey(b, 'x'), true)
-	}
-	return b
-}
-
-// hasIfMatch reports whether IfMatch goes on the wire: the reflection
-// codec's omitempty leaves out a nil pointer and also a zero version (it
-// honours IsZero), so a zero IfMatch means no condition on the wire. The
-// HTTP layer answers If-Match "0.0" with 412 before it gets here.
-func hasIfMatch(op *WriteOp) bool { return op.IfMatch != nil && !op.IfMatch.IsZero() }
-
-func (m *Forward) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v Forward
-	var seenOp uint32
-	for range r.mapLen() {
-		if r.field(&seenOp) != 'o' {
-			r.fail()
-			break
-		}
-		var seen uint32
-		for range r.mapLen() {
-			switch r.field(&seen) {
-			case 'o':
-				k := r.uint()
-				if k > 255 {
-					r.fail()
-				}
-				v.Op.Kind = WriteKind(k)
-			case 'k':
-				v.Op.Key = r.string()
-			case 'v':
-				v.Op.Value = r.bytes()
-			case 'c':
-				v.Op.ContentType = r.string()
-			case 'm':
-				if len(r.b) > 0 && r.b[0] == 0xc0 {
-					r.b = r.b[1:]
-					v.Op.IfMatch = nil
-					continue
-				}
-				ver := r.version()
-				v.Op.IfMatch = &ver
-			case 'n':
-				v.Op.IfNoneMatch = r.bool()
-			case 'x':
-				v.Op.IfExists = r.bool()
-			default:
-				r.fail()
-			}
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
-}
-
-func (m *WriteResult) appendMsgpack(b []byte) []byte {
-	return appendVersion(appendKey(appendMapHeader(b, 1), 'v'), m.Version)
-}
-
-func (m *WriteResult) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v WriteResult
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'v':
-			v.Version = r.version()
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
-}
-
-func (m *Events) appendMsgpack(b []byte) []byte {
-	n := 3
-	if m.Reset {
-		n++
-	}
-	b = appendMapHeader(b, n)
-	b = appendUint64(appendKey(b, 't'), m.Term)
-	b = appendUint64(appendKey(b, 'f'), m.First)
-	if m.Reset {
-		b = appendBool(appendKey(b, 'r'), true)
-	}
-	b = appendKey(b, 'e')
-	if m.Events == nil {
-		return append(b, 0xc0)
-	}
-	b = appendArrayHeader(b, len(m.Events))
-	for i := range m.Events {
-		b = appendEvent(b, &m.Events[i])
-	}
-	return b
-}
-
-func appendEvent(b []byte, e *Event) []byte {
-	n := 1
-	for _, f := range [...]bool{e.Key != "", len(e.Value) > 0, e.Deleted, e.Reset} {
-		if f {
-			n++
-		}
-	}
-	b = appendMapHeader(b, n)
-	if e.Key != "" {
-		b = appendString(appendKey(b, 'k'), e.Key)
-	}
-	if len(e.Value) > 0 {
-		b = appendBytes(appendKey(b, 'v'), e.Value)
-	}
-	b = appendVersion(appendKey(b, 'n'), e.Version)
-	if e.Deleted {
-		b = appendBool(appendKey(b, 'd'), true)
-	}
-	if e.Reset {
-		b = appendBool(appendKey(b, 'r'), true)
-	}
-	return b
-}
-
-func (m *Events) decodeMsgpack(b []byte) bool {
-	r := reader{b: b}
-	var v Events
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 't':
-			v.Term = r.uint()
-		case 'f':
-			v.First = r.uint()
-		case 'r':
-			v.Reset = r.bool()
-		case 'e':
-			n, isNil := r.arrayLen()
-			// Each event takes at least 2 bytes: a claim beyond the body is
-			// refused before allocating for it.
-			if isNil || n > len(r.b)/2 {
-				if !isNil {
-					r.fail()
-				}
-				v.Events = nil
-				continue
-			}
-			v.Events = make([]Event, n)
-			for i := range v.Events {
-				v.Events[i] = r.event()
-			}
-		default:
-			r.fail()
-		}
-	}
-	if !r.done() {
-		return false
-	}
-	*m = v
-	return true
-}
-
-func (r *reader) event() Event {
-	var e Event
-	var seen uint32
-	for range r.mapLen() {
-		switch r.field(&seen) {
-		case 'k':
-			e.Key = r.string()
-		case 'v':
-			e.Value = r.bytes()
-		case 'n':
-			e.Version = r.version()
-		case 'd':
-			e.Deleted = r.bool()
-		case 'r':
-			e.Reset = r.bool()
-		default:
-			r.fail()
-		}
-	}
-	return e
+// Event is one change in the stream. Reset marks a point where changes
+// may have been missed (a write whose outcome is unknown, say).
+type Event struct {
+	Key     string     `msgpack:"k,omitempty"`
+	Value   []byte     `msgpack:"v,omitempty"`
+	Version kv.Version `msgpack:"n"`
+	Deleted bool       `msgpack:"d,omitempty"`
+	Reset   bool       `msgpack:"r,omitempty"`
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 
+	"github.com/tinylib/msgp/msgp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -16,7 +17,9 @@ type Message interface {
 	WireType() Type
 }
 
-// Encode returns m's msgpack body.
+// Encode returns m's msgpack body, written by m's generated encoder for
+// the messages of fastmessages.go and by the reflection codec for the
+// others.
 func Encode(m Message) ([]byte, error) {
 	return AppendEncode(make([]byte, 0, 256), m)
 }
@@ -24,8 +27,8 @@ func Encode(m Message) ([]byte, error) {
 // AppendEncode is Encode appending to dst (which it may reuse), so a caller
 // can keep one buffer for many messages.
 func AppendEncode(dst []byte, m Message) ([]byte, error) {
-	if f, ok := m.(fastMessage); ok {
-		return f.appendMsgpack(dst), nil
+	if f, ok := m.(msgp.Marshaler); ok {
+		return f.MarshalMsg(dst)
 	}
 	b, err := msgpack.Marshal(m)
 	return append(dst, b...), err
@@ -35,7 +38,10 @@ func AppendEncode(dst []byte, m Message) ([]byte, error) {
 // unknown type or a body that does not decode. It is safe on any input:
 // checkBody first refuses bodies whose length claims or nesting exceed what
 // the body holds, so decoding allocates at most a small multiple of
-// len(body) and never recurses deeply.
+// len(body) and never recurses deeply. A message with a generated decoder
+// (fastmessages.go) is read by it; a body it refuses, such as one in which
+// another encoder chose other msgpack types, goes to the reflection
+// decoder, which reads the same messages.
 func Decode(t Type, body []byte) (Message, error) {
 	if err := checkBody(body); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
@@ -45,8 +51,11 @@ func Decode(t Type, body []byte) (Message, error) {
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrBadFrame, t)
 	}
 	m := newMsg()
-	if f, ok := m.(fastMessage); ok && f.decodeMsgpack(body) {
-		return m, nil
+	if f, ok := m.(msgp.Unmarshaler); ok {
+		if rest, err := f.UnmarshalMsg(body); err == nil && len(rest) == 0 {
+			return m, nil
+		}
+		m = newMsg() // the refused attempt may have filled some fields
 	}
 	if err := msgpack.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)

@@ -1,8 +1,8 @@
 package wire
 
 import (
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/shard"
-	"github.com/jumpkv/jumpkv/store"
 )
 
 // Message type numbers. Append only; never renumber.
@@ -275,77 +275,8 @@ type Pull struct {
 
 // Chunk answers Pull. More is set when entries after the last one remain.
 type Chunk struct {
-	Entries []store.Entry `msgpack:"e"`
-	More    bool          `msgpack:"m"`
-}
-
-// Replicate applies a write to one replica of a bucket. Since is the
-// bucket's assignment epoch the leader planned the write under.
-type Replicate struct {
-	Bucket int         `msgpack:"b"`
-	Since  uint64      `msgpack:"s"`
-	Entry  store.Entry `msgpack:"e"`
-}
-
-// ReplicateAck confirms a replica holds the write (or a newer version).
-type ReplicateAck struct {
-	Applied bool `msgpack:"a"`
-}
-
-// Read asks a bucket's primary for a key. With ViaLeader it goes to the
-// leader instead, which reads from the primary on its own authority (for a
-// primary that has no read lease at the moment). With Acting, a read-only
-// leader asks a backup to answer in place of a primary that is down.
-type Read struct {
-	Bucket    int    `msgpack:"b"`
-	Since     uint64 `msgpack:"s"`
-	Key       string `msgpack:"k"`
-	ViaLeader bool   `msgpack:"l,omitempty"`
-	Acting    bool   `msgpack:"a,omitempty"`
-	// Raw asks any replica, for the leader, for its stored entry as it is
-	// (tombstones included, no lease or merge): a conditional write's read.
-	Raw bool `msgpack:"r,omitempty"`
-}
-
-// ReadResp answers Read. Found is false for an absent or deleted key.
-type ReadResp struct {
-	Found bool        `msgpack:"f"`
-	Entry store.Entry `msgpack:"e"`
-}
-
-// WriteKind says what a client write does.
-type WriteKind uint8
-
-// The client writes.
-const (
-	WritePut    WriteKind = 1 // create or replace
-	WriteCreate WriteKind = 2 // create only (POST)
-	WriteAppend WriteKind = 3 // append, creating if absent
-	WriteDelete WriteKind = 4 // delete
-)
-
-// WriteOp is a client write as the leader executes it.
-type WriteOp struct {
-	Kind        WriteKind `msgpack:"o"`
-	Key         string    `msgpack:"k"`
-	Value       []byte    `msgpack:"v,omitempty"`
-	ContentType string    `msgpack:"c,omitempty"`
-	// IfMatch, when set, is the version the key must have.
-	IfMatch *store.Version `msgpack:"m,omitempty"`
-	// IfNoneMatch requires the key to be absent.
-	IfNoneMatch bool `msgpack:"n,omitempty"`
-	// IfExists requires the key to exist (If-Match: *).
-	IfExists bool `msgpack:"x,omitempty"`
-}
-
-// Forward carries a client write from the node that received it to the leader.
-type Forward struct {
-	Op WriteOp `msgpack:"o"`
-}
-
-// WriteResult answers Forward with the new version of the key.
-type WriteResult struct {
-	Version store.Version `msgpack:"v"`
+	Entries []kv.Entry `msgpack:"e"`
+	More    bool       `msgpack:"m"`
 }
 
 // List asks a node for its live keys in the given buckets, in byte order,
@@ -407,8 +338,8 @@ type Summary struct {
 // SummaryResp answers Summary: every entry's key, version and tombstone
 // flag, sorted by key.
 type SummaryResp struct {
-	Digest  uint64             `msgpack:"d"`
-	Entries []store.KeyVersion `msgpack:"e"`
+	Digest  uint64          `msgpack:"d"`
+	Entries []kv.KeyVersion `msgpack:"e"`
 }
 
 // Fetch asks a replica for some entries of a bucket (tombstones included).
@@ -421,36 +352,16 @@ type Fetch struct {
 // Repair gives a replica entries of a bucket it lacks, from the replica
 // that serves the bucket's reads; each applies if newer.
 type Repair struct {
-	Bucket  int           `msgpack:"b"`
-	Since   uint64        `msgpack:"s"`
-	Entries []store.Entry `msgpack:"e"`
+	Bucket  int        `msgpack:"b"`
+	Since   uint64     `msgpack:"s"`
+	Entries []kv.Entry `msgpack:"e"`
 }
 
 // Purge removes tombstones that every replica of a bucket has held for at
 // least one anti-entropy round: each key's tombstone goes only if it still
 // has exactly the given version.
 type Purge struct {
-	Bucket int                `msgpack:"b"`
-	Since  uint64             `msgpack:"s"`
-	Keys   []store.KeyVersion `msgpack:"k"`
-}
-
-// Events carries the leader's change stream to a node: the events of its
-// term numbered First, First+1, ... A node that finds a gap (or Reset set:
-// the leader dropped events for it) tells its watchers to re-read.
-type Events struct {
-	Term   uint64  `msgpack:"t"`
-	First  uint64  `msgpack:"f"`
-	Reset  bool    `msgpack:"r,omitempty"`
-	Events []Event `msgpack:"e"`
-}
-
-// Event is one change in the stream. Reset marks a point where changes
-// may have been missed (a write whose outcome is unknown, say).
-type Event struct {
-	Key     string        `msgpack:"k,omitempty"`
-	Value   []byte        `msgpack:"v,omitempty"`
-	Version store.Version `msgpack:"n"`
-	Deleted bool          `msgpack:"d,omitempty"`
-	Reset   bool          `msgpack:"r,omitempty"`
+	Bucket int             `msgpack:"b"`
+	Since  uint64          `msgpack:"s"`
+	Keys   []kv.KeyVersion `msgpack:"k"`
 }

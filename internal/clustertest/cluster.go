@@ -115,6 +115,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.DeadAfter = 2 * time.Second
 	}
 	c := &Cluster{T: t, Net: transport.NewNetwork(opts.Seed), opts: opts}
+	// A quick request whose handler blocks its connection's reader (see
+	// transport.QuickHandler) fails the test, rather than slowing it.
+	c.Net.SetQuickStall(0, func(s transport.QuickStall) { t.Errorf("%v", s) })
 	for i := range opts.Nodes {
 		c.peers = append(c.peers, c.peerAddr(i))
 	}
