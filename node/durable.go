@@ -24,8 +24,9 @@ import (
 // openData opens cfg's data directory into mem and settles the node's
 // identity: the directory's, when it has one (an --id that differs is
 // refused), else cfg's, which is recorded.
-func openData(cfg *Config, explicitID bool, mem *store.Store) (*persist.Durable, persist.Recovered, error) {
+func openData(cfg *Config, explicitID bool, mem *store.Store, observeFsync func(time.Duration)) (*persist.Durable, persist.Recovered, error) {
 	pc := persist.DefaultConfig(cfg.DataDir, cfg.Buckets)
+	pc.Log.ObserveFsync = observeFsync
 	pc.Log.Fsync = cfg.Fsync
 	pc.Log.FS = cfg.DataFS
 	pc.Log.MaxRecord = max(pc.Log.MaxRecord, cfg.MaxFrame())

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"time"
+
+	"github.com/jumpkv/jumpkv/wal"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,7 +116,48 @@ func newMetrics(n *Node) *metrics {
 			return float64(dropped)
 		}),
 	)
+	if n.persist != nil {
+		m.reg.MustRegister(m.durabilityCollectors(n)...)
+	}
 	return m
+}
+
+// fsyncSeconds is the histogram of the data directory's fsyncs, made before
+// the node (the log reports to it from Open on).
+func newFsyncHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jumpkv_fsync_seconds",
+		Help: "Duration of each fsync of the data directory's log.", Buckets: latencyBuckets})
+}
+
+// durabilityCollectors are the data directory's figures.
+func (m *metrics) durabilityCollectors(n *Node) []prometheus.Collector {
+	stat := func(name, help string, f func(st walStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			st, compactions, errs := n.persist.Stats()
+			return f(walStats{st, compactions, errs})
+		})
+	}
+	return []prometheus.Collector{
+		n.fsyncSeconds,
+		stat("jumpkv_log_bytes", "Bytes of the data directory's log segments (not counting the snapshot).",
+			func(s walStats) float64 { return float64(s.LogBytes) }),
+		stat("jumpkv_snapshot_bytes", "Bytes of the newest snapshot.", func(s walStats) float64 { return float64(s.SnapshotBytes) }),
+		stat("jumpkv_snapshot_age_seconds", "Seconds since the newest snapshot was written (0: none yet).", func(s walStats) float64 {
+			if s.LastSnapshot.IsZero() {
+				return 0
+			}
+			return time.Since(s.LastSnapshot).Seconds()
+		}),
+		stat("jumpkv_recovery_seconds", "How long this node took to read its data directory back at start.",
+			func(s walStats) float64 { return s.Recovery.Seconds() }),
+		stat("jumpkv_compactions_total", "Log compactions (snapshots) written.", func(s walStats) float64 { return float64(s.compactions) }),
+	}
+}
+
+// walStats is what the durability collectors read.
+type walStats struct {
+	wal.Stats
+	compactions, compactErrors uint64
 }
 
 // Metrics returns the node's Prometheus registry (the HTTP layer adds its

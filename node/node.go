@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,15 +40,16 @@ import (
 //  7. leaves, which take no other lock: the watch hub's, inDoubt's, a
 //     gate's own, gmu, and the store's bucket locks.
 type Node struct {
-	cfg     Config // immutable after New
-	log     *slog.Logger
-	self    wire.Member      // this process as members see it; immutable
-	store   *store.Store     // safe for concurrent use (its own bucket locks)
-	persist *persist.Durable // the store's log with DataDir (nil: memory only); safe for concurrent use
-	hub     *hub             // this node's watchers; safe for concurrent use
-	metrics *metrics         // safe for concurrent use
-	rareLog *ratelog.Logger  // lines a peer can provoke at will, or that persist: once a minute per kind
-	tr      atomic.Pointer[transportBox]
+	cfg          Config // immutable after New
+	log          *slog.Logger
+	self         wire.Member          // this process as members see it; immutable
+	store        *store.Store         // safe for concurrent use (its own bucket locks)
+	persist      *persist.Durable     // the store's log with DataDir (nil: memory only); safe for concurrent use
+	fsyncSeconds prometheus.Histogram // the log's fsync durations (with DataDir)
+	hub          *hub                 // this node's watchers; safe for concurrent use
+	metrics      *metrics             // safe for concurrent use
+	rareLog      *ratelog.Logger      // lines a peer can provoke at will, or that persist: once a minute per kind
+	tr           atomic.Pointer[transportBox]
 
 	// mu guards clusterView, all of it, and nothing else.
 	mu rankedMutex
@@ -161,22 +164,25 @@ func New(cfg Config) (*Node, error) {
 	mem := store.New(cfg.Buckets)
 	var durable *persist.Durable
 	var recovered persist.Recovered
+	fsyncSeconds := newFsyncHistogram()
 	if cfg.DataDir != "" {
 		var err error
-		if durable, recovered, err = openData(&cfg, explicitID, mem); err != nil {
+		observe := func(d time.Duration) { fsyncSeconds.Observe(d.Seconds()) }
+		if durable, recovered, err = openData(&cfg, explicitID, mem, observe); err != nil {
 			return nil, err
 		}
 	}
 	log := cfg.Logger.With("node", uint64(cfg.ID))
 	n := &Node{
-		cfg:     cfg,
-		log:     log,
-		store:   mem,
-		persist: durable,
-		self:    wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
-		hub:     newHub(cfg.Watch),
-		rareLog: ratelog.New(log, time.Minute),
-		mu:      rankedMutex{rank: rankMu},
+		cfg:          cfg,
+		log:          log,
+		store:        mem,
+		persist:      durable,
+		fsyncSeconds: fsyncSeconds,
+		self:         wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		hub:          newHub(cfg.Watch),
+		rareLog:      ratelog.New(log, time.Minute),
+		mu:           rankedMutex{rank: rankMu},
 		clusterView: clusterView{
 			el:            leader.New(cfg.Election, time.Now()),
 			ctx:           context.Background(),

@@ -24,6 +24,11 @@ type Status struct {
 	Incarnation    uint64         `json:"incarnation"`
 	InSync         bool           `json:"in_sync"`
 	Mode           string         `json:"mode,omitempty"`
+	// Durability: the data directory ("" in memory only) and the fsync
+	// mode of its log, with the log's size.
+	DataDir  string `json:"data_dir"`
+	Fsync    string `json:"fsync,omitempty"`
+	LogBytes int64  `json:"log_bytes,omitempty"`
 }
 
 // MemberStatus is a member as this node sees it.
@@ -58,6 +63,11 @@ func (n *Node) Status() Status {
 		Keys:        n.store.Stats().Keys,
 		Incarnation: n.cfg.Incarnation,
 		InSync:      n.inSyncLocked(),
+		DataDir:     n.cfg.DataDir,
+	}
+	if n.persist != nil {
+		st, _, _ := n.persist.Stats()
+		s.Fsync, s.LogBytes = st.Fsync.String(), st.LogBytes+st.SnapshotBytes
 	}
 	if n.el.Role() == leader.Leader {
 		s.Mode = modeName(n.el.Mode(now))

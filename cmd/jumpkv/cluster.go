@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,11 +23,14 @@ import (
 	"time"
 )
 
-const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [-- node flags...]
+const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--data-dir jumpkv-data] [-- node flags...]
 
 Starts N jumpkv node processes on 127.0.0.1 (HTTP ports 8080.., peer ports
 7070..), prints each node's PID and addresses and then the elected leader,
-and stops them all on Ctrl-C. Flags after -- go to every node, e.g.
+and stops them all on Ctrl-C. Node i keeps its data in jumpkv-data/node-<i>,
+so a cluster started again in the same directory has every key it had
+(--data-dir '' keeps them in memory only). The nodes authenticate each
+other with a secret made for the run ($JUMPKV_CLUSTER_SECRET if set). Flags after -- go to every node, e.g.
   jumpkv cluster --nodes 5 -- --dead-after 1s --log-level debug
 
 Flags:
@@ -46,6 +50,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage); fs.PrintDefaults() }
 	nodes := fs.Int("nodes", 3, "number of node processes")
+	dataDir := fs.String("data-dir", "jumpkv-data", "directory under which node i keeps its data (node-<i>); '' keeps every node in memory only")
 	httpPort := fs.Int("http-port", 8080, "HTTP port of the first node; the others count up")
 	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +90,12 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	out := &lockedWriter{w: stdout}
 	var children []*child
 	for i := range *nodes {
-		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, joins, fs.Args(), env, out)
+		extra := fs.Args()
+		if *dataDir != "" {
+			dir := filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1))
+			extra = append([]string{"--data-dir", dir}, extra...) // a --data-dir after -- wins
+		}
+		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, joins, extra, env, out)
 		if err != nil {
 			fmt.Fprintf(stderr, "jumpkv cluster: starting node %d: %v\n", i+1, err)
 			stopChildren(children, out)
@@ -93,6 +103,9 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		}
 		children = append(children, c)
 		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i)
+		if *dataDir != "" {
+			fmt.Fprintf(out, "node %d: data in %s\n", i+1, filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1)))
+		}
 	}
 	scheme := "http"
 	for _, a := range fs.Args() {

@@ -19,6 +19,7 @@ import (
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wal"
 	"github.com/jumpkv/jumpkv/web"
 )
 
@@ -54,6 +55,8 @@ type nodeFlags struct {
 	tlsKey        string
 	allowOrigin   listFlag
 	users         string
+	dataDir       string
+	fsync         string
 	pprof         string
 	logFormat     string
 	logLevel      string
@@ -80,6 +83,8 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
 	fs.BoolVar(&f.insecurePeers, "insecure-peers", false, "without --cluster-secret, accept peer connections from any address (by default only from loopback): anyone who reaches the peer port can then read every key and take the cluster over")
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory where this node keeps its data durable (a log and snapshots); empty keeps it in memory only")
+	fs.StringVar(&f.fsync, "fsync", "always", "with --data-dir: always (a write is acknowledged once on disk at every replica; group-committed), everysec or no (as Redis's appendfsync)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve the client API over HTTPS (with --tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.Var(&f.allowOrigin, "allow-origin", "comma-separated browser origins (e.g. https://ops.example.com), besides the node's own, allowed to change keys and open watch WebSockets; their hosts also count as this node's names for browsers (see docs/security.md); * allows any")
@@ -189,6 +194,10 @@ func (f *nodeFlags) config(log *slog.Logger) (node.Config, error) {
 	cfg.SyncInterval = f.syncInterval
 	cfg.MaxValue = int(f.maxValue)
 	cfg.Logger = log
+	cfg.DataDir = f.dataDir
+	if cfg.Fsync, err = wal.ParseFsyncMode(f.fsync); err != nil {
+		return node.Config{}, fmt.Errorf("--fsync %q: want always, everysec or no", f.fsync)
+	}
 	return cfg, cfg.Validate()
 }
 

@@ -268,7 +268,9 @@ func TestClusterCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort), "--", "--dead-after", "1s")
+	dataDir := t.TempDir()
+	cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort),
+		"--data-dir", dataDir, "--", "--dead-after", "1s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
