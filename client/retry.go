@@ -182,7 +182,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			c.start.Store(uint32(idx))
 			return resp, nil
 		case err == nil:
-			last = statusError(r.op, resp)
+			e := statusError(r.op, resp)
+			if !r.write {
+				e.Kind = ErrUnavailable // a read's 504 is no unknown outcome
+			}
+			last = e
 			ra = retryAfter(resp.header, time.Now())
 			sinceWait = n // wait before the next attempt
 		case ctx.Err() != nil:

@@ -99,7 +99,21 @@ type watch struct {
 	prefix string
 	last   string // the last version yielded (or since)
 	opts   watchOptions
+	holds  int // resumptions in a row that began with a reset, held back
 }
+
+// A watch resumed with a version whose first message is a reset may have
+// reached a node that has not yet received that version: it is asked
+// again, up to maxResetHolds times (after 50, 100, 200... ms), before the
+// reset is delivered. Nothing is lost by asking again: a reset that really
+// followed the version is replayed with the changes after it.
+const (
+	maxResetHolds  = 4
+	resetHoldDelay = 50 * time.Millisecond
+)
+
+// errEarlyReset ends a resumed connection whose first message was a reset.
+var errEarlyReset = errors.New("resumed watch began with a reset")
 
 func (w *watch) run(ctx context.Context, yield func(Event, error) bool) {
 	n := len(w.c.endpoints)
@@ -145,9 +159,24 @@ func (w *watch) run(ctx context.Context, yield func(Event, error) bool) {
 			w.opts.onConnect(w.c.endpoints[idx])
 		}
 		began := time.Now()
-		delivered, stop, err := w.stream(ctx, conn, yield)
+		hold := w.last != "" && w.holds < maxResetHolds
+		delivered, stop, err := w.stream(ctx, conn, hold, yield)
 		if stop || ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errEarlyReset) {
+			// The node may not have received the version we resume
+			// from yet (the leader streams changes to every node
+			// asynchronously): ask it again shortly.
+			w.holds++
+			w.c.cfg.logger.Debug("jumpkv client: watch resumed with a reset; asking again", "since", w.last, "endpoint", w.c.endpoints[idx])
+			if !sleep(ctx, resetHoldDelay<<(w.holds-1)) {
+				return
+			}
+			continue
+		}
+		if delivered {
+			w.holds = 0
 		}
 		w.dropped(err)
 		idx = (idx + 1) % n // resume at another node: this one may be going away
@@ -223,7 +252,10 @@ func (w *watch) dial(ctx context.Context, ep string) (*websocket.Conn, error) {
 // tells whether it yielded any; stop is true when the iteration is over
 // (the loop stopped, or an unreadable message was yielded as an error);
 // err is why the connection ended otherwise.
-func (w *watch) stream(ctx context.Context, conn *websocket.Conn, yield func(Event, error) bool) (delivered, stop bool, err error) {
+//
+// With hold, a reset as the first message is not yielded: the connection
+// ends with errEarlyReset.
+func (w *watch) stream(ctx context.Context, conn *websocket.Conn, hold bool, yield func(Event, error) bool) (delivered, stop bool, err error) {
 	keepalive := w.c.cfg.watchKeepalive
 	silence := 3 * keepalive
 	done := make(chan struct{})
@@ -274,6 +306,9 @@ func (w *watch) stream(ctx context.Context, conn *websocket.Conn, yield func(Eve
 			// Resuming would meet the same message again: give up.
 			yield(Event{}, &Error{Kind: ErrServer, Op: "watch " + w.prefix, Message: fmt.Sprintf("unreadable watch message %.200q (%v)", msg, err)})
 			return delivered, true, nil
+		}
+		if hold && !delivered && ev.Type == EventReset {
+			return false, false, errEarlyReset
 		}
 		if ev.Version != "" {
 			w.last = ev.Version
