@@ -71,11 +71,17 @@ type Error struct {
 	Err error
 }
 
-// Error describes the failure with the server's words.
+// Error describes the failure: the server's message when it sent one,
+// else the kind of error, then the transport error and the status.
 func (e *Error) Error() string {
-	s := "jumpkv: " + e.Op + ": " + e.Kind.Error()
-	if e.Message != "" && e.Message != e.Kind.Error() {
-		s += ": " + e.Message
+	s := "jumpkv: " + e.Op + ": "
+	if e.Status != 0 && e.Message != "" {
+		s += e.Message
+	} else {
+		s += e.Kind.Error()
+		if e.Message != "" {
+			s += ": " + e.Message
+		}
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()

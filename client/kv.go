@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -28,7 +29,8 @@ type Value struct {
 	Expires time.Time
 }
 
-// Get returns key's value. Errors: ErrNotFound when the key does not exist
+// Get returns key's value, read whole (up to 64 MiB; use GetReader for
+// larger ones). Errors: ErrNotFound when the key does not exist
 // (or has expired); ErrBadRequest for an empty key; ErrKeyTooLong;
 // ErrUnavailable when the cluster could not answer through the retries.
 func (c *Client) Get(ctx context.Context, key string) (*Value, error) {
@@ -44,15 +46,64 @@ func (c *Client) Get(ctx context.Context, key string) (*Value, error) {
 		return nil, statusError(op, r)
 	}
 	v := &Value{Key: key, Data: r.body, ContentType: r.header.Get("Content-Type"), Version: unquote(r.header.Get("ETag"))}
-	if exp := r.header.Get("X-Jumpkv-Expires"); exp != "" {
-		t, err := time.Parse(time.RFC3339Nano, exp)
-		if err != nil {
-			return nil, &Error{Kind: ErrServer, Op: op, Endpoint: r.endpoint, Status: r.status,
-				Message: fmt.Sprintf("unreadable X-Jumpkv-Expires %q: %v", exp, err)}
-		}
-		v.Expires = t
+	if v.Expires, err = expires(op, r); err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// Reader is a value being read as a stream, for values too large to hold
+// in memory at once (files stored over FTP can reach gigabytes). Close it.
+type Reader struct {
+	io.ReadCloser
+	Key         string
+	ContentType string
+	Version     string
+	Expires     time.Time
+	// Size is the value's length in bytes (-1 when the node did not say).
+	Size int64
+}
+
+// GetReader opens key's value for reading as a stream. It is retried and
+// failed over as Get until the answer's headers arrive; reading the body
+// is bounded by ctx alone, and an error while reading it is not retried.
+// Errors as Get.
+func (c *Client) GetReader(ctx context.Context, key string) (*Reader, error) {
+	op := "GET " + key
+	if key == "" {
+		return nil, &Error{Kind: ErrBadRequest, Op: op, Message: "empty key"}
+	}
+	r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: keyPath(key), stream: true})
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK || r.stream == nil {
+		return nil, statusError(op, r)
+	}
+	v := &Reader{ReadCloser: r.stream, Key: key, ContentType: r.header.Get("Content-Type"),
+		Version: unquote(r.header.Get("ETag")), Size: -1}
+	if n, err := strconv.ParseInt(r.header.Get("Content-Length"), 10, 64); err == nil {
+		v.Size = n
+	}
+	if v.Expires, err = expires(op, r); err != nil {
+		r.stream.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// expires reads an answer's X-Jumpkv-Expires (the zero time without one).
+func expires(op string, r *response) (time.Time, error) {
+	exp := r.header.Get("X-Jumpkv-Expires")
+	if exp == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, exp)
+	if err != nil {
+		return time.Time{}, &Error{Kind: ErrServer, Op: op, Endpoint: r.endpoint, Status: r.status,
+			Message: fmt.Sprintf("unreadable X-Jumpkv-Expires %q: %v", exp, err)}
+	}
+	return t, nil
 }
 
 // WriteOption adds a condition or an attribute to a write. Each names the

@@ -129,7 +129,8 @@ func classify(err error) failure {
 	)
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &hostname),
-		errors.As(err, &verify), errors.As(err, &recordHdr), errors.As(err, &unknownNet), errors.As(err, &addrErr):
+		errors.As(err, &verify), errors.As(err, &recordHdr), errors.As(err, &unknownNet), errors.As(err, &addrErr),
+		errors.Is(err, errAnswerTooLarge):
 		return permanent
 	case errors.As(err, &dnsErr):
 		return notSent
@@ -149,6 +150,8 @@ type request struct {
 	// write marks a request that changes data: after it may have been
 	// sent, a failure is ErrUnknownOutcome and it is not retried.
 	write bool
+	// stream leaves a 200's body unread, for the caller to stream.
+	stream bool
 }
 
 // response is a whole answer.
@@ -157,6 +160,7 @@ type response struct {
 	status   int
 	header   http.Header
 	body     []byte
+	stream   io.ReadCloser // the open body of a streamed 200 (request.stream)
 }
 
 // maxAnswer bounds what the client reads of one answer: a value of the
@@ -254,10 +258,19 @@ func (c *Client) ctxError(r request, ep string, ctx context.Context) error {
 	return &Error{Kind: kind, Op: r.op, Endpoint: ep, Err: context.Cause(ctx)}
 }
 
-// send makes one attempt at ep and reads the whole answer.
+// send makes one attempt at ep and reads the whole answer; with
+// r.stream, a 200's body is left open in response.stream instead, bounded
+// by ctx alone once the headers have arrived.
 func (c *Client) send(ctx context.Context, ep string, r request) (*response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(c.cfg.timeout, func() { cancel(errAttemptTimeout) })
+	streaming := false
+	defer func() {
+		if !streaming {
+			timer.Stop()
+			cancel(nil)
+		}
+	}()
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -272,20 +285,47 @@ func (c *Client) send(ctx context.Context, ep string, r request) (*response, err
 	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			err = fmt.Errorf("%w: %w", errAttemptTimeout, err)
+		}
 		return nil, err
+	}
+	if r.stream && resp.StatusCode == http.StatusOK && timer.Stop() {
+		streaming = true
+		return &response{endpoint: ep, status: resp.StatusCode, header: resp.Header,
+			stream: &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}}, nil
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > maxAnswer {
-		return nil, fmt.Errorf("an answer of %d bytes, more than the client reads (%d)", resp.ContentLength, maxAnswer)
+		return nil, fmt.Errorf("%w: %d bytes, more than the client reads (%d)", errAnswerTooLarge, resp.ContentLength, maxAnswer)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(data) > maxAnswer {
-		return nil, fmt.Errorf("an answer of more than %d bytes, more than the client reads", maxAnswer)
+		return nil, fmt.Errorf("%w: more than the %d bytes the client reads", errAnswerTooLarge, maxAnswer)
 	}
 	return &response{endpoint: ep, status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+var (
+	// errAttemptTimeout ends an attempt that took longer than WithTimeout.
+	errAttemptTimeout = errors.New("no answer within the attempt's timeout")
+	// errAnswerTooLarge refuses to buffer an answer past maxAnswer.
+	errAnswerTooLarge = errors.New("answer too large to buffer (use GetReader)")
+)
+
+// cancelOnClose releases a streamed answer's context when it is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // authorize adds the credentials, when the client has some.

@@ -536,3 +536,44 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestGetReaderStreams: GetReader hands over the open body with the
+// value's attributes; Get refuses to buffer an answer past its bound,
+// without retrying it.
+func TestGetReaderStreams(t *testing.T) {
+	f := newFakeNode(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/kv/big":
+			w.Header().Set("Content-Length", "70000000") // more than Get buffers; never sent
+			w.WriteHeader(200)
+		case "/v1/kv/file":
+			w.Header().Set("ETag", `"4.2"`)
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Header().Set("X-Jumpkv-Expires", "2030-01-02T03:04:05Z")
+			fmt.Fprint(w, "%PDF streamed")
+		default:
+			jsonError(w, 404, "not_found", "no such key")
+		}
+	})
+	c := newClient(t, []string{f.URL}, client.WithTimeout(time.Second))
+	r, err := c.GetReader(t.Context(), "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(body) != "%PDF streamed" || r.Version != "4.2" || r.ContentType != "application/pdf" ||
+		r.Size != int64(len(body)) || !r.Expires.Equal(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("GetReader: %q %v %+v", body, err, r)
+	}
+	if _, err := c.GetReader(t.Context(), "nope"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("GetReader of a missing key: %v", err)
+	}
+	before := len(f.got())
+	if _, err := c.Get(t.Context(), "big"); err == nil || !strings.Contains(err.Error(), "GetReader") {
+		t.Fatalf("Get of a 70 MB answer: %v", err)
+	}
+	if n := len(f.got()) - before; n != 1 {
+		t.Fatalf("an answer too large was fetched %d times", n)
+	}
+}
