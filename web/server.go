@@ -100,7 +100,7 @@ func New(b Backend, cfg Config) http.Handler {
 	r.GET("/admin/status", a.status)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	r.GET("/v1/openapi.yaml", serveOpenAPI) // the API's description (openapi.go)
+	r.GET("/v1/openapi.yaml", serveOpenAPI)
 	registerDashboard(r) // GET / and /ui/*: the dashboard (dashboard.go)
 	return r
 }
