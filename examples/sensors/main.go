@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.sites, "sites", 2, "number of sites the sensors are spread over")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to run")
 	fs.Float64Var(&cfg.rate, "rate", 1, "readings per second, per sensor")
-	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the simulated values")
+	fs.Uint64Var(&cfg.seed, "seed", 0, "seed of the simulated values, to repeat a run (0: from the clock)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -88,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer c.Close()
+	if cfg.seed == 0 {
+		cfg.seed = uint64(time.Now().UnixNano())
+	}
 	sims := layout(cfg.sensors, cfg.sites, cfg.seed)
 	fmt.Fprintf(stdout, "%d sensors on %d sites, %v at %g readings/s each, writing to %s\n",
 		len(sims), min(cfg.sites, cfg.sensors), cfg.duration, cfg.rate, strings.Join(c.Endpoints(), ","))
