@@ -5,6 +5,8 @@
 //   GET /v1/watch      the live feed (WebSocket, resumed with &since=)
 //   /v1/kv             the key browser (list, read, write, delete)
 
+import {charts, initCharts, onCluster} from './charts.js';
+
 const POLL_MS = 1000;
 const FEED_MAX = 200;      // feed rows kept, newest first
 const LIST_PAGE = 200;     // keys per /v1/kv listing request
@@ -274,6 +276,7 @@ function renderCluster(ci) {
   }
   renderLegend();
   markBuckets();
+  onCluster(ci, colorOf);
 }
 
 // httpLink links to a node's own dashboard.
@@ -882,6 +885,7 @@ function init() {
   initKeys();
   $('feed-form').addEventListener('submit', (e) => { e.preventDefault(); watchPrefix($('feed-prefix').value); });
   $('feed-clear').addEventListener('click', () => $('feed').replaceChildren());
+  initCharts();
   pollCluster();
   pollPlacement();
   watchPrefix('');
@@ -889,6 +893,6 @@ function init() {
 }
 
 // For tests and the console.
-window.jumpkvDashboard = {encKey, parseJSON, feed, kb, state};
+window.jumpkvDashboard = {encKey, parseJSON, feed, kb, state, charts};
 
 init();
