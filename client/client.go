@@ -24,6 +24,8 @@ type Client struct {
 	// start is the endpoint requests try first: the one that answered
 	// last.
 	start atomic.Uint32
+	// router routes reads to primaries (WithPrimaryReads).
+	router router
 
 	closeOnce sync.Once
 }
@@ -38,6 +40,7 @@ type config struct {
 	httpClient     *http.Client
 	logger         *slog.Logger
 	watchKeepalive time.Duration
+	primaryReads   bool
 }
 
 // Option configures a Client.

@@ -25,14 +25,15 @@ type liveCluster struct {
 	c     *clustertest.Cluster
 	addrs []string
 
-	mu   sync.Mutex
-	srvs []*http.Server
-	wg   sync.WaitGroup
+	mu    sync.Mutex
+	srvs  []*http.Server
+	reads [][]string // keys each node was asked to GET
+	wg    sync.WaitGroup
 }
 
 func startLive(t *testing.T, n int) *liveCluster {
 	t.Helper()
-	lc := &liveCluster{t: t, srvs: make([]*http.Server, n)}
+	lc := &liveCluster{t: t, srvs: make([]*http.Server, n), reads: make([][]string, n)}
 	lns := make([]net.Listener, n)
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -59,7 +60,15 @@ func startLive(t *testing.T, n int) *liveCluster {
 }
 
 func (lc *liveCluster) serve(i int, ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/") {
+			lc.mu.Lock()
+			lc.reads[i] = append(lc.reads[i], strings.TrimPrefix(r.URL.Path, "/v1/kv/"))
+			lc.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 5 * time.Second}
 	lc.mu.Lock()
 	lc.srvs[i] = srv
 	lc.mu.Unlock()

@@ -38,7 +38,7 @@ func (c *Client) Get(ctx context.Context, key string) (*Value, error) {
 	if key == "" {
 		return nil, &Error{Kind: ErrBadRequest, Op: op, Message: "empty key"}
 	}
-	r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: keyPath(key)})
+	r, err := c.read(ctx, key, request{op: op, method: http.MethodGet, path: keyPath(key)})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (c *Client) GetReader(ctx context.Context, key string) (*Reader, error) {
 	if key == "" {
 		return nil, &Error{Kind: ErrBadRequest, Op: op, Message: "empty key"}
 	}
-	r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: keyPath(key), stream: true})
+	r, err := c.read(ctx, key, request{op: op, method: http.MethodGet, path: keyPath(key), stream: true})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ var (
 )
 
 // jumpkvBinary builds the jumpkv binary once per test run.
-func jumpkvBinary(t *testing.T) string {
+func jumpkvBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "jumpkv-client-test-")
@@ -48,7 +48,7 @@ func jumpkvBinary(t *testing.T) string {
 
 // procCluster is a cluster of jumpkv node processes on loopback.
 type procCluster struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	http  []string // host:port
 	args  [][]string
@@ -58,7 +58,7 @@ type procCluster struct {
 	done  []chan struct{}
 }
 
-func startProcs(t *testing.T, n int) *procCluster {
+func startProcs(t testing.TB, n int) *procCluster {
 	t.Helper()
 	pc := &procCluster{t: t, bin: jumpkvBinary(t), procs: make([]*exec.Cmd, n), outs: make([]*syncBuffer, n), done: make([]chan struct{}, n)}
 	var peers []string
@@ -85,7 +85,7 @@ func startProcs(t *testing.T, n int) *procCluster {
 	return pc
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
