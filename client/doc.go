@@ -1,5 +1,13 @@
 // Package client is the Go client of jumpkv's HTTP API.
 //
+//	c, err := client.New([]string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"})
+//	if err != nil { ... }
+//	defer c.Close()
+//	version, err := c.Put(ctx, "sensors/room1/temp", []byte("21.5"), client.ContentType("text/plain"))
+//	v, err := c.Get(ctx, "sensors/room1/temp") // v.Data, v.Version, v.ContentType
+//	for key, err := range c.List(ctx, "sensors/") { ... }
+//	for ev, err := range c.Watch(ctx, "sensors/", "") { ... }
+//
 // A Client talks to any node of a cluster (every node serves every key,
 // forwarding to the leader or the key's primary as needed) and hides what
 // a cluster does while it heals:
@@ -30,5 +38,10 @@
 // the next endpoint; when changes may have been missed it delivers an event
 // of type EventReset, after which a mirror should re-read what it holds.
 //
+// With WithPrimaryReads, reads go straight to the key's primary (the client
+// hashes keys as the nodes do), saving the hop a node makes when it is not
+// the primary; GetReader streams values too large to hold in memory.
+//
 // A Client is safe for concurrent use. Close releases its idle connections.
+// docs/client.md in the repository says more, with measurements.
 package client

@@ -179,6 +179,10 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	sinceWait := 0 // endpoints tried since the last wait
 	for attempt := 1; ; attempt++ {
 		ep := c.endpoints[idx]
+		if err := context.Cause(ctx); err != nil && attempt == 1 {
+			// Never sent: no unknown outcome.
+			return nil, &Error{Kind: ErrUnavailable, Op: r.op, Endpoint: ep, Err: err}
+		}
 		resp, err := c.send(ctx, ep, r)
 		var ra time.Duration
 		switch {

@@ -577,3 +577,16 @@ func TestGetReaderStreams(t *testing.T) {
 		t.Fatalf("an answer too large was fetched %d times", n)
 	}
 }
+
+// TestCanceledBeforeSending: a write whose context ended before it was
+// sent is not an unknown outcome, and nothing is sent.
+func TestCanceledBeforeSending(t *testing.T) {
+	f := newFakeNode(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })
+	c := newClient(t, []string{f.URL})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := c.Append(ctx, "k", []byte("x"))
+	if errors.Is(err, client.ErrUnknownOutcome) || !errors.Is(err, context.Canceled) || len(f.got()) != 0 {
+		t.Fatalf("Append with a canceled context: %v, %d requests", err, len(f.got()))
+	}
+}
