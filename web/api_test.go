@@ -50,6 +50,7 @@ func TestAPIThroughEveryNode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const maxValue = 64 << 10
 		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) { cfg.MaxValue = maxValue }})
+		validateNodes(t, c)
 		l := c.WaitLeader(30 * time.Second)
 		for _, n := range c.Nodes() {
 			exerciseAPI(t, n, l, maxValue)

@@ -14,6 +14,7 @@ import (
 // node (the browser test, built with -tags browser, drives the page itself).
 func TestDashboardServed(t *testing.T) {
 	h := New(&fake{}, Config{MaxValue: 1 << 20})
+	h = ValidateAPI(t, h)
 
 	rec := serve(h, http.MethodGet, "/", "")
 	if rec.Code != http.StatusOK {
@@ -48,6 +49,12 @@ func TestDashboardServed(t *testing.T) {
 	for _, m := range refs {
 		ref := m[1]
 		if strings.HasPrefix(ref, "data:") {
+			continue
+		}
+		if ref == "/v1/openapi.yaml" { // the link to the API's description
+			if rec := serve(h, http.MethodGet, ref, ""); rec.Code != http.StatusOK {
+				t.Errorf("the page links to %s, which answers %d", ref, rec.Code)
+			}
 			continue
 		}
 		if !strings.HasPrefix(ref, "/ui/") {

@@ -78,7 +78,17 @@ func TestErrorStatuses(t *testing.T) {
 	for _, tc := range cases {
 		f := &fake{err: fmt.Errorf("context: %w", tc.err)}
 		h := New(f, Config{MaxValue: 10})
-		rec := serve(h, http.MethodPut, "/v1/kv/k", "v")
+		h = ValidateAPI(t, h)
+		// Through a write that can meet the error (the OpenAPI check
+		// holds each route to the statuses it describes).
+		method, body := http.MethodPut, "v"
+		switch tc.status {
+		case http.StatusNotFound:
+			method, body = http.MethodDelete, ""
+		case http.StatusConflict:
+			method = http.MethodPost
+		}
+		rec := serve(h, method, "/v1/kv/k", body)
 		if rec.Code != tc.status {
 			t.Errorf("%v: status %d, want %d", tc.err, rec.Code, tc.status)
 		}
@@ -96,6 +106,7 @@ func TestErrorStatuses(t *testing.T) {
 // with a JSON error, never a 5xx.
 func TestClientMistakesAreNot5xx(t *testing.T) {
 	h := New(&fake{}, Config{MaxValue: 16, MaxKey: 8})
+	h = ValidateAPI(t, h)
 	cases := []struct {
 		method, path, body string
 		header             []string
@@ -130,6 +141,7 @@ func TestClientMistakesAreNot5xx(t *testing.T) {
 func TestPanicIsA500AndTheServerGoesOn(t *testing.T) {
 	f := &fake{panic: true}
 	h := New(f, Config{MaxValue: 16})
+	h = ValidateAPI(t, h)
 	if rec := serve(h, http.MethodGet, "/v1/kv/k", ""); rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
 		t.Fatalf("panicking handler: %d %s", rec.Code, rec.Body)
 	}
@@ -143,6 +155,7 @@ func TestPanicIsA500AndTheServerGoesOn(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	f := &fake{err: errors.New("x")}
 	h := New(f, Config{MaxValue: 16})
+	h = ValidateAPI(t, h)
 	if rec := serve(h, http.MethodGet, "/readyz", ""); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("not ready: %d %s", rec.Code, rec.Body)
 	}

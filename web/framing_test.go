@@ -17,6 +17,7 @@ import (
 func TestAnswersCarryContentLength(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 1})
 	n := c.WaitLeader(30 * time.Second)
+	validateNodes(t, c)
 	srv := httptest.NewServer(n.HTTP)
 	defer srv.Close()
 	for _, size := range []int{1, 100, 2048, 2049, 4000, 512 << 10} {

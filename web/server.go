@@ -122,6 +122,7 @@ func New(b Backend, cfg Config) http.Handler {
 	r.GET("/admin/status", a.status)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
+	r.GET("/v1/openapi.yaml", serveOpenAPI)
 	registerDashboard(r, a.session) // GET / and /ui/*: the dashboard (dashboard.go)
 	r.POST("/ui/login", a.login)    // auth.go
 	r.POST("/ui/logout", a.logout)

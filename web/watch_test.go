@@ -23,6 +23,7 @@ func TestWatchOverWebSocket(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 1, DeadAfter: 200 * time.Millisecond,
 		Configure: func(_ int, cfg *node.Config) { cfg.Watch.MaxWatchers = 2 }})
 	n := c.WaitLeader(10 * time.Second)
+	validateNodes(t, c)
 	srv := httptest.NewServer(n.HTTP)
 	defer srv.Close()
 	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/watch?prefix=app/"

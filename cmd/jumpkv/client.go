@@ -4,16 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/jumpkv/jumpkv/client"
 )
 
 const clientUsage = `Usage:
@@ -29,7 +28,8 @@ to verify its certificate with your CA, or --insecure to skip the check.
 Flags:
 `
 
-// runClient runs a client command against one node's HTTP API.
+// runClient runs a client command against one node's HTTP API, through
+// the client package (which retries 503s and reports unknown outcomes).
 func runClient(ctx context.Context, cmd string, args, env []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jumpkv "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -49,12 +49,6 @@ func runClient(ctx context.Context, cmd string, args, env []string, stdin io.Rea
 		fmt.Fprintf(stderr, "jumpkv %s: %v\n", cmd, err)
 		return 2
 	}
-	rt := http.DefaultTransport.(*http.Transport).Clone()
-	rt.TLSClientConfig = tlsCfg
-	c := &client{base: strings.TrimRight(*addr, "/"), http: &http.Client{Timeout: *timeout, Transport: rt}}
-	if !strings.Contains(c.base, "://") {
-		c.base = "http://" + c.base
-	}
 	rest := fs.Args()
 	need := map[string][2]int{"get": {1, 1}, "put": {1, 2}, "del": {1, 1}, "ls": {0, 1}, "health": {0, 0}}[cmd]
 	if len(rest) < need[0] || len(rest) > need[1] {
@@ -62,31 +56,68 @@ func runClient(ctx context.Context, cmd string, args, env []string, stdin io.Rea
 		fs.Usage()
 		return 2
 	}
+	c, err := client.New([]string{*addr}, client.WithTLS(tlsCfg), client.WithTimeout(*timeout))
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv %s: --addr: %v\n", cmd, strings.TrimPrefix(err.Error(), "jumpkv client: "))
+		return 2
+	}
+	defer c.Close()
 	switch cmd {
 	case "get":
-		err = c.get(ctx, rest[0], stdout)
-	case "put":
-		var value io.Reader = stdin
-		if len(rest) == 2 {
-			value = strings.NewReader(rest[1])
+		var r *client.Reader
+		if r, err = c.GetReader(ctx, rest[0]); err == nil {
+			_, err = io.Copy(stdout, r)
+			r.Close()
 		}
-		err = c.put(ctx, rest[0], value, *contentType, stdout)
+	case "put":
+		var value []byte
+		if len(rest) == 2 {
+			value = []byte(rest[1])
+		} else if value, err = io.ReadAll(stdin); err != nil {
+			err = fmt.Errorf("reading the value from stdin: %w", err)
+			break
+		}
+		var opts []client.WriteOption
+		if *contentType != "" {
+			opts = append(opts, client.ContentType(*contentType))
+		}
+		var version string
+		if version, err = c.Put(ctx, rest[0], value, opts...); err == nil {
+			_, err = fmt.Fprintf(stdout, "ok, version %s\n", version)
+		}
 	case "del":
-		err = c.del(ctx, rest[0])
+		err = c.Delete(ctx, rest[0])
 	case "ls":
 		prefix := ""
 		if len(rest) == 1 {
 			prefix = rest[0]
 		}
-		err = c.ls(ctx, prefix, stdout)
+		for key, lerr := range c.List(ctx, prefix) {
+			if err = lerr; err != nil {
+				break
+			}
+			if _, err = fmt.Fprintln(stdout, key); err != nil {
+				break
+			}
+		}
 	case "health":
-		err = c.health(ctx)
+		err = c.Health(ctx)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "jumpkv %s: %v%s\n", cmd, err, tlsHint(err))
+		fmt.Fprintf(stderr, "jumpkv %s: %s%s\n", cmd, cliError(err), tlsHint(err))
 		return 1
 	}
 	return 0
+}
+
+// cliError words a client error for the command line: the server's
+// message with its status and code, or what went wrong on the way.
+func cliError(err error) string {
+	var e *client.Error
+	if errors.As(err, &e) && e.Status != 0 && e.Message != "" {
+		return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.Status, e.Code)
+	}
+	return strings.TrimPrefix(err.Error(), "jumpkv: ")
 }
 
 // addClientTLSFlags adds --insecure and --cacert to fs; the returned
@@ -129,134 +160,4 @@ func tlsHint(err error) string {
 		return " (verify the node's certificate with --cacert FILE, or skip the check with --insecure)"
 	}
 	return ""
-}
-
-// client speaks the HTTP API.
-type client struct {
-	base string
-	http *http.Client
-}
-
-// keyURL returns the URL of key, escaping what a path cannot hold but
-// keeping "/" so folder-style keys read naturally.
-func (c *client) keyURL(key string) string {
-	return c.base + "/v1/kv/" + strings.TrimPrefix((&url.URL{Path: "/" + key}).EscapedPath(), "/")
-}
-
-func (c *client) do(ctx context.Context, method, u string, body io.Reader, header ...string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i+1] != "" {
-			req.Header.Set(header[i], header[i+1])
-		}
-	}
-	return c.http.Do(req)
-}
-
-// failure turns a non-2xx answer into an error with the server's words.
-func failure(resp *http.Response) error {
-	var e struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return fmt.Errorf("%s (HTTP %d, %s)", e.Error, resp.StatusCode, e.Code)
-	}
-	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-}
-
-func (c *client) get(ctx context.Context, key string, out io.Writer) error {
-	resp, err := c.do(ctx, http.MethodGet, c.keyURL(key), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return failure(resp)
-	}
-	_, err = io.Copy(out, resp.Body)
-	return err
-}
-
-func (c *client) put(ctx context.Context, key string, value io.Reader, ct string, out io.Writer) error {
-	resp, err := c.do(ctx, http.MethodPut, c.keyURL(key), value, "Content-Type", ct)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return failure(resp)
-	}
-	var r struct {
-		Version string `json:"version"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(out, "ok, version %s\n", r.Version)
-	return err
-}
-
-func (c *client) del(ctx context.Context, key string) error {
-	resp, err := c.do(ctx, http.MethodDelete, c.keyURL(key), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return failure(resp)
-	}
-	return nil
-}
-
-func (c *client) ls(ctx context.Context, prefix string, out io.Writer) error {
-	after := ""
-	for {
-		q := url.Values{"prefix": {prefix}, "limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		resp, err := c.do(ctx, http.MethodGet, c.base+"/v1/kv?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Keys []string `json:"keys"`
-			Next string   `json:"next"`
-		}
-		if resp.StatusCode != http.StatusOK {
-			err = failure(resp)
-		} else {
-			err = json.NewDecoder(resp.Body).Decode(&page)
-		}
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		for _, k := range page.Keys {
-			if _, err := fmt.Fprintln(out, k); err != nil {
-				return err
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		after = page.Next
-	}
-}
-
-func (c *client) health(ctx context.Context) error {
-	resp, err := c.do(ctx, http.MethodGet, c.base+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return failure(resp)
-	}
-	return nil
 }

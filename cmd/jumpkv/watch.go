@@ -7,12 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/jumpkv/jumpkv/client"
 )
 
 const watchUsage = `Usage: jumpkv watch [flags] [PREFIX]
@@ -26,7 +23,9 @@ the last version it printed. Stop it with Ctrl-C.
 Flags:
 `
 
-// runWatch runs `jumpkv watch` until ctx ends.
+// runWatch runs `jumpkv watch` until ctx ends, through the client
+// package's Watch (which resumes after a drop from the last version it
+// delivered).
 func runWatch(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jumpkv watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -44,82 +43,30 @@ func runWatch(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "jumpkv watch: at most one PREFIX")
 		return 2
 	}
-	u, err := watchURL(*addr, fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "jumpkv watch: %v\n", err)
-		return 2
-	}
 	tlsCfg, err := tlsFlags()
 	if err != nil {
 		fmt.Fprintf(stderr, "jumpkv watch: %v\n", err)
 		return 2
 	}
-	dialer := &websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}
-	last := *since
-	for attempt := 0; ; attempt++ {
-		err := watchOnce(ctx, dialer, u, &last, stdout)
-		if ctx.Err() != nil {
-			return 0
-		}
-		fmt.Fprintf(stderr, "jumpkv watch: %v; reconnecting\n", err)
-		select {
-		case <-ctx.Done():
-			return 0
-		case <-time.After(time.Duration(min(attempt+1, 5)) * time.Second):
-		}
-	}
-}
-
-// watchURL turns a node's base URL and a prefix into the watch URL.
-func watchURL(base, prefix string) (string, error) {
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(strings.TrimRight(base, "/") + "/v1/watch")
+	c, err := client.New([]string{*addr}, client.WithTLS(tlsCfg))
 	if err != nil {
-		return "", fmt.Errorf("--addr %q: %v", base, err)
+		fmt.Fprintf(stderr, "jumpkv watch: --addr: %v\n", strings.TrimPrefix(err.Error(), "jumpkv client: "))
+		return 2
 	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("--addr %q: want http:// or https://", base)
-	}
-	u.RawQuery = url.Values{"prefix": {prefix}}.Encode()
-	return u.String(), nil
-}
-
-// watchOnce streams until the connection ends, remembering the last
-// version printed in *last.
-func watchOnce(ctx context.Context, dialer *websocket.Dialer, u string, last *string, out io.Writer) error {
-	if *last != "" {
-		u += "&since=" + url.QueryEscape(*last)
-	}
-	conn, resp, err := dialer.DialContext(ctx, u, nil)
-	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("%v (HTTP %d)", err, resp.StatusCode)
-		}
-		return err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	for {
-		_, msg, err := conn.ReadMessage()
+	defer c.Close()
+	onDrop := client.OnDrop(func(err error) {
+		fmt.Fprintf(stderr, "jumpkv watch: %s%s; reconnecting\n", cliError(err), tlsHint(err))
+	})
+	out := json.NewEncoder(stdout)
+	for ev, err := range c.Watch(ctx, fs.Arg(0), *since, onDrop) {
 		if err != nil {
-			return err
+			fmt.Fprintf(stderr, "jumpkv watch: %s%s\n", cliError(err), tlsHint(err))
+			return 1
 		}
-		var ev struct {
-			Version string `json:"version"`
-		}
-		if json.Unmarshal(msg, &ev) == nil && ev.Version != "" {
-			*last = ev.Version
-		}
-		if _, err := fmt.Fprintf(out, "%s\n", msg); err != nil {
-			return err
+		if err := out.Encode(ev); err != nil {
+			fmt.Fprintf(stderr, "jumpkv watch: %v\n", err)
+			return 1
 		}
 	}
+	return 0
 }

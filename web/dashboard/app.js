@@ -6,6 +6,8 @@
 //   /v1/kv             the key browser (list, read, write, delete)
 //   /ui/session, /ui/login, /ui/logout   who is logged in (nodes run with --users)
 
+import {charts, initCharts, onCluster} from './charts.js';
+
 const POLL_MS = 1000;
 const FEED_MAX = 200;      // feed rows kept, newest first
 const LIST_PAGE = 200;     // keys per /v1/kv listing request
@@ -280,6 +282,7 @@ function renderCluster(ci) {
   }
   renderLegend();
   markBuckets();
+  onCluster(ci, colorOf);
 }
 
 // httpLink links to a node's own dashboard.
@@ -945,6 +948,7 @@ function init() {
   $('login').addEventListener('cancel', (e) => e.preventDefault()); // nothing works without it
   $('logout').addEventListener('click', logOut);
   checkSession();
+  initCharts();
   pollCluster();
   pollPlacement();
   watchPrefix('');
@@ -952,6 +956,6 @@ function init() {
 }
 
 // For tests and the console.
-window.jumpkvDashboard = {encKey, parseJSON, feed, kb, state};
+window.jumpkvDashboard = {encKey, parseJSON, feed, kb, state, charts};
 
 init();
