@@ -96,9 +96,11 @@ func (n *Node) restore(rec persist.Recovered) error {
 	for b := range n.held {
 		if n.held[b] {
 			held++
-		} else if n.store.BucketStats(b) != (store.Stats{}) {
-			n.leftover[b] = true
 		}
+		// Data from disk, held or not: should the bucket go elsewhere
+		// while this node was away, it is kept for a while in case it
+		// comes back here.
+		n.leftover[b] = n.store.BucketStats(b) != (store.Stats{})
 	}
 	n.el.ObserveTerm(term)
 	n.updateEligibleLocked()

@@ -75,7 +75,7 @@ type clusterView struct {
 	fillEpoch  []uint64           // the epoch each bucket was last copied for
 	fillLatest []fillStamp        // the latest copy of each bucket started (fill.go)
 	fills      []*fillRun         // the copy of each bucket in progress, if any
-	leftover   []bool             // data recovered from disk for a bucket not held (durable.go)
+	leftover   []bool             // data recovered from disk, kept a while if unassigned (durable.go)
 	restarted  time.Time          // when this node recovered from its data directory
 	lead       *leaderState       // non-nil while this node leads
 

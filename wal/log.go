@@ -16,6 +16,8 @@ import (
 // with Replay, then Append from any number of goroutines. All methods are
 // safe for concurrent use.
 type Log struct {
+	requests sync.Pool // of *request (writer.go)
+
 	cfg  Config
 	fs   FS
 	log  *slog.Logger
@@ -107,7 +109,7 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, fs: cfg.FS, log: cfg.Logger,
+	l := &Log{requests: sync.Pool{New: newRequest}, cfg: cfg, fs: cfg.FS, log: cfg.Logger,
 		wake: make(chan struct{}, 1), ctl: make(chan func()), stop: make(chan struct{})}
 	if l.fs == nil {
 		l.fs = OSFS{}

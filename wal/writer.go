@@ -3,7 +3,6 @@ package wal
 import (
 	"fmt"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -15,7 +14,10 @@ type request struct {
 	done chan error
 }
 
-var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+// newRequest makes a request for a Log's pool. The pool is the Log's own,
+// not the package's: a request's channel must not travel between Logs (a
+// testing/synctest bubble refuses a channel made in another bubble).
+func newRequest() any { return &request{done: make(chan error, 1)} }
 
 // Append writes rec to the log and returns once it is durable as
 // Config.Fsync promises: fsynced (always) or written to the file (everysec,
@@ -26,11 +28,11 @@ func (l *Log) Append(rec []byte) error {
 	if len(rec) > l.cfg.MaxRecord {
 		return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
 	}
-	r := requests.Get().(*request)
+	r := l.requests.Get().(*request)
 	r.one, r.size = rec, frameHeader+len(rec)
 	err := l.submit(r)
 	r.one = nil
-	requests.Put(r)
+	l.requests.Put(r)
 	return err
 }
 
@@ -48,11 +50,11 @@ func (l *Log) AppendBatch(recs [][]byte) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	r := requests.Get().(*request)
+	r := l.requests.Get().(*request)
 	r.many, r.size = recs, size
 	err := l.submit(r)
 	r.many = nil
-	requests.Put(r)
+	l.requests.Put(r)
 	return err
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	// benchmarks and profiles) instead of the in-memory network; the
 	// network's faults do not apply then.
 	TCP bool
+	// Durable gives node i a data directory of its own, kept across Kill
+	// and Restart (and removed when the test ends).
+	Durable bool
 }
 
 // Cluster is a set of in-process nodes on one in-memory network.
@@ -52,9 +55,10 @@ type Cluster struct {
 	opts  Options
 	peers []string
 
-	mu    sync.Mutex
-	nodes []*Node
-	inc   uint64
+	mu       sync.Mutex
+	nodes    []*Node
+	inc      uint64
+	dataDirs map[int]string // with Options.Durable, by node index
 }
 
 // Node is one in-process node of a Cluster.
@@ -146,6 +150,9 @@ func (c *Cluster) startNode(i int, join []string) *Node {
 	cfg.Incarnation = inc
 	cfg.Resolve = func(host string) ([]string, error) { return []string{host}, nil }
 	cfg.Logger = testLogger(c.T, i)
+	if c.opts.Durable {
+		cfg.DataDir = c.DataDir(i)
+	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(i, &cfg)
 	}
@@ -417,4 +424,20 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
+}
+
+// DataDir returns node i's data directory (with Options.Durable), made on
+// first use.
+func (c *Cluster) DataDir(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dataDirs == nil {
+		c.dataDirs = map[int]string{}
+	}
+	if d, ok := c.dataDirs[i]; ok {
+		return d
+	}
+	d := c.T.TempDir()
+	c.dataDirs[i] = d
+	return d
 }
