@@ -203,7 +203,7 @@ func (n *Node) checkHeartbeat(from shard.NodeID, hb *wire.Heartbeat) error {
 	case hb.Leading > 2:
 		return fmt.Errorf("%w: leading mode %d", wire.ErrBadRequest, hb.Leading)
 	}
-	return nil
+	return n.checkBuckets(hb.Leftover)
 }
 
 // checkSelf checks a sender's description of itself.

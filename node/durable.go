@@ -122,6 +122,24 @@ func (n *Node) keepLeftoverLocked(b int) bool {
 	return false
 }
 
+// leftoverBucketsLocked lists the buckets whose data this node recovered
+// from disk, held or not (for the leader's placement: see
+// placementInput.leftover; where this node's copy counts the hint changes
+// nothing, and right after a restart this node cannot know yet which of
+// its copies still count).
+func (n *Node) leftoverBucketsLocked() []int {
+	if n.persist == nil || time.Since(n.restarted) >= n.cfg.LeftoverGrace {
+		return nil
+	}
+	var out []int
+	for b, l := range n.leftover {
+		if l {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // saveStateLocked records s, which this node is installing, in its data
 // directory before it acts on it. A failure is logged: the state is still
 // installed in memory, and the next install records a newer one.

@@ -101,11 +101,12 @@ type clusterView struct {
 // fields guard themselves: keyLocks and gates are locks, the rest atomic
 // or internally locked; the slices never change after New.
 type writePath struct {
-	seq      atomic.Uint64 // the sequence of the current term's versions
-	keyLocks []chanLock    // writes of a key run one at a time (striped)
-	writing  writeStripes  // one per key lock: a write in flight (doubt.go)
-	doubt    inDoubt       // keys whose last write failed (doubt.go)
-	gates    []gate        // per bucket: closed while a placement change moves it
+	seq       atomic.Uint64 // the sequence of the current term's versions
+	keyLocks  []chanLock    // writes of a key run one at a time (striped)
+	writing   writeStripes  // one per key lock: a write in flight (doubt.go)
+	doubt     inDoubt       // keys whose last write failed (doubt.go)
+	gates     []gate        // per bucket: closed while a placement change moves it
+	fullDisks fullReplicas  // replicas that just refused a write for lack of storage
 }
 
 // followerStream is this node's position in the leader's change stream
@@ -132,10 +133,11 @@ type transportBox struct{ t transport.Transport }
 
 // peerStat is what a member last reported of itself in a heartbeat.
 type peerStat struct {
-	keys   int64
-	epoch  uint64
-	inSync bool
-	inc    uint64
+	keys     int64
+	epoch    uint64
+	inSync   bool
+	inc      uint64
+	leftover []int // buckets it recovered from disk and does not hold
 }
 
 // leaderState is the leader's bookkeeping for its term.

@@ -25,6 +25,11 @@ type placementInput struct {
 	joins      map[shard.NodeID]bool // nodes asking to join
 	leaving    map[shard.NodeID]bool // members handing off to leave
 	health     func(shard.NodeID) leader.Health
+	// leftover lists, by node, the buckets whose data it recovered from
+	// its data directory without holding them now. Such a copy does not
+	// count (it must be filled), but placing the bucket back there costs
+	// only what changed, so the plan prefers it.
+	leftover map[shard.NodeID][]int
 }
 
 // planPlacement returns the placement change the input calls for, or nil,
@@ -45,7 +50,7 @@ func planPlacement(in placementInput) (*plan, int) {
 		replicas = shard.AutoReplicas(len(live))
 	}
 	replicas = min(replicas, len(live))
-	table := shard.Plan(base, in.buckets, live, replicas)
+	table := shard.Plan(withLeftovers(base, in.leftover, live), in.buckets, live, replicas)
 	table.Epoch = max(in.maxEpoch, old.Epoch()) + 1
 	kept := keepUnrecoverable(old, base, members, &table)
 	var affected []int
@@ -165,4 +170,24 @@ func keepUnrecoverable(old *wire.ClusterState, base shard.Table, members []wire.
 		}
 	}
 	return kept
+}
+
+// withLeftovers returns base with the live nodes' leftover copies added as
+// if they were held, for shard.Plan (which keeps as many existing copies as
+// balance allows): a node that comes back from its data directory is placed
+// where its data already is. The copies still do not count: the fill
+// plan and the affected buckets use base itself.
+func withLeftovers(base shard.Table, leftover map[shard.NodeID][]int, live []shard.NodeID) shard.Table {
+	if len(leftover) == 0 {
+		return base
+	}
+	out := base.Clone()
+	for _, id := range live {
+		for _, b := range leftover[id] {
+			if b >= 0 && b < len(out.Buckets) && !out.Holds(b, id) {
+				out.Buckets[b] = append(out.Buckets[b], id)
+			}
+		}
+	}
+	return out
 }

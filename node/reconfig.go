@@ -64,6 +64,14 @@ func (n *Node) planLocked(now time.Time) *plan {
 	for id := range n.lead.joins {
 		in.joins[id] = true
 	}
+	for id, st := range n.peerStats {
+		if len(st.leftover) > 0 {
+			if in.leftover == nil {
+				in.leftover = map[shard.NodeID][]int{}
+			}
+			in.leftover[id] = st.leftover
+		}
+	}
 	p, kept := planPlacement(in)
 	if kept > 0 {
 		n.rareLog.Log("kept", slog.LevelWarn, "buckets unavailable until a holder that still has them comes back", "buckets", kept)

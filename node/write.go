@@ -240,6 +240,11 @@ func (n *Node) routeWrite(b int) (route, error) {
 	default:
 		return route{}, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
 	}
+	if id, ok := n.fullDisks.anyFull(n.state.Table.Buckets[b], now); ok {
+		// Refused before any replica applies: a write that reached the
+		// backups but not a full primary would end as an unknown outcome.
+		return route{}, fmt.Errorf("%w: node %d's data directory refused a write less than %v ago", wire.ErrInsufficientStorage, id, fullMemory)
+	}
 	r := route{
 		term:    n.lead.term,
 		stream:  n.lead.stream,
@@ -345,11 +350,15 @@ func (n *Node) replicate(ctx context.Context, b int, r route, e store.Entry) err
 
 // replicateTo applies msg on one replica, locally when it is this node.
 func (n *Node) replicateTo(ctx context.Context, m wire.Member, term uint64, msg *wire.Replicate) error {
+	var err error
 	if m.ID == n.cfg.ID {
-		_, err := n.applyReplicate(n.cfg.ID, term, msg)
-		return err
+		_, err = n.applyReplicate(n.cfg.ID, term, msg)
+	} else {
+		_, err = n.call(ctx, m.Peer, msg)
 	}
-	_, err := n.call(ctx, m.Peer, msg)
+	if errors.Is(err, wire.ErrInsufficientStorage) {
+		n.fullDisks.noteFull(m.ID, time.Now())
+	}
 	return err
 }
 
@@ -410,4 +419,41 @@ func (n *Node) replicaViewLocked(b int) replication.ReplicaView {
 		v.Since = n.state.Table.Since[b]
 	}
 	return v
+}
+
+// fullMemory is how long the leader refuses writes to a bucket after one
+// of its replicas refused a write for lack of storage; the next write
+// after it tries again, so writes resume by themselves once space is back.
+const fullMemory = time.Second
+
+// fullReplicas remembers which replicas refused a write for lack of
+// storage, and when. Safe for concurrent use.
+type fullReplicas struct {
+	mu    sync.Mutex
+	until map[shard.NodeID]time.Time
+}
+
+func (f *fullReplicas) noteFull(id shard.NodeID, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.until == nil {
+		f.until = map[shard.NodeID]time.Time{}
+	}
+	f.until[id] = now.Add(fullMemory)
+}
+
+// anyFull reports a replica among ids that refused a write less than
+// fullMemory ago.
+func (f *fullReplicas) anyFull(ids []shard.NodeID, now time.Time) (shard.NodeID, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if t, ok := f.until[id]; ok {
+			if now.Before(t) {
+				return id, true
+			}
+			delete(f.until, id)
+		}
+	}
+	return 0, false
 }

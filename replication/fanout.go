@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jumpkv/jumpkv/wire"
@@ -54,13 +55,22 @@ func Write(ctx context.Context, replicas []wire.Member, send SendFunc) error {
 		if applied > 0 || unsure {
 			return fmt.Errorf("%w: a backup failed: %v", wire.ErrUnknownOutcome, first)
 		}
-		return fmt.Errorf("%w: %v", wire.ErrUnavailable, first)
+		return refused(first)
 	}
 	if err := send(ctx, replicas[0]); err != nil {
 		if len(backups) == 0 && !wire.MaybeDelivered(err) {
-			return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
+			return refused(err)
 		}
 		return fmt.Errorf("%w: the primary failed: %v", wire.ErrUnknownOutcome, err)
 	}
 	return nil
+}
+
+// refused is the error of a write no replica applied: a full disk stays a
+// full disk (507), anything else means too few replicas (503).
+func refused(err error) error {
+	if errors.Is(err, wire.ErrInsufficientStorage) {
+		return fmt.Errorf("%w: %v", wire.ErrInsufficientStorage, err)
+	}
+	return fmt.Errorf("%w: %v", wire.ErrUnavailable, err)
 }

@@ -183,6 +183,10 @@ type Heartbeat struct {
 	Keys      int64        `msgpack:"k"`           // live keys the sender holds
 	InSync    bool         `msgpack:"y"`           // the sender holds every bucket it is assigned
 	Leaving   bool         `msgpack:"v,omitempty"` // the sender is handing off its buckets to leave
+	// Leftover lists the buckets whose data the sender recovered from its
+	// data directory but does not hold now: placing them back there costs
+	// only what changed meanwhile.
+	Leftover []int `msgpack:"o,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat with the responder's own view. Lease is
