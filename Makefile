@@ -15,6 +15,7 @@ export JUMPKV_HTTP_PORTS
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/jumpkv ./cmd/jumpkv
+	mkdir -p bin/data
 
 image: build
 	$(COMPOSE) build

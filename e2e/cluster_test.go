@@ -179,6 +179,25 @@ func TestCluster(t *testing.T) {
 	}
 	s.checkKeys(t, ports(cs), kv, time.Minute)
 	step("scaled down to 3 (stopped %s with SIGTERM); every key readable: %s", names(stopped), s.describe(cs))
+
+	// Durability: every node at once, three ways; each node keeps its
+	// data in the volume, so every key survives.
+	for _, how := range []struct {
+		what string
+		cmds [][]string
+	}{
+		{"docker compose kill (SIGKILL every node), then start", [][]string{{"kill"}, {"start"}}},
+		{"docker compose restart", [][]string{{"restart"}}},
+		{"docker compose up -d --force-recreate (new containers)", [][]string{{"up", "-d", "--no-build", "--force-recreate", "--scale", "node=3"}}},
+	} {
+		began := time.Now()
+		for _, cmd := range how.cmds {
+			s.mustCompose(3*time.Minute, cmd...)
+		}
+		cs = s.waitSettled(t, 3, len(kv), 3*time.Minute)
+		s.checkKeys(t, ports(cs), kv, time.Minute)
+		step("%s: every one of %d keys readable again %.1fs later: %s", how.what, len(kv), time.Since(began).Seconds(), s.describe(cs))
+	}
 }
 
 // waitSettled waits until exactly n node containers run and form one

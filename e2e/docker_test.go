@@ -210,6 +210,11 @@ func (s *stack) buildImage() int64 {
 	if out, err := build.CombinedOutput(); err != nil {
 		s.t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// The data volume's mount point (the Dockerfile copies it with the
+	// node's ownership).
+	if err := os.MkdirAll(filepath.Join(dir, "bin", "data"), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
 	// The repository's .dockerignore must let the binary through.
 	ignore, err := os.ReadFile(filepath.Join(s.root, ".dockerignore"))
 	if err != nil {

@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jumpkv/jumpkv/persist"
@@ -32,10 +34,11 @@ func openData(cfg *Config, explicitID bool, mem *store.Store, observeFsync func(
 	pc.Log.MaxRecord = max(pc.Log.MaxRecord, cfg.MaxFrame())
 	pc.Logger = cfg.Logger
 	start := time.Now()
-	d, rec, err := persist.Open(pc, mem)
+	d, rec, dir, err := openSlot(pc, cfg.DataDir, mem)
 	if err != nil {
 		return nil, persist.Recovered{}, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
+	cfg.DataDir = dir
 	switch id := shard.NodeID(rec.Identity.ID); {
 	case id != 0 && explicitID && id != cfg.ID:
 		_ = d.Close()
@@ -55,6 +58,35 @@ func openData(cfg *Config, explicitID bool, mem *store.Store, observeFsync func(
 	}
 	cfg.Logger.Info("data directory opened", fields...)
 	return d, rec, nil
+}
+
+// SlotPlaceholder in a data directory path is replaced by the first slot
+// number (1, 2, ...) whose directory no other process holds, so that the
+// replicas of a scaled service sharing one volume each claim a directory
+// of their own (docker-compose.yml uses /data/node-{slot}). A directory
+// carries its node's identity, so whichever replica claims it comes back
+// as that node, with its data.
+const SlotPlaceholder = "{slot}"
+
+// maxSlots bounds the slots tried.
+const maxSlots = 1024
+
+// openSlot opens dir, or with SlotPlaceholder in it the first free slot,
+// and returns the directory it opened.
+func openSlot(pc persist.Config, dir string, mem *store.Store) (*persist.Durable, persist.Recovered, string, error) {
+	if !strings.Contains(dir, SlotPlaceholder) {
+		pc.Log.Dir = dir
+		d, rec, err := persist.Open(pc, mem)
+		return d, rec, dir, err
+	}
+	for slot := 1; slot <= maxSlots; slot++ {
+		pc.Log.Dir = strings.ReplaceAll(dir, SlotPlaceholder, strconv.Itoa(slot))
+		d, rec, err := persist.Open(pc, mem)
+		if !errors.Is(err, wal.ErrLocked) {
+			return d, rec, pc.Log.Dir, err
+		}
+	}
+	return nil, persist.Recovered{}, "", fmt.Errorf("all %d slots are held by other processes", maxSlots)
 }
 
 // restore makes what the data directory held this node's own: the state it
