@@ -97,8 +97,12 @@ func (n *Node) onLeave(l *wire.Leave) (wire.Message, error) {
 }
 
 // markLeavingLocked, as leader, takes a member out of the next placement.
+// A node that is no longer a member is not marked: a leaver goes on
+// heartbeating "leaving" for a moment after the placement that removed it
+// commits, and a mark taken then outlived it, so that the same node,
+// restarted and admitted again, was evicted by the next placement.
 func (n *Node) markLeavingLocked(id shard.NodeID) {
-	if n.lead.leaving[id] || id == n.cfg.ID {
+	if _, member := memberOf(n.state, id); n.lead.leaving[id] || id == n.cfg.ID || !member {
 		return
 	}
 	n.log.Info("node is leaving: moving its buckets", "id", uint64(id))

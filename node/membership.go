@@ -239,6 +239,7 @@ func (n *Node) onJoin(j *wire.Join) (wire.Message, error) {
 		n.log.Info("node asks to join", "id", uint64(j.Member.ID), "peer", j.Member.Peer)
 	}
 	n.lead.joins[j.Member.ID] = j.Member
+	delete(n.lead.leaving, j.Member.ID) // a node asking to join is not leaving
 	n.kickReconfig()
 	return &wire.OK{}, nil
 }
