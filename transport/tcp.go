@@ -45,6 +45,12 @@ type TCPConfig struct {
 	// under a deadline of DialTimeout on the connection's own goroutine,
 	// and is the hook for a later authentication step.
 	Handshake func(conn net.Conn, dialer bool) error
+	// FrameBudget bounds the bytes that partly read large frames hold
+	// across all of this transport's connections (wire.Budget): a
+	// connection whose frame would go over it is closed. It keeps many
+	// peers that each send part of a large frame and stall from exhausting
+	// memory together; each connection alone is bounded by MaxFrame.
+	FrameBudget int64
 	// QuickStall is how long a quick request's handler may hold its
 	// connection's reader before the transport reports it (QuickHandler):
 	// a watchdog looks a few times per QuickStall.
@@ -67,6 +73,7 @@ func DefaultTCPConfig() TCPConfig {
 		IdleTimeout:  30 * time.Second,
 		WriteTimeout: 5 * time.Second,
 		QuickStall:   250 * time.Millisecond,
+		FrameBudget:  256 << 20,
 	}
 }
 
@@ -79,6 +86,8 @@ func (c TCPConfig) Validate() error {
 		return fmt.Errorf("transport: TCPConfig.MaxFrame %d is below the minimum %d", c.MaxFrame, wire.HeaderLen+1)
 	case uint64(c.MaxFrame) > math.MaxUint32:
 		return fmt.Errorf("transport: TCPConfig.MaxFrame %d is above the maximum %d", c.MaxFrame, uint64(math.MaxUint32))
+	case c.FrameBudget < int64(c.MaxFrame):
+		return fmt.Errorf("transport: TCPConfig.FrameBudget %d is below MaxFrame %d: one largest frame must fit", c.FrameBudget, c.MaxFrame)
 	case c.DialTimeout <= 0:
 		return fmt.Errorf("transport: TCPConfig.DialTimeout %v must be positive", c.DialTimeout)
 	case c.CallTimeout <= 0:
@@ -106,6 +115,8 @@ type TCP struct {
 	ln      net.Listener
 	log     *slog.Logger
 	backoff time.Duration // dialBackoff; tests may change it before use
+
+	frames *wire.Budget // cfg.FrameBudget, shared by every connection's reader
 
 	ctx    context.Context // ends at Close; parent of dials and handler contexts
 	cancel context.CancelFunc
@@ -174,6 +185,7 @@ func ListenTCP(addr string, cfg TCPConfig, h Handler) (*TCP, error) {
 		backoff: dialBackoff,
 		peers:   make(map[string]*peer),
 		live:    make(map[liveConn]struct{}),
+		frames:  wire.NewBudget(cfg.FrameBudget),
 	}
 	if t.log == nil {
 		t.log = slog.Default()

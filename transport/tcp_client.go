@@ -347,7 +347,7 @@ func (cc *clientConn) readLoop() {
 			cc.shutdown(err)
 			return
 		}
-		h, body, err := wire.ReadFrame(br, cc.t.cfg.MaxFrame)
+		h, body, err := wire.ReadFrameIn(br, cc.t.cfg.MaxFrame, cc.t.frames)
 		if err == nil && h.Flags&wire.FlagResponse == 0 {
 			err = fmt.Errorf("%w: request frame (type %d, id %d) on a client connection", wire.ErrBadFrame, h.Type, h.ID)
 		}

@@ -155,7 +155,7 @@ func (sc *serverConn) readLoop() error {
 		if err := sc.nc.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return err
 		}
-		h, body, err := wire.ReadFrame(br, sc.t.cfg.MaxFrame)
+		h, body, err := wire.ReadFrameIn(br, sc.t.cfg.MaxFrame, sc.t.frames)
 		if err != nil {
 			if errors.Is(err, wire.ErrBadFrame) {
 				return sc.malformed(err)

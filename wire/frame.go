@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // ProtocolVersion is the first byte of every frame header. A frame with
@@ -65,6 +66,17 @@ const smallFrame = 64 << 10
 // comes in, so a peer that claims a 16 MB frame and stalls pins 64 KB, not
 // 16 MB.
 func ReadFrame(r io.Reader, maxFrame int) (Header, []byte, error) {
+	return ReadFrameIn(r, maxFrame, nil)
+}
+
+// ReadFrameIn is ReadFrame charging the body of a large frame to budget
+// while it arrives (nil: no budget): the bytes of partly read frames held
+// by every connection that shares budget stay within its limit. A frame
+// that would go over it fails with ErrBadFrame (the connection is then
+// closed), so that many peers each sending part of a large frame cannot
+// together exhaust memory. The charge is returned once the frame is read,
+// or has failed.
+func ReadFrameIn(r io.Reader, maxFrame int, budget *Budget) (Header, []byte, error) {
 	var pre [4 + HeaderLen]byte
 	if _, err := io.ReadFull(r, pre[:4]); err != nil {
 		if err == io.EOF { // no byte of a frame: a clean end
@@ -91,7 +103,9 @@ func ReadFrame(r io.Reader, maxFrame int) (Header, []byte, error) {
 		body = make([]byte, int(n)-HeaderLen)
 		_, err = io.ReadFull(r, body)
 	} else {
-		body, err = readGrowing(r, int(n)-HeaderLen)
+		var held int
+		body, held, err = readGrowing(r, int(n)-HeaderLen, budget)
+		budget.release(held)
 	}
 	if err != nil {
 		return Header{}, nil, truncated(err)
@@ -102,21 +116,76 @@ func ReadFrame(r io.Reader, maxFrame int) (Header, []byte, error) {
 // readGrowing reads exactly n bytes from r. Its buffer starts at smallFrame
 // bytes and doubles (up to n) only once the bytes so far have arrived, so
 // what it allocates stays within a small multiple of what was read.
-func readGrowing(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, smallFrame))
+// Each growth is charged to budget first; it returns the bytes charged.
+func readGrowing(r io.Reader, n int, budget *Budget) (_ []byte, charged int, _ error) {
+	size := min(n, smallFrame)
+	if !budget.take(size) {
+		return nil, 0, fmt.Errorf("%w: %d bytes of partly read frames already held by this node", ErrBadFrame, budget.Limit())
+	}
+	charged = size
+	buf := make([]byte, 0, size)
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), len(buf)+min(cap(buf), n-len(buf)))
+			more := min(cap(buf), n-len(buf))
+			if !budget.take(more) {
+				return nil, charged, fmt.Errorf("%w: %d bytes of partly read frames already held by this node", ErrBadFrame, budget.Limit())
+			}
+			charged += more
+			grown := make([]byte, len(buf), len(buf)+more)
 			copy(grown, buf)
 			buf = grown
 		}
 		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
-			return nil, err
+			return nil, charged, err
 		}
 	}
-	return buf, nil
+	return buf, charged, nil
+}
+
+// Budget bounds the bytes that partly read large frames hold, across the
+// connections that share it. Safe for concurrent use; a nil *Budget is no
+// bound.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Limit returns the budget's limit (0 for a nil budget).
+func (b *Budget) Limit() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.limit
+}
+
+// Used returns the bytes charged now.
+func (b *Budget) Used() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.used.Load()
+}
+
+func (b *Budget) take(n int) bool {
+	if b == nil {
+		return true
+	}
+	if b.used.Add(int64(n)) > b.limit {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (b *Budget) release(n int) {
+	if b != nil && n > 0 {
+		b.used.Add(-int64(n))
+	}
 }
 
 func parseHeader(b []byte) (Header, error) {
