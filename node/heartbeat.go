@@ -106,7 +106,7 @@ func (n *Node) heartbeatLocked(now time.Time) *wire.Heartbeat {
 		Leader:    n.el.AckLeader(now),
 		Epoch:     n.state.Epoch(),
 		Committed: n.committed,
-		Keys:      n.store.Stats().Keys,
+		Keys:      n.heldKeysLocked(),
 		InSync:    n.inSyncLocked(),
 		Leading:   uint8(n.el.Claim()),
 		Leaving:   n.leaving,

@@ -91,7 +91,11 @@ func newMetrics(n *Node) *metrics {
 			}
 			return 0
 		}),
-		gauge("jumpkv_keys", "Live keys this node holds (primary and backup copies).", func() float64 { return float64(n.store.Stats().Keys) }),
+		gauge("jumpkv_keys", "Live keys this node holds (primary and backup copies).", func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return float64(n.heldKeysLocked())
+		}),
 		gauge("jumpkv_bytes", "Key and value bytes of the live keys this node holds.", func() float64 { return float64(n.store.Stats().Bytes) }),
 		gauge("jumpkv_tombstones", "Tombstones this node holds.", func() float64 { return float64(n.store.Stats().Tombstones) }),
 		gauge("jumpkv_watch_subscribers", "Live watch subscriptions on this node.", func() float64 {

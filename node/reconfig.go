@@ -162,8 +162,16 @@ func (n *Node) runFills(ctx context.Context, p *plan) error {
 		}
 		return p.old.Table.Replicas(b)
 	}
-	byNode, lost := replication.FillPlan(p.affected, p.base, p.next.Table, oldReplicas,
-		func(id shard.NodeID) (wire.Member, bool) { return memberOf(p.old, id) })
+	// A source's address is its newest: a node that restarted from its
+	// data directory (same ID and incarnation, so its copies count) may
+	// have come back at another address. A leaver is in the old state only.
+	source := func(id shard.NodeID) (wire.Member, bool) {
+		if m, ok := memberOf(p.next, id); ok {
+			return m, true
+		}
+		return memberOf(p.old, id)
+	}
+	byNode, lost := replication.FillPlan(p.affected, p.base, p.next.Table, oldReplicas, source)
 	for _, b := range lost {
 		n.log.Error("every holder of a bucket restarted or left: its data is lost", "bucket", b, "had", fmtIDs(oldReplicas(b)))
 	}

@@ -60,7 +60,7 @@ func (n *Node) Status() Status {
 		Leader:      n.el.Leader(),
 		Term:        n.el.Term(),
 		Epoch:       n.state.Epoch(),
-		Keys:        n.store.Stats().Keys,
+		Keys:        n.heldKeysLocked(),
 		Incarnation: n.cfg.Incarnation,
 		InSync:      n.inSyncLocked(),
 		DataDir:     n.cfg.DataDir,
@@ -158,7 +158,7 @@ func (n *Node) clusterInfoLocked(now time.Time) wire.ClusterInfo {
 		}
 		ni.BucketsPrimary, ni.BucketsBackup = n.state.Table.Counts(m.ID)
 		if m.ID == n.cfg.ID {
-			ni.Keys = n.store.Stats().Keys
+			ni.Keys = n.heldKeysLocked()
 		} else {
 			ni.Keys = n.peerStats[m.ID].keys
 		}
@@ -193,4 +193,21 @@ func (n *Node) Known() []shard.NodeID {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// heldKeysLocked counts the live keys of the buckets this node holds:
+// its copies, primary and backup. Data it keeps without holding (a copy
+// being filled, or recovered from disk and not placed here: durable.go)
+// is not counted.
+func (n *Node) heldKeysLocked() int64 {
+	if n.persist == nil {
+		return n.store.Stats().Keys // memory only: nothing is kept unheld for long
+	}
+	var keys int64
+	for b, h := range n.held {
+		if h {
+			keys += n.store.BucketStats(b).Keys
+		}
+	}
+	return keys
 }
