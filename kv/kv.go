@@ -105,6 +105,15 @@ type Entry struct {
 	ContentType string  `msgpack:"c,omitempty"`
 	Version     Version `msgpack:"n"`
 	Deleted     bool    `msgpack:"d,omitempty"`
+	// Expires is when a live value expires, in Unix milliseconds, as the
+	// leader that wrote it stamped it; 0 never expires.
+	Expires int64 `msgpack:"x,omitempty"`
+}
+
+// Expired reports whether e is a live value past its expiry at now (Unix
+// milliseconds).
+func (e *Entry) Expired(nowMilli int64) bool {
+	return !e.Deleted && e.Expires != 0 && nowMilli >= e.Expires
 }
 
 // KeyVersion is one entry's identity, without its value, for anti-entropy

@@ -10,8 +10,8 @@ import (
 func (z *Entry) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Value == nil {
 		zb0001Len--
@@ -24,6 +24,10 @@ func (z *Entry) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Deleted == false {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Expires == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -56,6 +60,11 @@ func (z *Entry) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "d"
 			o = append(o, 0xa1, 0x64)
 			o = msgp.AppendBool(o, z.Deleted)
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "x"
+			o = append(o, 0xa1, 0x78)
+			o = msgp.AppendInt64(o, z.Expires)
 		}
 	}
 	return
@@ -138,6 +147,12 @@ func (z *Entry) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Deleted")
 				return
 			}
+		case "x":
+			z.Expires, bts, err = msgp.ReadInt64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Expires")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -152,7 +167,7 @@ func (z *Entry) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Entry) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Key) + 2 + msgp.BytesPrefixSize + len(z.Value) + 2 + msgp.StringPrefixSize + len(z.ContentType) + 2 + 1 + 2 + msgp.Uint64Size + 2 + msgp.Uint64Size + 2 + msgp.BoolSize
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Key) + 2 + msgp.BytesPrefixSize + len(z.Value) + 2 + msgp.StringPrefixSize + len(z.ContentType) + 2 + 1 + 2 + msgp.Uint64Size + 2 + msgp.Uint64Size + 2 + msgp.BoolSize + 2 + msgp.Int64Size
 	return
 }
 

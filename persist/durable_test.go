@@ -53,7 +53,7 @@ func sameStores(t *testing.T, what string, got, want *store.Store) {
 	t.Helper()
 	g, w := dump(got), dump(want)
 	if !slices.EqualFunc(g, w, func(a, b store.Entry) bool {
-		return a.Key == b.Key && a.Version == b.Version && a.Deleted == b.Deleted &&
+		return a.Key == b.Key && a.Version == b.Version && a.Deleted == b.Deleted && a.Expires == b.Expires &&
 			bytes.Equal(a.Value, b.Value) && a.ContentType == b.ContentType
 	}) {
 		t.Fatalf("%s: %d entries recovered, %d expected\n got %v\nwant %v", what, len(g), len(w), g, w)
@@ -88,7 +88,7 @@ func TestRecoverEverythingRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, d, mem, 1, store.Entry{Key: "a", Value: []byte("1"), ContentType: "text/plain", Version: store.Version{Term: 5, Seq: 1}})
-	write(t, d, mem, 1, store.Entry{Key: "a", Value: []byte("2"), Version: store.Version{Term: 5, Seq: 2}})
+	write(t, d, mem, 1, store.Entry{Key: "a", Value: []byte("2"), Version: store.Version{Term: 5, Seq: 2}, Expires: 1_700_000_000_123})
 	write(t, d, mem, 2, store.Entry{Key: "b", Value: []byte{}, Version: store.Version{Term: 6, Seq: 1}},
 		store.Entry{Key: "c", Deleted: true, Version: store.Version{Term: 6, Seq: 2}},
 		store.Entry{Key: "d", Deleted: true, Version: store.Version{Term: 6, Seq: 3}},

@@ -23,6 +23,7 @@ const (
 // Entry flag bits.
 const (
 	flagDeleted byte = 1 << 0
+	flagExpires byte = 1 << 1 // a varint expiry (Unix ms) follows the value
 )
 
 // errBadRecord is a record that passed the log's checksum but does not
@@ -36,6 +37,9 @@ func appendEntry(dst []byte, b int, e *store.Entry) []byte {
 	if e.Deleted {
 		flags |= flagDeleted
 	}
+	if e.Expires > 0 && !e.Deleted {
+		flags |= flagExpires
+	}
 	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, e.Version.Term)
 	dst = binary.AppendUvarint(dst, e.Version.Seq)
@@ -44,6 +48,9 @@ func appendEntry(dst []byte, b int, e *store.Entry) []byte {
 		dst = appendBytes(dst, e.ContentType)
 		dst = binary.AppendUvarint(dst, uint64(len(e.Value)))
 		dst = append(dst, e.Value...)
+		if flags&flagExpires != 0 {
+			dst = binary.AppendUvarint(dst, uint64(e.Expires))
+		}
 	}
 	return dst
 }
@@ -133,6 +140,9 @@ func decode(rec []byte, buckets int) (decoded, error) {
 		if !d.entry.Deleted {
 			d.entry.ContentType = string(r.bytes())
 			d.entry.Value = r.bytes()
+			if flags&flagExpires != 0 {
+				d.entry.Expires = int64(r.uvarint() & (1<<63 - 1))
+			}
 		}
 	case kindHeld:
 		d.bucket = r.bucket(buckets)

@@ -32,7 +32,12 @@ type bucket struct {
 	mu     sync.RWMutex
 	idx    index
 	rare   map[string]string // content types of ctRare records, by key
-	digest uint64
+	// expires holds the expiry (Unix ms) of the live entries that have
+	// one, by key; soonest is a lower bound of its values (0: none), so
+	// that a bucket with nothing due is skipped at once (Expired).
+	expires map[string]int64
+	soonest int64
+	digest  uint64
 	stats  Stats
 	_      [64]byte // keep neighbouring buckets' locks off one cache line
 }
@@ -52,6 +57,7 @@ func (s *Store) entry(bk *bucket, key string, v *view) Entry {
 		e.ContentType = s.ct.name(v.ct)
 	}
 	e.Value = v.value
+	e.Expires = bk.expires[key]
 	return e
 }
 
@@ -114,6 +120,18 @@ func (s *Store) Apply(b int, e Entry) bool {
 		delete(bk.rare, nv.key) // so the map's key is the new record's
 		bk.rare[nv.key] = strings.Clone(e.ContentType)
 	}
+	if exists {
+		delete(bk.expires, old.key)
+	}
+	if e.Expires != 0 && !e.Deleted {
+		if bk.expires == nil {
+			bk.expires = make(map[string]int64)
+		}
+		bk.expires[nv.key] = e.Expires
+		if bk.soonest == 0 || e.Expires < bk.soonest {
+			bk.soonest = e.Expires
+		}
+	}
 
 	var d Stats
 	if exists {
@@ -150,6 +168,7 @@ func (s *Store) Drop(b int) {
 	s.account(bk, Stats{}.sub(bk.stats))
 	bk.idx = index{}
 	bk.rare = nil
+	bk.expires, bk.soonest = nil, 0
 	bk.digest = 0
 }
 
@@ -184,9 +203,43 @@ func (s *Store) remove(b int, key string, v Version, tombstoneOnly bool) bool {
 	if old.ct == ctRare {
 		delete(bk.rare, old.key)
 	}
+	delete(bk.expires, old.key)
 	bk.idx.remove(i)
 	bk.idx.shrink()
 	bk.digest ^= entryHash(key, old.ver, old.deleted())
 	s.account(bk, Stats{}.sub(viewStats(&old)))
 	return true
+}
+
+// Expired returns up to max of bucket b's live entries whose expiry is at
+// or before now (Unix milliseconds), with their versions. A bucket with
+// nothing due costs one comparison under its read lock; one with something
+// due is scanned (its entries with an expiry only) under its write lock.
+func (s *Store) Expired(b int, now int64, max int) []KeyVersion {
+	bk := &s.buckets[b]
+	bk.mu.RLock()
+	due := bk.soonest != 0 && bk.soonest <= now
+	bk.mu.RUnlock()
+	if !due {
+		return nil
+	}
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	var out []KeyVersion
+	soonest := int64(0)
+	for key, at := range bk.expires {
+		if at <= now && len(out) < max {
+			if r, ok := bk.idx.get(key); ok {
+				out = append(out, KeyVersion{Key: key, Version: r.view().ver})
+			}
+		}
+		if at > now || len(out) == max {
+			// Still due later (or not returned this time): it bounds soonest.
+			if soonest == 0 || at < soonest {
+				soonest = at
+			}
+		}
+	}
+	bk.soonest = soonest
+	return out
 }

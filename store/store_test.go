@@ -264,3 +264,44 @@ func TestApplyResult(t *testing.T) {
 		}
 	}
 }
+
+func TestExpiredFindsDueEntriesOnly(t *testing.T) {
+	s := New(1)
+	at := func(key string, seq uint64, expires int64) Entry {
+		return Entry{Key: key, Value: []byte("v"), Version: Version{Term: 1, Seq: seq}, Expires: expires}
+	}
+	s.Apply(0, at("a", 1, 1000))
+	s.Apply(0, at("b", 2, 2000))
+	s.Apply(0, at("c", 3, 0)) // never expires
+	s.Apply(0, at("d", 4, 1500))
+	s.Apply(0, at("d", 5, 0)) // a write without ttl clears the expiry
+	if e, _ := s.Get(0, "a"); e.Expires != 1000 || !e.Expired(1000) || e.Expired(999) {
+		t.Fatalf("entry a: %+v", e)
+	}
+	if got := s.Expired(0, 999, 10); len(got) != 0 {
+		t.Fatalf("due at 999: %v", got)
+	}
+	got := s.Expired(0, 1500, 10)
+	if len(got) != 1 || got[0].Key != "a" || got[0].Version != (Version{Term: 1, Seq: 1}) {
+		t.Fatalf("due at 1500: %v", got)
+	}
+	// A tombstone or a forgotten key leaves the expiry index.
+	s.Apply(0, Entry{Key: "a", Deleted: true, Version: Version{Term: 1, Seq: 6}})
+	if got := s.Expired(0, 1500, 10); len(got) != 0 {
+		t.Fatalf("after deleting a: %v", got)
+	}
+	if got := s.Expired(0, 5000, 10); len(got) != 1 || got[0].Key != "b" {
+		t.Fatalf("due at 5000: %v", got)
+	}
+	s.Forget(0, "b", Version{Term: 1, Seq: 2})
+	if got := s.Expired(0, 5000, 10); len(got) != 0 {
+		t.Fatalf("after forgetting b: %v", got)
+	}
+	// max bounds one call; the rest stay due.
+	for i := range 5 {
+		s.Apply(0, at(fmt.Sprint("m", i), uint64(10+i), 100))
+	}
+	if first, second := s.Expired(0, 200, 3), s.Expired(0, 200, 3); len(first) != 3 || len(second) != 3 {
+		t.Fatalf("bounded calls: %d then %d, want 3 and 3 (still due)", len(first), len(second))
+	}
+}
