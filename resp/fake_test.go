@@ -1,0 +1,169 @@
+package resp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/replication"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// fakeBackend is an in-memory node: one map, versions that grow, the
+// node's write conditions, and a watch feed.
+type fakeBackend struct {
+	mu      sync.Mutex
+	data    map[string]store.Entry
+	seq     uint64
+	subs    map[*node.Subscription]chan wire.Event
+	fail    error // when set, every call fails with it
+	writes  int
+	maxSubs int
+}
+
+func newFake() *fakeBackend {
+	return &fakeBackend{data: map[string]store.Entry{}, subs: map[*node.Subscription]chan wire.Event{}, maxSubs: 1000}
+}
+
+func (f *fakeBackend) ID() shard.NodeID     { return 1 }
+func (f *fakeBackend) Leader() shard.NodeID { return 1 }
+
+func (f *fakeBackend) Get(ctx context.Context, key string) (store.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return store.Entry{}, f.fail
+	}
+	if key == "" {
+		return store.Entry{}, fmt.Errorf("%w: empty key", wire.ErrBadRequest)
+	}
+	e, ok := f.data[key]
+	if !ok {
+		return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+	}
+	return e, nil
+}
+
+func (f *fakeBackend) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return store.Version{}, f.fail
+	}
+	if op.Key == "" {
+		return store.Version{}, fmt.Errorf("%w: empty key", wire.ErrBadRequest)
+	}
+	if len(op.Value) > 1<<20 {
+		return store.Version{}, fmt.Errorf("%w: %d bytes", wire.ErrTooLarge, len(op.Value))
+	}
+	cur, found := f.data[op.Key]
+	if err := replication.CheckConditions(op, cur, found); err != nil {
+		return store.Version{}, err
+	}
+	f.seq++
+	f.writes++
+	v := store.Version{Term: 1, Seq: f.seq}
+	ev := wire.Event{Key: op.Key, Version: v}
+	switch op.Kind {
+	case wire.WriteDelete:
+		delete(f.data, op.Key)
+		ev.Deleted = true
+	case wire.WriteAppend:
+		e := store.Entry{Key: op.Key, Value: append(slices.Clone(cur.Value), op.Value...), Version: v}
+		f.data[op.Key] = e
+		ev.Value = e.Value
+	default:
+		f.data[op.Key] = store.Entry{Key: op.Key, Value: op.Value, ContentType: op.ContentType, Version: v}
+		ev.Value = op.Value
+	}
+	for _, ch := range f.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+	return v, nil
+}
+
+func (f *fakeBackend) List(ctx context.Context, prefix, after string, limit int) ([]string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, "", f.fail
+	}
+	var keys []string
+	for k := range f.data {
+		if strings.HasPrefix(k, prefix) && k > after {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(keys) > limit {
+		keys = keys[:limit]
+		return keys, keys[len(keys)-1], nil
+	}
+	return keys, "", nil
+}
+
+func (f *fakeBackend) Cluster(ctx context.Context) (wire.ClusterInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return wire.ClusterInfo{Leader: 1, Replicas: 1, Nodes: []wire.NodeInfo{{ID: 1, Keys: int64(len(f.data))}}}, nil
+}
+
+func (f *fakeBackend) Watch(prefix string, since *store.Version) (*node.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.subs) >= f.maxSubs {
+		return nil, node.ErrTooManyWatchers
+	}
+	ch := make(chan wire.Event, 1024)
+	s := &node.Subscription{C: ch}
+	f.subs[s] = ch
+	return s, nil
+}
+
+func (f *fakeBackend) Unwatch(s *node.Subscription) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.subs[s]; ok {
+		delete(f.subs, s)
+		close(ch)
+	}
+}
+
+func (f *fakeBackend) watchers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// startServer serves b on a free loopback port until the test ends and
+// returns the address.
+func startServer(t testing.TB, b Backend, cfg Config) (*Server, string) {
+	t.Helper()
+	s, err := New(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; err != ErrServerClosed {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
