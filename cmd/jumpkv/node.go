@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/resp"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/web"
@@ -37,6 +39,7 @@ type nodeFlags struct {
 	id           uint64
 	http         string
 	peer         string
+	redis        string
 	advertise    string
 	join         listFlag
 	replicas     replicasFlag
@@ -64,6 +67,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.Uint64Var(&f.id, "id", 0, "node ID, unique in the cluster; the highest live ID leads (default: derived from the advertised peer address)")
 	fs.StringVar(&f.http, "http", ":8080", "client HTTP listen address")
 	fs.StringVar(&f.peer, "peer", ":7070", "node-to-node TCP listen address")
+	fs.StringVar(&f.redis, "redis", "", "Redis-protocol (RESP) listen address, e.g. :6379; empty = off")
 	fs.StringVar(&f.advertise, "advertise", "", "host other nodes dial to reach this one, or a network (CIDR, e.g. 172.30.0.0/16) to take this host's address in (default: first non-loopback address, else the --peer host)")
 	fs.Var(&f.join, "join", "comma-separated peer addresses (host:port) to join; a DNS name means all its addresses")
 	f.replicas = 0
@@ -116,7 +120,7 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	} else if len(f.secret) < minSecretLen {
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
 	}
-	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin}
+	opts := serveOptions{secret: []byte(f.secret), tls: tlsCfg, allowedOrigins: f.allowOrigin, redis: f.redis}
 	if f.pprof != "" {
 		_, stop, err := servePprof(f.pprof, log)
 		if err != nil {
@@ -214,6 +218,10 @@ type serveOptions struct {
 	tls    *tls.Config // nil: plain HTTP
 	// allowedOrigins may open watch WebSockets besides the node's own.
 	allowedOrigins []string
+	// redis is the RESP listen address; empty: no Redis protocol.
+	redis string
+	// redisAuth, when set, requires AUTH on RESP connections.
+	redisAuth resp.Authenticator
 }
 
 // serveNode runs a node with its peer transport and HTTP server until ctx
@@ -248,6 +256,11 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	redisSrv, redisLn, err := listenRedis(opts.redis, n, cfg, log, opts.redisAuth)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log, AllowedOrigins: opts.allowedOrigins}))
 	scheme := "http"
 	if opts.tls != nil {
@@ -268,12 +281,19 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		}
 		httpDone <- srv.Serve(ln)
 	}()
+	redisDone := make(chan error, 1)
+	if redisSrv != nil {
+		log.Info("redis protocol listening", "redis", redisLn.Addr().String())
+		go func() { redisDone <- redisSrv.Serve(redisLn) }()
+	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-httpDone:
 		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-redisDone:
+		runErr = fmt.Errorf("redis server: %w", err)
 	case err := <-nodeDone:
 		runErr = fmt.Errorf("node stopped: %v", err)
 	}
@@ -305,6 +325,10 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		cancelLeave()
 	}
 	<-httpStopped
+	if redisSrv != nil {
+		// Before the node stops: its connections end their node calls.
+		redisSrv.Close()
+	}
 	stopNode()
 	<-nodeDone
 	return runErr
@@ -327,4 +351,35 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// version is this build's module version, as Go recorded it.
+var version = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}()
+
+// listenRedis opens the RESP listener when addr is set (nil server
+// otherwise).
+func listenRedis(addr string, n *node.Node, cfg node.Config, log *slog.Logger, auth resp.Authenticator) (*resp.Server, net.Listener, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	rcfg := resp.DefaultConfig()
+	rcfg.MaxValue = cfg.MaxValue
+	rcfg.MaxKey = n.Config().MaxKey
+	rcfg.Logger = log
+	rcfg.Auth = auth
+	rcfg.Version = version
+	srv, err := resp.New(n, rcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis listener: %w", err)
+	}
+	return srv, ln, nil
 }
