@@ -121,7 +121,9 @@ func (c *conn) run(raw []byte) {
 	complete, args, _, _, err := redcon.ReadNextCommand(raw, c.argsBuf)
 	switch {
 	case err != nil:
+		// Inline commands' quoting errors: a protocol error, as in Redis.
 		c.r.err("ERR " + err.Error())
+		c.quit = true
 	case !complete:
 		c.r.err("ERR Protocol error: incomplete command") // cannot happen: the framer found its end
 	case len(args) == 0:

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/replication"
@@ -166,4 +167,16 @@ func startServer(t testing.TB, b Backend, cfg Config) (*Server, string) {
 		}
 	})
 	return s, ln.Addr().String()
+}
+
+// waitFor polls cond until it holds, failing after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
