@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -71,6 +72,10 @@ func (c *conn) update(key string, f func(cur store.Entry, found bool) (*wire.Wri
 		}
 		cur, found, err := c.get(key)
 		if err != nil {
+			if wire.MaybeDelivered(err) || errors.Is(err, context.DeadlineExceeded) {
+				// Nothing was written yet: not an unknown outcome.
+				err = fmt.Errorf("%w: reading %q before writing it: %v", wire.ErrUnavailable, key, err)
+			}
 			return store.Entry{}, false, err
 		}
 		op, err := f(cur, found)
