@@ -13,7 +13,7 @@ import (
 // follows (clients look at it to pick features).
 const redisVersion = "7.2.0"
 
-func cmdPing(c *conn, args [][]byte) {
+func cmdPing(c *call, args [][]byte) {
 	if len(args) > 2 {
 		c.r.err(errWrongArity("ping"))
 		return
@@ -36,14 +36,14 @@ func cmdPing(c *conn, args [][]byte) {
 	c.r.simple("PONG")
 }
 
-func cmdEcho(c *conn, args [][]byte) { c.r.bulk(args[1]) }
+func cmdEcho(c *call, args [][]byte) { c.r.bulk(args[1]) }
 
-func cmdQuit(c *conn, args [][]byte) {
+func cmdQuit(c *call, args [][]byte) {
 	c.r.ok()
 	c.quit = true
 }
 
-func cmdSelect(c *conn, args [][]byte) {
+func cmdSelect(c *call, args [][]byte) {
 	n, ok := parseInt(args[1])
 	switch {
 	case !ok:
@@ -56,7 +56,7 @@ func cmdSelect(c *conn, args [][]byte) {
 }
 
 // authenticate checks name and password, answering WRONGPASS on failure.
-func (c *conn) authenticate(name, password string) bool {
+func (c *call) authenticate(name, password string) bool {
 	if c.s.cfg.Auth == nil {
 		c.authed = true
 		return true
@@ -70,7 +70,7 @@ func (c *conn) authenticate(name, password string) bool {
 	return true
 }
 
-func cmdAuth(c *conn, args [][]byte) {
+func cmdAuth(c *call, args [][]byte) {
 	if len(args) > 3 {
 		c.r.err("ERR " + ErrSyntax.Error())
 		return
@@ -90,7 +90,7 @@ func cmdAuth(c *conn, args [][]byte) {
 
 // cmdHello answers HELLO [protover [AUTH user pass] [SETNAME name]]: it
 // switches to RESP3 on 3 and answers the server's description as a map.
-func cmdHello(c *conn, args [][]byte) {
+func cmdHello(c *call, args [][]byte) {
 	proto := int64(0)
 	if len(args) > 1 {
 		var ok bool
@@ -170,7 +170,7 @@ func checkClientName(name string) string {
 	return ""
 }
 
-func cmdClient(c *conn, args [][]byte) {
+func cmdClient(c *call, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
 	arity := map[string]int{"SETNAME": 3, "GETNAME": 2, "ID": 2, "INFO": 2, "LIST": -2, "SETINFO": 4, "HELP": 2}
 	n, known := arity[sub]
@@ -258,7 +258,7 @@ func (c *conn) configValues() [][2]string {
 	}
 }
 
-func cmdConfig(c *conn, args [][]byte) {
+func cmdConfig(c *call, args [][]byte) {
 	switch strings.ToUpper(string(args[1])) {
 	case "GET":
 		if len(args) < 3 {
@@ -290,7 +290,7 @@ func cmdConfig(c *conn, args [][]byte) {
 
 // cmdInfo answers INFO's sections: server, clients, stats, replication,
 // keyspace and jumpkv's own.
-func cmdInfo(c *conn, args [][]byte) {
+func cmdInfo(c *call, args [][]byte) {
 	want := map[string]bool{}
 	for _, a := range args[1:] {
 		want[strings.ToLower(string(a))] = true

@@ -18,7 +18,8 @@ type command struct {
 	since    string
 	summary  string
 	acl      []string
-	run      func(c *conn, args [][]byte)
+	parallel bool // a single-key command that may run beside others of a pipeline
+	run      func(c *call, args [][]byte)
 }
 
 // commands is the table of every command served, by lower-case name.
@@ -70,6 +71,10 @@ func init() {
 	} {
 		commands[c.name] = c
 	}
+	for _, n := range []string{"get", "set", "setnx", "getdel", "append", "strlen", "incr", "incrby", "decr", "decrby",
+		"type", "ttl", "pttl", "expire", "pexpire", "persist"} {
+		commands[n].parallel = true
+	}
 }
 
 // lookup finds a command by name, in any case, without allocating.
@@ -103,7 +108,7 @@ func sortedCommands() []*command {
 
 // cmdCommand answers COMMAND, COMMAND COUNT/LIST/INFO/DOCS: enough for
 // redis-cli's interactive help and for clients that read key positions.
-func cmdCommand(c *conn, args [][]byte) {
+func cmdCommand(c *call, args [][]byte) {
 	if len(args) == 1 {
 		cs := sortedCommands()
 		c.r.array(len(cs))
@@ -192,7 +197,7 @@ func cmdCommand(c *conn, args [][]byte) {
 }
 
 // commandInfo writes one command's COMMAND entry (Redis 7's ten fields).
-func (c *conn) commandInfo(cmd *command) {
+func (c *call) commandInfo(cmd *command) {
 	c.r.array(10)
 	c.r.bulkString(cmd.name)
 	c.r.int(int64(cmd.arity))

@@ -24,7 +24,7 @@ func uniqueKeys(args [][]byte) []string {
 }
 
 // cmdDel deletes keys (DEL and UNLINK): each key on its own, in parallel.
-func cmdDel(c *conn, args [][]byte) {
+func cmdDel(c *call, args [][]byte) {
 	if !c.allowedAll(args, 1, 1, true) {
 		return
 	}
@@ -54,7 +54,7 @@ func cmdDel(c *conn, args [][]byte) {
 	c.r.int(int64(n))
 }
 
-func cmdExists(c *conn, args [][]byte) {
+func cmdExists(c *call, args [][]byte) {
 	if !c.allowedAll(args, 1, 1, false) {
 		return
 	}
@@ -75,7 +75,7 @@ func cmdExists(c *conn, args [][]byte) {
 	c.r.int(int64(n))
 }
 
-func cmdType(c *conn, args [][]byte) {
+func cmdType(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, false) {
 		return
@@ -93,7 +93,7 @@ func cmdType(c *conn, args [][]byte) {
 
 // cmdKeys lists the keys matching a pattern, bounded: past KeysLimit
 // matches, or KeysScanLimit keys examined, it fails and says to use SCAN.
-func cmdKeys(c *conn, args [][]byte) {
+func cmdKeys(c *call, args [][]byte) {
 	pattern := args[1]
 	prefix := globPrefix(pattern)
 	var out []string
@@ -130,7 +130,7 @@ func cmdKeys(c *conn, args [][]byte) {
 
 // cmdScan pages through the keys in byte order. The cursor stands for the
 // listing's `after` key (cursors.go): "0" starts, and ends, a scan.
-func cmdScan(c *conn, args [][]byte) {
+func cmdScan(c *call, args [][]byte) {
 	after, ok := c.s.cursors.lookup(string(args[1]))
 	if !ok {
 		c.r.err("ERR invalid cursor")
@@ -191,7 +191,7 @@ func cmdScan(c *conn, args [][]byte) {
 
 // cmdDBSize counts the cluster's keys from the nodes' counts of the copies
 // they hold: exact while every bucket has all its copies.
-func cmdDBSize(c *conn, args [][]byte) {
+func cmdDBSize(c *call, args [][]byte) {
 	n, err := c.dbsize()
 	if err != nil {
 		c.fail(err, false)
@@ -215,7 +215,7 @@ func (c *conn) dbsize() (int64, error) {
 
 // cmdTTL answers TTL (seconds) and PTTL (ms): -2 for a missing key, -1 for
 // one without expiry.
-func cmdTTL(c *conn, args [][]byte) {
+func cmdTTL(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, false) {
 		return
@@ -244,7 +244,7 @@ func cmdTTL(c *conn, args [][]byte) {
 
 // cmdExpire answers EXPIRE (seconds) and PEXPIRE (ms) with Redis's NX, XX,
 // GT and LT options. A time in the past deletes the key, as in Redis.
-func cmdExpire(c *conn, args [][]byte) {
+func cmdExpire(c *call, args [][]byte) {
 	name := strings.ToLower(string(args[0]))
 	unit := "EX"
 	if name == "pexpire" {
@@ -311,7 +311,7 @@ func cmdExpire(c *conn, args [][]byte) {
 }
 
 // cmdPersist removes a key's expiry: 1 if it had one.
-func cmdPersist(c *conn, args [][]byte) {
+func cmdPersist(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, true) {
 		return

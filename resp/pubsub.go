@@ -50,7 +50,7 @@ func (p *pubsub) count() int {
 }
 
 // cmdSubscribe answers SUBSCRIBE and PSUBSCRIBE.
-func cmdSubscribe(c *conn, args [][]byte) {
+func cmdSubscribe(c *call, args [][]byte) {
 	pattern := strings.EqualFold(string(args[0]), "psubscribe")
 	if c.ps == nil {
 		c.ps = &pubsub{channels: map[string]bool{}, patterns: map[string]bool{}}
@@ -93,7 +93,7 @@ func cmdSubscribe(c *conn, args [][]byte) {
 
 // cmdUnsubscribe answers UNSUBSCRIBE and PUNSUBSCRIBE: the channels named,
 // or all of them.
-func cmdUnsubscribe(c *conn, args [][]byte) {
+func cmdUnsubscribe(c *call, args [][]byte) {
 	pattern := strings.EqualFold(string(args[0]), "punsubscribe")
 	kind := "unsubscribe"
 	if pattern {

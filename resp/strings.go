@@ -19,7 +19,7 @@ import (
 
 // allowed checks the session's permission on key, answering NOPERM when
 // it is refused.
-func (c *conn) allowed(key string, write bool) bool {
+func (c *call) allowed(key string, write bool) bool {
 	if c.principal == nil || c.principal.Allows(key, write) {
 		return true
 	}
@@ -28,7 +28,7 @@ func (c *conn) allowed(key string, write bool) bool {
 }
 
 // allowedAll checks every key of args[from:] (every step-th).
-func (c *conn) allowedAll(args [][]byte, from, step int, write bool) bool {
+func (c *call) allowedAll(args [][]byte, from, step int, write bool) bool {
 	if c.principal == nil {
 		return true
 	}
@@ -121,7 +121,7 @@ func (c *conn) parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func cmdGet(c *conn, args [][]byte) {
+func cmdGet(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, false) {
 		return
@@ -143,7 +143,7 @@ type setOptions struct {
 
 // parseSet reads SET's options (args after the value), answering Redis's
 // errors.
-func parseSet(c *conn, args [][]byte) (setOptions, bool) {
+func parseSet(c *call, args [][]byte) (setOptions, bool) {
 	var o setOptions
 	for i := 0; i < len(args); i++ {
 		switch a := strings.ToUpper(string(args[i])); {
@@ -198,7 +198,7 @@ func expireTime(unit string, arg []byte, now time.Time, cmd string) (time.Time, 
 	return time.UnixMilli(ms), ""
 }
 
-func cmdSet(c *conn, args [][]byte) {
+func cmdSet(c *call, args [][]byte) {
 	key := string(args[1])
 	o, ok := parseSet(c, args[3:])
 	if !ok || !c.allowed(key, true) || (o.get && !c.allowed(key, false)) {
@@ -246,7 +246,7 @@ func cmdSet(c *conn, args [][]byte) {
 	}
 }
 
-func cmdSetNX(c *conn, args [][]byte) {
+func cmdSetNX(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, true) {
 		return
@@ -267,7 +267,7 @@ func cmdSetNX(c *conn, args [][]byte) {
 	}
 }
 
-func cmdGetDel(c *conn, args [][]byte) {
+func cmdGetDel(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, false) || !c.allowed(key, true) {
 		return
@@ -285,7 +285,7 @@ func cmdGetDel(c *conn, args [][]byte) {
 	c.r.bulkOrNull(old.Value, found)
 }
 
-func cmdMGet(c *conn, args [][]byte) {
+func cmdMGet(c *call, args [][]byte) {
 	if !c.allowedAll(args, 1, 1, false) {
 		return
 	}
@@ -312,7 +312,7 @@ func cmdMGet(c *conn, args [][]byte) {
 	}
 }
 
-func cmdMSet(c *conn, args [][]byte) {
+func cmdMSet(c *call, args [][]byte) {
 	if len(args)%2 == 0 {
 		c.r.err(errWrongArity("mset"))
 		return
@@ -347,7 +347,7 @@ func cmdMSet(c *conn, args [][]byte) {
 	c.r.ok()
 }
 
-func cmdAppend(c *conn, args [][]byte) {
+func cmdAppend(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, true) {
 		return
@@ -371,7 +371,7 @@ func cmdAppend(c *conn, args [][]byte) {
 	c.r.int(int64(length))
 }
 
-func cmdStrlen(c *conn, args [][]byte) {
+func cmdStrlen(c *call, args [][]byte) {
 	key := string(args[1])
 	if !c.allowed(key, false) {
 		return
@@ -384,12 +384,12 @@ func cmdStrlen(c *conn, args [][]byte) {
 	c.r.int(int64(len(e.Value)))
 }
 
-func cmdIncr(c *conn, args [][]byte)   { incrBy(c, args[1], 1) }
-func cmdDecr(c *conn, args [][]byte)   { incrBy(c, args[1], -1) }
-func cmdIncrBy(c *conn, args [][]byte) { incrByArg(c, args, false) }
-func cmdDecrBy(c *conn, args [][]byte) { incrByArg(c, args, true) }
+func cmdIncr(c *call, args [][]byte)   { incrBy(c, args[1], 1) }
+func cmdDecr(c *call, args [][]byte)   { incrBy(c, args[1], -1) }
+func cmdIncrBy(c *call, args [][]byte) { incrByArg(c, args, false) }
+func cmdDecrBy(c *call, args [][]byte) { incrByArg(c, args, true) }
 
-func incrByArg(c *conn, args [][]byte, negate bool) {
+func incrByArg(c *call, args [][]byte, negate bool) {
 	d, ok := parseInt(args[2])
 	if !ok {
 		c.r.err("ERR " + ErrNotInteger.Error())
@@ -407,7 +407,7 @@ func incrByArg(c *conn, args [][]byte, negate bool) {
 
 // incrBy adds delta to the integer at key, atomically across nodes: a
 // write conditional on the version read, retried when another came first.
-func incrBy(c *conn, keyArg []byte, delta int64) {
+func incrBy(c *call, keyArg []byte, delta int64) {
 	key := string(keyArg)
 	if !c.allowed(key, true) {
 		return

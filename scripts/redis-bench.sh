@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Compares jumpkv's Redis protocol with redis-server using redis-benchmark,
+# in alternating rounds on this machine: jumpkv (`jumpkv cluster`, 3 nodes,
+# memory only, --replicas auto) is measured at its leader's RESP port, Redis
+# as one `redis-server --save '' --appendonly no`. Prints one line per test
+# and round: requests/s and the server CPU per operation (from
+# /proc/<pid>/stat before and after; for jumpkv, the leader's and all
+# three nodes').
+#
+# Usage: scripts/redis-bench.sh [rounds] [requests]   (needs redis-server, redis-tools)
+set -euo pipefail
+rounds=${1:-3}
+n=${2:-200000}
+cd "$(dirname "$0")/.."
+bin=$(mktemp -d)/jumpkv
+go build -o "$bin" ./cmd/jumpkv
+tck=$(getconf CLK_TCK)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
+
+base=$((20000 + RANDOM % 20000))
+log=$(mktemp)
+"$bin" cluster --http-port $base --peer-port $((base+10)) --redis-port $((base+20)) -- --log-level warn >"$log" 2>&1 &
+cluster=$!
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+redis=$!
+trap 'kill -INT $cluster $redis 2>/dev/null; wait' EXIT
+for _ in $(seq 100); do grep -q '^leader: node' "$log" && break; sleep 0.2; done
+leader_id=$(sed -n 's/^leader: node \([0-9]*\).*/\1/p' "$log")
+# The leader's HTTP address is in the leader line; its index gives its ports.
+leader_http=$(sed -n 's/^leader: node [0-9]* (http:\/\/\([^)]*\)).*/\1/p' "$log")
+idx=$(( ${leader_http##*:} - base ))
+jport=$((base + 20 + idx))
+pids=$(sed -n 's/^node [0-9]*: pid \([0-9]*\).*/\1/p' "$log")
+leader_pid=$(sed -n "$((idx+1))p" <<<"$pids")
+echo "jumpkv leader: node $leader_id, RESP 127.0.0.1:$jport, pid $leader_pid (all node pids: $(echo $pids))"
+echo "redis-server: 127.0.0.1:$rport, pid $redis"
+redis-cli -p "$jport" set warmup x >/dev/null
+
+run() { # name port pids... -- extra args
+	local name=$1 port=$2; shift 2
+	local ps=(); while [ "$1" != "--" ]; do ps+=("$1"); shift; done; shift
+	for t in set get; do
+		local before=$(cpu_ticks "${ps[@]}") before_leader=$(cpu_ticks "${ps[0]}")
+		local rps=$(redis-benchmark -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv | awk -F'"' 'NR==2{print $4}')
+		local after=$(cpu_ticks "${ps[@]}") after_leader=$(cpu_ticks "${ps[0]}")
+		local us_all=$(awk -v d=$((after-before)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
+		local us_first=$(awk -v d=$((after_leader-before_leader)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
+		echo "round $round $name ${*:-P1} $t rps=$rps cpu_us_per_op_first=$us_first cpu_us_per_op_all=$us_all"
+	done
+}
+for round in $(seq "$rounds"); do
+	run jumpkv "$jport" $leader_pid $pids -- 
+	run redis "$rport" $redis --
+	run jumpkv "$jport" $leader_pid $pids -- -P 16
+	run redis "$rport" $redis -- -P 16
+done
