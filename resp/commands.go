@@ -18,7 +18,7 @@ type command struct {
 	since    string
 	summary  string
 	acl      []string
-	parallel bool // a single-key command that may run beside others of a pipeline
+	parallel bool // a single-key write that may run beside others of a pipeline
 	run      func(c *call, args [][]byte)
 }
 
@@ -71,8 +71,11 @@ func init() {
 	} {
 		commands[c.name] = c
 	}
-	for _, n := range []string{"get", "set", "setnx", "getdel", "append", "strlen", "incr", "incrby", "decr", "decrby",
-		"type", "ttl", "pttl", "expire", "pexpire", "persist"} {
+	// Writes gain from running together (they share the leader's round
+	// trips to the replicas); reads, mostly local, would only pay for the
+	// goroutines.
+	for _, n := range []string{"set", "setnx", "getdel", "append", "incr", "incrby", "decr", "decrby",
+		"expire", "pexpire", "persist"} {
 		commands[n].parallel = true
 	}
 }

@@ -134,7 +134,7 @@ func (c *conn) serve() {
 }
 
 // runBatch runs a pipeline's commands and queues their replies in order.
-// Runs of consecutive single-key commands (up to Config.Parallel of them)
+// Runs of consecutive single-key writes (up to Config.Parallel of them)
 // run in parallel, each key's commands still one after the other in the
 // order sent, so that writes arriving together at the leader share its
 // round trips to the replicas; every other command runs alone, after
@@ -191,7 +191,7 @@ func (c *conn) runOne(p parsedCmd) {
 	c.emit()
 }
 
-// runParallel runs single-key commands in parallel, one goroutine per key
+// runParallel runs single-key writes in parallel, one goroutine per key
 // (each key's commands in order), and queues the replies in order.
 func (c *conn) runParallel(cmds []parsedCmd) {
 	var keys []string

@@ -87,12 +87,12 @@ type Config struct {
 	// SET ... GET, GETDEL) that loses races to other writers.
 	MaxRetries int
 	// Parallel bounds the node calls one multi-key command makes at once,
-	// and the single-key commands of a pipeline run in parallel.
+	// and the single-key writes of a pipeline run in parallel.
 	Parallel int
 	// SerialPipelines runs every pipelined command after the one before
 	// has finished, as Redis does. By default consecutive single-key
-	// commands of a pipeline run in parallel (each key's in order), so
-	// that their writes share the leader's round trips.
+	// writes of a pipeline run in parallel (each key's in order), so that
+	// they share the leader's round trips.
 	SerialPipelines bool
 	// Auth, when set, requires AUTH (or HELLO ... AUTH) before any command
 	// but AUTH, HELLO and QUIT. Nil: every client is trusted.
