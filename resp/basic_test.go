@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,28 @@ func TestExpiryRefusedUntilNodeSupportsIt(t *testing.T) {
 	}
 	if err := c.Do(ctx, "SET", "k", "v", "EX", "0").Err(); err == nil || err.Error() != "ERR invalid expire time in 'set' command" {
 		t.Fatalf("SET EX 0: %v", err)
+	}
+}
+
+// TestMGetInChunks reads more keys than one chunk, some missing.
+func TestMGetInChunks(t *testing.T) {
+	_, addr := startServer(t, newFake(), Config{Parallel: 4})
+	c := newClient(t, addr, 2)
+	ctx := context.Background()
+	var keys []string
+	for i := range 50 {
+		keys = append(keys, fmt.Sprint("k", i))
+		if i%3 == 0 {
+			c.Set(ctx, keys[i], fmt.Sprint("v", i), 0)
+		}
+	}
+	vs, err := c.MGet(ctx, keys...).Result()
+	if err != nil || len(vs) != 50 {
+		t.Fatalf("MGET of 50 keys: %d values, %v", len(vs), err)
+	}
+	for i, v := range vs {
+		if want := fmt.Sprint("v", i); (i%3 == 0 && v != want) || (i%3 != 0 && v != nil) {
+			t.Fatalf("MGET value %d = %v", i, v)
+		}
 	}
 }

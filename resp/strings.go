@@ -285,29 +285,46 @@ func cmdGetDel(c *call, args [][]byte) {
 	c.r.bulkOrNull(old.Value, found)
 }
 
+// cmdMGet reads keys in parallel, Config.Parallel at a time, writing each
+// chunk's values before reading the next: a connection holds at most that
+// many values at once, whatever the number of keys. A read that fails
+// after a first chunk was written ends the connection (the reply cannot
+// turn into an error half-way).
 func cmdMGet(c *call, args [][]byte) {
 	if !c.allowedAll(args, 1, 1, false) {
 		return
 	}
 	keys := args[1:]
-	entries := make([]store.Entry, len(keys))
-	founds := make([]bool, len(keys))
-	errs := make([]error, len(keys))
-	c.parallel(len(keys), func(i int) {
-		entries[i], founds[i], errs[i] = c.get(string(keys[i]))
-	})
-	for _, err := range errs {
-		if err != nil {
-			c.fail(err, false)
-			return
+	chunk := c.s.cfg.Parallel
+	entries := make([]store.Entry, min(chunk, len(keys)))
+	founds := make([]bool, len(entries))
+	errs := make([]error, len(entries))
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		c.parallel(len(part), func(i int) {
+			entries[i], founds[i], errs[i] = c.get(string(part[i]))
+		})
+		for _, err := range errs[:len(part)] {
+			if err != nil {
+				if start > 0 {
+					c.s.log.Info("redis MGET failed half-way: closing the connection", "id", c.id, "err", err)
+					c.quit = true
+					c.r.b = c.r.b[:0]
+					return
+				}
+				c.fail(err, false)
+				return
+			}
 		}
-	}
-	c.r.array(len(keys))
-	for i := range keys {
-		c.r.bulkOrNull(entries[i].Value, founds[i])
-		entries[i] = store.Entry{}
-		if len(c.r.b) >= c.s.cfg.MaxPending {
-			c.emit()
+		if start == 0 {
+			c.r.array(len(keys))
+		}
+		for i := range part {
+			c.r.bulkOrNull(entries[i].Value, founds[i])
+			entries[i] = store.Entry{}
+			if len(c.r.b) >= c.s.cfg.MaxPending {
+				c.emit()
+			}
 		}
 	}
 }
