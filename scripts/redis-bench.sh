@@ -44,7 +44,10 @@ run() { # name port pids... -- extra args
 	local ps=(); while [ "$1" != "--" ]; do ps+=("$1"); shift; done; shift
 	for t in set get; do
 		local before=$(cpu_ticks "${ps[@]}") before_leader=$(cpu_ticks "${ps[0]}")
-		local rps=$(redis-benchmark -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv | awk -F'"' 'NR==2{print $4}')
+		local errf=$(mktemp)
+		local rps=$(redis-benchmark -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv 2>"$errf" | awk -F'"' 'NR==2{print $4}')
+		[ -n "$rps" ] || rps="FAILED($(tail -1 "$errf"))"
+		rm -f "$errf"
 		local after=$(cpu_ticks "${ps[@]}") after_leader=$(cpu_ticks "${ps[0]}")
 		local us_all=$(awk -v d=$((after-before)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
 		local us_first=$(awk -v d=$((after_leader-before_leader)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
