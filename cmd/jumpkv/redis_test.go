@@ -51,7 +51,10 @@ func startRedisCluster(t *testing.T) *redisCluster {
 }
 
 func (rc *redisCluster) client(t *testing.T, i, protocol int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: rc.redis[i], Protocol: protocol})
+	// TRYAGAIN (no leader for a moment, on a loaded machine) is retried
+	// through an election; "outcome unknown" is not retried, and fails.
+	c := redis.NewClient(&redis.Options{Addr: rc.redis[i], Protocol: protocol, MaxRetries: 20,
+		MinRetryBackoff: 50 * time.Millisecond, MaxRetryBackoff: time.Second})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
