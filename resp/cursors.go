@@ -15,6 +15,7 @@ import (
 type cursors struct {
 	max int
 	ttl time.Duration
+	now func() time.Time
 
 	mu    sync.Mutex
 	byID  map[uint64]cursor
@@ -27,7 +28,7 @@ type cursor struct {
 }
 
 func newCursors(max int, ttl time.Duration) *cursors {
-	return &cursors{max: max, ttl: ttl, byID: map[uint64]cursor{}}
+	return &cursors{max: max, ttl: ttl, now: time.Now, byID: map[uint64]cursor{}}
 }
 
 // issue returns the cursor that continues after key ("0" when the scan is
@@ -42,7 +43,7 @@ func (cs *cursors) issue(after string) string {
 	for _, taken := cs.byID[id]; id == 0 || taken; _, taken = cs.byID[id] {
 		id = rand.Uint64()
 	}
-	cs.byID[id] = cursor{after: after, expires: time.Now().Add(cs.ttl)}
+	cs.byID[id] = cursor{after: after, expires: cs.now().Add(cs.ttl)}
 	cs.order = append(cs.order, id)
 	for len(cs.order) > cs.max {
 		delete(cs.byID, cs.order[0])
@@ -64,7 +65,7 @@ func (cs *cursors) lookup(s string) (after string, ok bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	c, ok := cs.byID[id]
-	if !ok || time.Now().After(c.expires) {
+	if !ok || cs.now().After(c.expires) {
 		return "", false
 	}
 	return c.after, true
