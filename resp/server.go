@@ -205,6 +205,8 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // connection and accept goroutines
 
+	work chan func() // hands tasks to idle workers (goWork)
+
 	nextID   atomic.Int64 // CLIENT ID
 	clients  atomic.Int64 // connections served now
 	commands atomic.Int64 // commands processed
@@ -225,7 +227,7 @@ func New(b Backend, cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{b: b, cfg: cfg, log: log, started: time.Now(), cursors: newCursors(cfg.Cursors, cfg.CursorTTL),
-		ctx: ctx, cancel: cancel, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}}, nil
+		ctx: ctx, cancel: cancel, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}, work: make(chan func())}, nil
 }
 
 // Serve accepts connections on ln until Close, and returns ErrServerClosed
@@ -347,3 +349,35 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 // Clients returns the number of connections served now.
 func (s *Server) Clients() int64 { return s.clients.Load() }
+
+// workerIdle is how long a worker waits for more work before it ends.
+const workerIdle = 10 * time.Second
+
+// goWork runs f on an idle worker goroutine, or on a new one. Workers
+// outlive their task for a while: a goroutine that ran a node write has
+// grown its stack, and a new one would grow it again (measured: a tenth
+// of the leader's CPU under pipelined SETs went to stack copying).
+func (s *Server) goWork(f func()) {
+	select {
+	case s.work <- f:
+		return
+	default:
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for {
+			f()
+			idle.Reset(workerIdle)
+			select {
+			case f = <-s.work:
+			case <-idle.C:
+				return
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+}

@@ -98,8 +98,8 @@ func (c *conn) update(key string, f func(cur store.Entry, found bool) (*wire.Wri
 	return store.Entry{}, false, fmt.Errorf("%w: %d attempts at %q each lost the race to another writer: try again", wire.ErrUnavailable, c.s.cfg.MaxRetries, key)
 }
 
-// parallel runs f(0..n-1) on at most Config.Parallel goroutines and
-// returns when all are done.
+// parallel runs f(0..n-1) on at most Config.Parallel goroutines (the
+// caller's among them) and returns when all are done.
 func (c *conn) parallel(n int, f func(i int)) {
 	if n == 1 {
 		f(0)
@@ -107,17 +107,23 @@ func (c *conn) parallel(n int, f func(i int)) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(n, c.s.cfg.Parallel) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
+	loop := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
 			}
+			f(i)
+		}
+	}
+	for range min(n, c.s.cfg.Parallel) - 1 {
+		wg.Add(1)
+		c.s.goWork(func() {
+			defer wg.Done()
+			loop()
 		})
 	}
+	loop()
 	wg.Wait()
 }
 

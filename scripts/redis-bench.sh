@@ -39,16 +39,16 @@ echo "jumpkv leader: node $leader_id, RESP 127.0.0.1:$jport, pid $leader_pid (al
 echo "redis-server: 127.0.0.1:$rport, pid $redis"
 redis-cli -p "$jport" set warmup x >/dev/null
 
-run() { # name port pids... -- extra args
-	local name=$1 port=$2; shift 2
+run() { # name port first-pid all-pids... -- extra args (first: the leader, or the one redis-server)
+	local name=$1 port=$2 first=$3; shift 3
 	local ps=(); while [ "$1" != "--" ]; do ps+=("$1"); shift; done; shift
 	for t in set get; do
-		local before=$(cpu_ticks "${ps[@]}") before_leader=$(cpu_ticks "${ps[0]}")
+		local before=$(cpu_ticks "${ps[@]}") before_leader=$(cpu_ticks "$first")
 		local errf=$(mktemp)
 		local rps=$(redis-benchmark -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv 2>"$errf" | awk -F'"' 'NR==2{print $4}')
 		[ -n "$rps" ] || rps="FAILED($(tail -1 "$errf"))"
 		rm -f "$errf"
-		local after=$(cpu_ticks "${ps[@]}") after_leader=$(cpu_ticks "${ps[0]}")
+		local after=$(cpu_ticks "${ps[@]}") after_leader=$(cpu_ticks "$first")
 		local us_all=$(awk -v d=$((after-before)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
 		local us_first=$(awk -v d=$((after_leader-before_leader)) -v n=$n -v t=$tck 'BEGIN{printf "%.1f", d/t/n*1e6}')
 		echo "round $round $name ${*:-P1} $t rps=$rps cpu_us_per_op_first=$us_first cpu_us_per_op_all=$us_all"
@@ -72,8 +72,8 @@ PY
 }
 for round in $(seq "$rounds"); do
 	run jumpkv "$jport" $leader_pid $pids --
-	run redis "$rport" $redis --
+	run redis "$rport" $redis $redis --
 	http_run
 	run jumpkv "$jport" $leader_pid $pids -- -P 16
-	run redis "$rport" $redis -- -P 16
+	run redis "$rport" $redis $redis -- -P 16
 done
