@@ -2,7 +2,9 @@
 # Compares jumpkv's Redis protocol with redis-server using redis-benchmark,
 # in alternating rounds on this machine: jumpkv (`jumpkv cluster`, 3 nodes,
 # memory only, --replicas auto) is measured at its leader's RESP port, Redis
-# as one `redis-server --save '' --appendonly no`. Prints one line per test
+# as one `redis-server --save '' --appendonly no`, and as a Redis Cluster of
+# 3 masters and 3 replicas (redis-benchmark --cluster); jumpkv's own HTTP
+# path too (jumpkv bench, same load shape). Prints one line per test
 # and round: requests/s and the server CPU per operation (from
 # /proc/<pid>/stat before and after; for jumpkv, the leader's and all
 # three nodes').
@@ -26,7 +28,21 @@ cluster=$!
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
 redis=$!
-trap 'kill -INT $cluster $redis 2>/dev/null; wait' EXIT
+rcdir=$(mktemp -d)
+rcbase=$((base + 100))
+rcpids=""
+for i in 0 1 2 3 4 5; do
+	redis-server --port $((rcbase+i)) --bind 127.0.0.1 --cluster-enabled yes --dir "$rcdir" \
+		--cluster-config-file "nodes-$i.conf" --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+	rcpids="$rcpids $!"
+done
+trap 'kill -INT $cluster $redis $rcpids 2>/dev/null; wait' EXIT
+sleep 1
+redis-cli --cluster create $(for i in 0 1 2 3 4 5; do echo -n "127.0.0.1:$((rcbase+i)) "; done) \
+	--cluster-replicas 1 --cluster-yes >/dev/null
+for _ in $(seq 50); do redis-cli -p $rcbase cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2; done
+rcpids=${rcpids# }
+echo "redis cluster: 127.0.0.1:$rcbase.. (3 masters, 3 replicas), pids $rcpids"
 for _ in $(seq 100); do grep -q '^leader: node' "$log" && break; sleep 0.2; done
 leader_id=$(sed -n 's/^leader: node \([0-9]*\).*/\1/p' "$log")
 # The leader's HTTP address is in the leader line; its index gives its ports.
@@ -41,11 +57,12 @@ redis-cli -p "$jport" set warmup x >/dev/null
 
 run() { # name port first-pid all-pids... -- extra args (first: the leader, or the one redis-server)
 	local name=$1 port=$2 first=$3; shift 3
+	local cl=""; [ "$name" = redis-cluster ] && cl=--cluster
 	local ps=(); while [ "$1" != "--" ]; do ps+=("$1"); shift; done; shift
 	for t in set get; do
 		local before=$(cpu_ticks "${ps[@]}") before_leader=$(cpu_ticks "$first")
 		local errf=$(mktemp)
-		local rps=$(redis-benchmark -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv 2>"$errf" | awk -F'"' 'NR==2{print $4}')
+		local rps=$(redis-benchmark $cl -p "$port" -t $t -c 50 -n "$n" -d 100 -r 10000 "$@" --csv 2>"$errf" | awk -F'"' -v T="${t^^}" '$2==T{print $4}')
 		[ -n "$rps" ] || rps="FAILED($(tail -1 "$errf"))"
 		rm -f "$errf"
 		local after=$(cpu_ticks "${ps[@]}") after_leader=$(cpu_ticks "$first")
@@ -74,7 +91,9 @@ PY
 for round in $(seq "$rounds"); do
 	run jumpkv "$jport" $leader_pid $pids --
 	run redis "$rport" $redis $redis --
+	run redis-cluster "$rcbase" ${rcpids%% *} $rcpids --
 	http_run
 	run jumpkv "$jport" $leader_pid $pids -- -P 16
 	run redis "$rport" $redis $redis -- -P 16
+	run redis-cluster "$rcbase" ${rcpids%% *} $rcpids -- -P 16
 done
