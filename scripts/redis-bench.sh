@@ -37,7 +37,9 @@ for i in 0 1 2 3 4 5; do
 	rcpids="$rcpids $!"
 done
 trap 'kill -INT $cluster $redis $rcpids 2>/dev/null; wait' EXIT
-sleep 1
+for i in 0 1 2 3 4 5; do
+	for _ in $(seq 100); do [ "$(redis-cli -p $((rcbase+i)) ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+done
 redis-cli --cluster create $(for i in 0 1 2 3 4 5; do echo -n "127.0.0.1:$((rcbase+i)) "; done) \
 	--cluster-replicas 1 --cluster-yes >/dev/null
 for _ in $(seq 50); do redis-cli -p $rcbase cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2; done
