@@ -1,14 +1,19 @@
 package resp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 func newClient(t testing.TB, addr string, protocol int) *redis.Client {
@@ -161,4 +166,62 @@ func TestMGetInChunks(t *testing.T) {
 			t.Fatalf("MGET value %d = %v", i, v)
 		}
 	}
+}
+
+// blockingFake holds writes until released.
+type blockingFake struct {
+	*fakeBackend
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (f *blockingFake) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+	f.entered <- struct{}{}
+	<-f.release
+	return f.fakeBackend.Write(ctx, op)
+}
+
+// TestShutdownAnswersWhatWasSent: a graceful shutdown lets a command in
+// flight finish and answers it, then closes the connection; it closes
+// idle connections at once.
+func TestShutdownAnswersWhatWasSent(t *testing.T) {
+	f := &blockingFake{fakeBackend: newFake(), entered: make(chan struct{}), release: make(chan struct{})}
+	s, err := New(f, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	idle, _ := rawConn(t, ln.Addr().String())
+	idle.Write([]byte("PING\r\n"))
+	busy, rd := rawConn(t, ln.Addr().String())
+	busy.Write([]byte("SET k v\r\n"))
+	<-f.entered // the SET is in flight
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	if err := <-served; err != ErrServerClosed {
+		t.Fatalf("Serve: %v", err)
+	}
+	close(f.release)
+	if rest := readAll(t, rd); rest != "+OK\r\n" {
+		t.Fatalf("the busy client read %q, want the SET's answer, then the end", rest)
+	}
+	if rest := readAll(t, bufio.NewReader(idle)); rest != "+PONG\r\n" {
+		t.Fatalf("the idle client read %q", rest)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if s.Clients() != 0 {
+		t.Fatalf("%d clients left", s.Clients())
+	}
+	s.Close() // safe after Shutdown
 }

@@ -205,7 +205,9 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // connection and accept goroutines
 
-	work chan func() // hands tasks to idle workers (goWork)
+	work     chan func()     // hands tasks to idle workers (goWork)
+	workCtx  context.Context // ends when workers should no longer wait for work
+	stopWork context.CancelFunc
 
 	nextID   atomic.Int64 // CLIENT ID
 	clients  atomic.Int64 // connections served now
@@ -226,7 +228,8 @@ func New(b Backend, cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{b: b, cfg: cfg, log: log, started: time.Now(), cursors: newCursors(cfg.Cursors, cfg.CursorTTL),
+	workCtx, stopWork := context.WithCancel(context.Background())
+	return &Server{workCtx: workCtx, stopWork: stopWork, b: b, cfg: cfg, log: log, started: time.Now(), cursors: newCursors(cfg.Cursors, cfg.CursorTTL),
 		ctx: ctx, cancel: cancel, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}, work: make(chan func())}, nil
 }
 
@@ -325,8 +328,52 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.cancel()
+	s.stopWork()
 	s.wg.Wait()
 	return nil
+}
+
+// Shutdown stops accepting, lets every connection finish the commands it
+// has read (their replies are written), then closes it; connections still
+// busy when ctx ends are closed at once. It waits for the connections'
+// goroutines either way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	s.stopWork() // idle workers end; busy ones after their task
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		// An idle connection's read returns at once; a busy one's after
+		// its pipeline has run and been answered.
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.wg.Wait()
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+	return err
 }
 
 // Run serves ln until ctx ends, then closes the server.
@@ -375,7 +422,7 @@ func (s *Server) goWork(f func()) {
 			case f = <-s.work:
 			case <-idle.C:
 				return
-			case <-s.ctx.Done():
+			case <-s.workCtx.Done():
 				return
 			}
 		}

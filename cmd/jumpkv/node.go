@@ -317,6 +317,18 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 			log.Warn("http shutdown", "err", err)
 		}
 	}()
+	redisStopped := make(chan struct{})
+	go func() {
+		defer close(redisStopped)
+		if redisSrv == nil {
+			return
+		}
+		// Like HTTP: no new connections; those that sent commands get
+		// their answers, within the same 5s.
+		if err := redisSrv.Shutdown(shutCtx); err != nil {
+			log.Warn("redis shutdown", "err", err)
+		}
+	}()
 	if graceful {
 		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), leaveTimeout)
 		if err := n.Leave(leaveCtx); err != nil {
@@ -325,10 +337,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		cancelLeave()
 	}
 	<-httpStopped
-	if redisSrv != nil {
-		// Before the node stops: its connections end their node calls.
-		redisSrv.Close()
-	}
+	<-redisStopped // before the node stops: its connections end their node calls
 	stopNode()
 	<-nodeDone
 	return runErr
