@@ -170,10 +170,13 @@ func checkClientName(name string) string {
 	return ""
 }
 
+// clientArity is the arity of each CLIENT subcommand served (Redis's
+// convention).
+var clientArity = map[string]int{"SETNAME": 3, "GETNAME": 2, "ID": 2, "INFO": 2, "LIST": -2, "SETINFO": 4, "HELP": 2}
+
 func cmdClient(c *call, args [][]byte) {
 	sub := strings.ToUpper(string(args[1]))
-	arity := map[string]int{"SETNAME": 3, "GETNAME": 2, "ID": 2, "INFO": 2, "LIST": -2, "SETINFO": 4, "HELP": 2}
-	n, known := arity[sub]
+	n, known := clientArity[sub]
 	switch {
 	case !known:
 		c.r.err(errUnknownSubcommand(string(args[1]), "CLIENT"))
@@ -309,12 +312,8 @@ func cmdInfo(c *call, args [][]byte) {
 			b.WriteString(l + "\r\n")
 		}
 	}
-	port := ""
-	if a, ok := c.nc.LocalAddr().(interface{ String() string }); ok {
-		if i := strings.LastIndexByte(a.String(), ':'); i >= 0 {
-			port = a.String()[i+1:]
-		}
-	}
+	port := c.nc.LocalAddr().String()
+	port = port[strings.LastIndexByte(port, ':')+1:]
 	up := time.Since(c.s.started)
 	section("Server",
 		"redis_version:"+redisVersion,
