@@ -532,7 +532,7 @@ func spawnBenchNodes(ctx context.Context, exe string, n int, extra, env []string
 	// Node logs go to the tail, shown only if something goes wrong.
 	args := append([]string{"--log-level", "warn"}, extra...)
 	for i := range n {
-		c, err := startChild(exe, i, ports[i], ports[n+i], joins, args, env, b.logs)
+		c, err := startChild(exe, i, ports[i], ports[n+i], "", joins, args, env, b.logs)
 		if err != nil {
 			return b, fmt.Errorf("starting node %d: %v", i+1, err)
 		}

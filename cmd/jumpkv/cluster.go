@@ -23,14 +23,15 @@ import (
 	"time"
 )
 
-const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--data-dir jumpkv-data] [-- node flags...]
+const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--redis-port 6380] [--data-dir jumpkv-data] [-- node flags...]
 
 Starts N jumpkv node processes on 127.0.0.1 (HTTP ports 8080.., peer ports
-7070..), prints each node's PID and addresses and then the elected leader,
-and stops them all on Ctrl-C. Node i keeps its data in jumpkv-data/node-<i>,
-so a cluster started again in the same directory has every key it had
-(--data-dir '' keeps them in memory only). The nodes authenticate each
-other with a secret made for the run ($JUMPKV_CLUSTER_SECRET if set). Flags after -- go to every node, e.g.
+7070.., Redis-protocol ports 6380..), prints each node's PID and addresses
+and then the elected leader, and stops them all on Ctrl-C. Node i keeps its
+data in jumpkv-data/node-<i>, so a cluster started again in the same
+directory has every key it had (--data-dir '' keeps them in memory only).
+The nodes authenticate each other with a secret made for the run
+($JUMPKV_CLUSTER_SECRET if set). Flags after -- go to every node, e.g.
   jumpkv cluster --nodes 5 -- --dead-after 1s --log-level debug
 
 Flags:
@@ -53,6 +54,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	dataDir := fs.String("data-dir", "jumpkv-data", "directory under which node i keeps its data (node-<i>); '' keeps every node in memory only")
 	httpPort := fs.Int("http-port", 8080, "HTTP port of the first node; the others count up")
 	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
+	redisPort := fs.Int("redis-port", 6380, "Redis-protocol (RESP) port of the first node; the others count up; 0 = off")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,7 +65,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "jumpkv cluster: --nodes %d: want 1 to 64\n", *nodes)
 		return 2
 	}
-	if err := portsFree(*httpPort, *peerPort, *nodes); err != nil {
+	if err := portsFree(*nodes, *httpPort, *peerPort, *redisPort); err != nil {
 		fmt.Fprintf(stderr, "jumpkv cluster: %v\n", err)
 		return 1
 	}
@@ -95,14 +97,22 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 			dir := filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1))
 			extra = append([]string{"--data-dir", dir}, extra...) // a --data-dir after -- wins
 		}
-		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, joins, extra, env, out)
+		redisAddr := ""
+		if *redisPort != 0 {
+			redisAddr = "127.0.0.1:" + strconv.Itoa(*redisPort+i)
+		}
+		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, redisAddr, joins, extra, env, out)
 		if err != nil {
 			fmt.Fprintf(stderr, "jumpkv cluster: starting node %d: %v\n", i+1, err)
 			stopChildren(children, out)
 			return 1
 		}
 		children = append(children, c)
-		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i)
+		redisNote := ""
+		if redisAddr != "" {
+			redisNote = ", redis " + redisAddr
+		}
+		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d%s\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i, redisNote)
 		if *dataDir != "" {
 			fmt.Fprintf(out, "node %d: data in %s\n", i+1, filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1)))
 		}
@@ -113,7 +123,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 			scheme = "https" // the nodes serve TLS: poll them over it
 		}
 	}
-	go announceLeader(ctx, scheme, children[0].http, out)
+	go announceLeader(ctx, scheme, children[0].http, *redisPort, out)
 
 	allDone := make(chan struct{})
 	go func() {
@@ -134,10 +144,13 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 }
 
 // startChild starts node i as a child process.
-func startChild(exe string, i, httpPort, peerPort int, joins, extra, env []string, out io.Writer) (*child, error) {
+func startChild(exe string, i, httpPort, peerPort int, redisAddr string, joins, extra, env []string, out io.Writer) (*child, error) {
 	httpAddr := "127.0.0.1:" + strconv.Itoa(httpPort)
 	args := []string{"node", "--http", httpAddr, "--peer", "127.0.0.1:" + strconv.Itoa(peerPort),
 		"--advertise", "127.0.0.1", "--join", strings.Join(joins, ",")}
+	if redisAddr != "" {
+		args = append(args, "--redis", redisAddr)
+	}
 	cmd := exec.Command(exe, append(args, extra...)...)
 	cmd.Env = env
 	prefix := fmt.Sprintf("[node %d] ", i+1)
@@ -178,7 +191,7 @@ func stopChildren(children []*child, out io.Writer) {
 
 // announceLeader polls a node's /v1/cluster until a leader is known and
 // prints it.
-func announceLeader(ctx context.Context, scheme, httpAddr string, out io.Writer) {
+func announceLeader(ctx context.Context, scheme, httpAddr string, redisPort int, out io.Writer) {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		// Local nodes on loopback, often with a self-signed certificate.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
@@ -221,18 +234,26 @@ func announceLeader(ctx context.Context, scheme, httpAddr string, out io.Writer)
 		}
 		fmt.Fprintf(out, "leader: node %d%s, term %d, %d nodes\n", ci.Leader, where, ci.Term, len(ci.Nodes))
 		fmt.Fprintf(out, "try:    curl -X PUT --data world %[1]s://%[2]s/v1/kv/hello && curl %[1]s://%[2]s/v1/kv/hello\n", scheme, httpAddr)
+		if redisPort != 0 {
+			fmt.Fprintf(out, "        redis-cli -p %d set hello world && redis-cli -p %d get hello\n", redisPort, redisPort)
+		}
 		fmt.Fprintln(out, "stop:   Ctrl-C")
 		return
 	}
 }
 
-// portsFree checks that the ports the cluster needs can be bound.
-func portsFree(httpPort, peerPort, n int) error {
+// portsFree checks that the ports the cluster needs can be bound (a base
+// port of 0 is a listener turned off).
+func portsFree(n int, bases ...int) error {
 	for i := range n {
-		for _, p := range []int{httpPort + i, peerPort + i} {
+		for _, base := range bases {
+			if base == 0 {
+				continue
+			}
+			p := base + i
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 			if err != nil {
-				return fmt.Errorf("port %d is not free (%v): pick others with --http-port and --peer-port", p, err)
+				return fmt.Errorf("port %d is not free (%v): pick others with --http-port, --peer-port and --redis-port", p, err)
 			}
 			ln.Close()
 		}

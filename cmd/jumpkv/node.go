@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/jumpkv/jumpkv/internal/gctune"
 	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/resp"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/wal"
@@ -42,6 +44,7 @@ type nodeFlags struct {
 	id            uint64
 	http          string
 	peer          string
+	redis         string
 	advertise     string
 	join          listFlag
 	replicas      replicasFlag
@@ -73,6 +76,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.Uint64Var(&f.id, "id", 0, "node ID, unique in the cluster; the highest live ID leads (default: derived from the advertised peer address)")
 	fs.StringVar(&f.http, "http", ":8080", "client HTTP listen address")
 	fs.StringVar(&f.peer, "peer", ":7070", "node-to-node TCP listen address")
+	fs.StringVar(&f.redis, "redis", "", "Redis-protocol (RESP) listen address, e.g. :6379; empty = off")
 	fs.StringVar(&f.advertise, "advertise", "", "host other nodes dial to reach this one, or a network (CIDR, e.g. 172.30.0.0/16) to take this host's address in (default: first non-loopback address, else the --peer host)")
 	fs.Var(&f.join, "join", "comma-separated peer addresses (host:port) to join; a DNS name means all its addresses")
 	f.replicas = 0
@@ -141,7 +145,7 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		stop := startGCTune(ctx, log)
 		defer stop()
 	}
-	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin, usersFile: f.users}
+	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin, usersFile: f.users, redis: f.redis}
 	if f.users != "" {
 		users, err := auth.Load(f.users, auth.DefaultConfig())
 		if err != nil {
@@ -264,6 +268,10 @@ type serveOptions struct {
 	// Every client front shares it.
 	guard     *auth.Guard
 	usersFile string
+	// redis is the RESP listen address; empty: no Redis protocol.
+	redis string
+	// redisAuth, when set, requires AUTH on RESP connections.
+	redisAuth resp.Authenticator
 }
 
 // serveNode runs a node with its peer transport and HTTP server until ctx
@@ -300,6 +308,11 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	redisSrv, redisLn, err := listenRedis(opts.redis, n, cfg, log, opts.redisAuth)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log,
 		AllowedOrigins: opts.allowedOrigins, Hosts: []string{cfg.HTTPAddr}, Auth: opts.guard}))
 	scheme := "http"
@@ -322,12 +335,19 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		}
 		httpDone <- srv.Serve(ln)
 	}()
+	redisDone := make(chan error, 1)
+	if redisSrv != nil {
+		log.Info("redis protocol listening", "redis", redisLn.Addr().String())
+		go func() { redisDone <- redisSrv.Serve(redisLn) }()
+	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-httpDone:
 		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-redisDone:
+		runErr = fmt.Errorf("redis server: %w", err)
 	case err := <-nodeDone:
 		runErr = fmt.Errorf("node stopped: %v", err)
 	}
@@ -351,6 +371,18 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 			log.Warn("http shutdown", "err", err)
 		}
 	}()
+	redisStopped := make(chan struct{})
+	go func() {
+		defer close(redisStopped)
+		if redisSrv == nil {
+			return
+		}
+		// Like HTTP: no new connections; those that sent commands get
+		// their answers, within the same 5s.
+		if err := redisSrv.Shutdown(shutCtx); err != nil {
+			log.Warn("redis shutdown", "err", err)
+		}
+	}()
 	if graceful {
 		leaveCtx, cancelLeave := context.WithTimeout(context.Background(), leaveTimeout)
 		if err := n.Leave(leaveCtx); err != nil {
@@ -359,6 +391,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		cancelLeave()
 	}
 	<-httpStopped
+	<-redisStopped // before the node stops: its connections end their node calls
 	stopNode()
 	<-nodeDone
 	return runErr
@@ -427,4 +460,35 @@ func loopbackPeersOnly(log *slog.Logger) func(net.Conn, bool) error {
 			"(set the same JUMPKV_CLUSTER_SECRET on every node, or --insecure-peers)", "remote", nc.RemoteAddr().String())
 		return errors.New("protected mode: peers must connect from loopback when no cluster secret is set")
 	}
+}
+
+// version is this build's module version, as Go recorded it.
+var version = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}()
+
+// listenRedis opens the RESP listener when addr is set (nil server
+// otherwise).
+func listenRedis(addr string, n *node.Node, cfg node.Config, log *slog.Logger, auth resp.Authenticator) (*resp.Server, net.Listener, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	rcfg := resp.DefaultConfig()
+	rcfg.MaxValue = cfg.MaxValue
+	rcfg.MaxKey = n.Config().MaxKey
+	rcfg.Logger = log
+	rcfg.Auth = auth
+	rcfg.Version = version
+	srv, err := resp.New(n, rcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis listener: %w", err)
+	}
+	return srv, ln, nil
 }

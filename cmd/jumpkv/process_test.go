@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 var (
@@ -255,11 +257,11 @@ func TestProcessesCRUDThroughFollower(t *testing.T) {
 // nodes and the leader, serves requests, and stops every node on SIGINT.
 func TestClusterCommand(t *testing.T) {
 	bin := binary(t)
-	var httpPort, peerPort int
+	var httpPort, peerPort, redisPort int
 	for attempt := 0; ; attempt++ {
 		base := 20000 + rand.IntN(30000)
-		if portsFree(base, base+10, 3) == nil {
-			httpPort, peerPort = base, base+10
+		if portsFree(3, base, base+10, base+20) == nil {
+			httpPort, peerPort, redisPort = base, base+10, base+20
 			break
 		}
 		if attempt == 50 {
@@ -270,7 +272,7 @@ func TestClusterCommand(t *testing.T) {
 	defer cancel()
 	dataDir := t.TempDir()
 	cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort),
-		"--data-dir", dataDir, "--", "--dead-after", "1s")
+		"--redis-port", strconv.Itoa(redisPort), "--data-dir", dataDir, "--", "--dead-after", "1s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -303,12 +305,24 @@ func TestClusterCommand(t *testing.T) {
 	if n := linesWith(strings.Join(lines, "\n"), "listening", "peer_auth=true"); n != 3 {
 		t.Fatalf("%d nodes listen with peer authentication, want 3:\n%s", n, strings.Join(lines, "\n"))
 	}
+	for i := range 3 {
+		want := fmt.Sprintf("redis 127.0.0.1:%d", redisPort+i)
+		if !strings.Contains(strings.Join(lines, "\n"), want) {
+			t.Fatalf("the cluster's output does not name %q:\n%s", want, strings.Join(lines, "\n"))
+		}
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort+1)
 	if st, _, b := request(t, "PUT", base+"/v1/kv/hello", []byte("world")); st != 200 {
 		t.Fatalf("PUT: %d %s", st, b)
 	}
 	if st, _, b := request(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/v1/kv/hello", httpPort+2), nil); st != 200 || string(b) != "world" {
 		t.Fatalf("GET: %d %s", st, b)
+	}
+	// The Redis protocol on 6380.. serves the same keys.
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisPort+2)})
+	defer rc.Close()
+	if v, err := rc.Get(ctx, "hello").Result(); err != nil || v != "world" {
+		t.Fatalf("GET hello over RESP: %q, %v", v, err)
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {

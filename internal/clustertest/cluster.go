@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/resp"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/web"
@@ -46,6 +47,9 @@ type Options struct {
 	// Durable gives node i a data directory of its own, kept across Kill
 	// and Restart (and removed when the test ends).
 	Durable bool
+	// RESP serves the Redis protocol on every node (DialRESP), over
+	// in-memory pipes.
+	RESP bool
 }
 
 // Cluster is a set of in-process nodes on one in-memory network.
@@ -79,6 +83,11 @@ type Node struct {
 	// requests wait on (channels, not locks: synctest sees the wait).
 	gateMu sync.Mutex
 	gate   chan struct{}
+
+	// The Redis-protocol server (Options.RESP).
+	resp     *resp.Server
+	respLn   *pipeListener
+	respDone chan struct{}
 }
 
 // PeerAddr returns the peer address of node i on the in-memory network: IDs
@@ -179,6 +188,11 @@ func (c *Cluster) startNode(i int, join []string) *Node {
 		defer close(tn.done)
 		_ = n.Run(ctx, tr)
 	}()
+	if c.opts.RESP {
+		if err := tn.startRESP(cfg.MaxValue, cfg.MaxKey); err != nil {
+			c.T.Fatalf("node %d: RESP: %v", i, err)
+		}
+	}
 	return tn
 }
 
@@ -205,6 +219,7 @@ func (c *Cluster) stopNode(i int) {
 	if n == nil {
 		return
 	}
+	n.stopRESP() // its clients see their connections close at once
 	n.cancel()
 	_ = n.tr.Close()
 	<-n.done
@@ -392,12 +407,7 @@ func (r Response) String() string { return fmt.Sprintf("%d %s", r.Status, bytes.
 // Do sends an HTTP request to node n's API in process. While the node is
 // paused the request waits, as a request to a stopped process would.
 func (n *Node) Do(method, path string, body []byte, header ...string) Response {
-	n.gateMu.Lock()
-	gate := n.gate
-	n.gateMu.Unlock()
-	if gate != nil {
-		<-gate
-	}
+	n.waitGate()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -409,6 +419,16 @@ func (n *Node) Do(method, path string, body []byte, header ...string) Response {
 	rec := httptest.NewRecorder()
 	n.HTTP.ServeHTTP(rec, req)
 	return Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+// waitGate waits while the node is paused.
+func (n *Node) waitGate() {
+	n.gateMu.Lock()
+	gate := n.gate
+	n.gateMu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 }
 
 // testLogger sends node logs to the test log when JUMPKV_TEST_LOG is set.

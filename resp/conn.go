@@ -1,0 +1,328 @@
+package resp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// Input buffer sizes: a connection starts with readBuf bytes, grows only
+// for a command that does not fit (up to Config.MaxQuery) and shrinks back
+// once such a command is done.
+const (
+	readBuf    = 16 << 10
+	shrinkOver = 64 << 10
+)
+
+// conn is one client connection. The read loop owns the session state;
+// the output is shared with the pub/sub goroutine under wmu.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	id  int64
+	ctx context.Context
+
+	// Session state, owned by the read loop.
+	name      string
+	libName   string
+	libVer    string
+	user      string
+	principal Principal // nil: not authenticated (or no authentication)
+	authed    bool
+	r         reply   // the reply being built by a command run alone
+	ps        *pubsub // nil until the first SUBSCRIBE
+	quit      bool
+
+	resp3 atomic.Bool // after HELLO 3; read by the pub/sub goroutine
+
+	wmu  sync.Mutex
+	out  []byte // replies not yet written
+	werr error  // the first write error: the connection is done
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), ctx: s.ctx}
+	c.authed = s.cfg.Auth == nil
+	return c
+}
+
+// call is one command being run: the connection, and the reply it
+// builds (the connection's own for commands run one at a time, a separate
+// one for commands of a pipeline run in parallel).
+type call struct {
+	*conn
+	r *reply
+}
+
+// parsedCmd is one command of a batch: its arguments, or why it could not
+// be parsed.
+type parsedCmd struct {
+	args [][]byte
+	err  error
+}
+
+// serve reads commands, runs them and writes their replies in order, until
+// the client leaves, sends QUIT or breaks the protocol.
+func (c *conn) serve() {
+	defer c.nc.Close()
+	defer c.stopPubsub()
+	var fr = framer{lim: limits{maxArgs: c.s.cfg.MaxArgs, maxBulk: max(c.s.cfg.MaxValue, c.s.cfg.MaxKey),
+		maxQuery: c.s.cfg.MaxQuery, maxInline: c.s.cfg.MaxInline}}
+	buf := make([]byte, 0, readBuf)
+	var batch [][]byte
+	scanned, start := 0, 0 // bytes the framer has seen; start of the first unrun command
+	for {
+		// Every complete command in the buffer is one batch (a pipeline).
+		var perr error
+		batch = batch[:0]
+		for scanned < len(buf) {
+			n, end, err := fr.advance(buf[scanned:])
+			scanned += n
+			if err != nil {
+				perr = err
+				break
+			}
+			if end {
+				batch = append(batch, buf[start:scanned])
+				start = scanned
+			}
+		}
+		c.runBatch(batch)
+		clear(batch) // drop references into the input buffer
+		if c.quit || c.failed() {
+			c.flush()
+			return
+		}
+		if perr != nil {
+			c.r.b = c.r.b[:0]
+			c.r.err("ERR " + perr.Error())
+			c.emit()
+			c.flush()
+			return
+		}
+		if c.flush() != nil {
+			return
+		}
+		// Keep the unfinished command at the front; shrink after a big one.
+		rest := len(buf) - start
+		if cap(buf) > shrinkOver && rest <= readBuf {
+			buf = append(make([]byte, 0, readBuf), buf[start:]...)
+		} else {
+			buf = buf[:copy(buf, buf[start:])]
+		}
+		scanned -= start
+		start = 0
+		if len(buf) == cap(buf) {
+			// One command bigger than the buffer: the framer has checked it
+			// is within MaxQuery.
+			grown := make([]byte, len(buf), min(2*cap(buf), c.s.cfg.MaxQuery+readBuf))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil && n == 0 {
+			return
+		}
+	}
+}
+
+// runBatch runs a pipeline's commands and queues their replies in order.
+// Runs of consecutive single-key writes (up to Config.Parallel of them)
+// run in parallel, each key's commands still one after the other in the
+// order sent, so that writes arriving together at the leader share its
+// round trips to the replicas; every other command runs alone, after
+// those before it and before those after it. With SerialPipelines every
+// command runs alone.
+func (c *conn) runBatch(raws [][]byte) {
+	cmds := make([]parsedCmd, len(raws))
+	for i, raw := range raws {
+		complete, args, _, _, err := redcon.ReadNextCommand(raw, nil)
+		if err == nil && !complete {
+			err = protoErr("incomplete command") // cannot happen: the framer found its end
+		}
+		cmds[i] = parsedCmd{args: args, err: err}
+	}
+	for i := 0; i < len(cmds); {
+		j := i
+		for j < len(cmds) && j-i < c.s.cfg.Parallel && c.parallelOK(cmds[j]) {
+			j++
+		}
+		if j-i >= 2 {
+			c.runParallel(cmds[i:j])
+			i = j
+		} else {
+			c.runOne(cmds[i])
+			i++
+		}
+		if c.quit || c.failed() {
+			return // the rest of the pipeline is not run
+		}
+	}
+}
+
+// parallelOK reports whether a command may run beside its neighbours.
+func (c *conn) parallelOK(p parsedCmd) bool {
+	if p.err != nil || len(p.args) < 2 || c.s.cfg.SerialPipelines {
+		return false
+	}
+	cmd := lookup(p.args[0])
+	return cmd != nil && cmd.parallel
+}
+
+// runOne runs one command alone and queues its reply.
+func (c *conn) runOne(p parsedCmd) {
+	switch {
+	case p.err != nil:
+		// Inline commands' quoting errors: a protocol error, as in Redis.
+		c.r.err("ERR " + p.err.Error())
+		c.quit = true
+	case len(p.args) == 0:
+		return // an empty inline line
+	default:
+		c.dispatch(&call{conn: c, r: &c.r}, p.args)
+	}
+	c.emit()
+}
+
+// runParallel runs single-key writes in parallel, one goroutine per key
+// (each key's commands in order), and queues the replies in order.
+func (c *conn) runParallel(cmds []parsedCmd) {
+	var keys []string
+	byKey := map[string][]int{}
+	for i, p := range cmds {
+		k := string(p.args[1])
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], i)
+	}
+	replies := make([]reply, len(cmds))
+	resp3 := c.resp3.Load()
+	c.parallel(len(keys), func(g int) {
+		for _, i := range byKey[keys[g]] {
+			replies[i].resp3 = resp3
+			c.dispatch(&call{conn: c, r: &replies[i]}, cmds[i].args)
+		}
+	})
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for _, r := range replies {
+		c.out = append(c.out, r.b...)
+		if len(c.out) >= c.s.cfg.MaxPending {
+			c.flushLocked()
+		}
+	}
+}
+
+// dispatch runs a command, turning a panic into an error reply.
+func (c *conn) dispatch(cl *call, args [][]byte) {
+	name := ""
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("redis command panic", "command", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			cl.r.b = cl.r.b[:0]
+			cl.r.err("ERR internal error")
+		}
+	}()
+	c.s.commands.Add(1)
+	cl.r.resp3 = c.resp3.Load()
+	cmd := lookup(args[0])
+	if cmd == nil {
+		cl.r.err(errUnknownCommand(string(args[0])))
+		return
+	}
+	name = cmd.name
+	// Redis's order: unknown command, arity, then authentication.
+	switch {
+	case cmd.arity > 0 && len(args) != cmd.arity, cmd.arity < 0 && len(args) < -cmd.arity:
+		cl.r.err(errWrongArity(cmd.name))
+		return
+	case !c.authed && !cmd.noAuth:
+		cl.r.err(errNoAuth)
+		return
+	case c.ps != nil && c.ps.count() > 0 && !c.resp3.Load() && !cmd.inPubsub:
+		cl.r.err(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.name))
+		return
+	}
+	cmd.run(cl, args)
+}
+
+const errNoAuth = "NOAUTH Authentication required."
+
+// fail answers err in Redis's form; write says whether the command
+// writes (an unknown outcome concerns writes only).
+func (c *call) fail(err error, write bool) { c.r.err(errorText(err, write)) }
+
+// emit moves the reply built so far to the output, writing it out when
+// enough is pending. Commands with large replies call it as they go.
+func (c *conn) emit() {
+	if len(c.r.b) == 0 {
+		return
+	}
+	c.wmu.Lock()
+	c.out = append(c.out, c.r.b...)
+	if len(c.out) >= c.s.cfg.MaxPending {
+		c.flushLocked()
+	}
+	c.wmu.Unlock()
+	if cap(c.r.b) > shrinkOver {
+		c.r.b = nil
+	} else {
+		c.r.b = c.r.b[:0]
+	}
+}
+
+// flush writes the pending output.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *conn) flushLocked() error {
+	if c.werr != nil || len(c.out) == 0 {
+		c.out = c.out[:0]
+		return c.werr
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.nc.Write(c.out)
+	if err != nil {
+		// A client that does not read its replies is disconnected, so
+		// its replies never pile up.
+		c.werr = err
+		c.nc.Close()
+	}
+	if cap(c.out) > shrinkOver {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+// failed reports whether writing to the client has failed.
+func (c *conn) failed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.werr != nil
+}
+
+// emitWith runs f, which builds on the reply, and emits it, all under the
+// output lock: nothing the pub/sub forwarder writes comes between.
+func (c *conn) emitWith(f func()) {
+	c.wmu.Lock()
+	f()
+	c.out = append(c.out, c.r.b...)
+	c.r.b = c.r.b[:0]
+	if len(c.out) >= c.s.cfg.MaxPending {
+		c.flushLocked()
+	}
+	c.wmu.Unlock()
+}
