@@ -43,7 +43,10 @@ const maxContentType = 1024
 // admit validates one message from the peer from, stamped with term, at
 // now. A nil error means handlers may act on it.
 func (n *Node) admit(from, term uint64, msg wire.Message, now time.Time) error {
-	if from == 0 {
+	if _, refusal := msg.(*wire.ErrorMsg); from == 0 && !refusal {
+		// (An error answer may come before the sender is known: a peer
+		// that refuses this node without a cluster secret says so
+		// unauthenticated.)
 		return fmt.Errorf("%w: a message without a sender ID", wire.ErrBadRequest)
 	}
 	if err := n.checkTerm(term, now); err != nil {

@@ -82,10 +82,14 @@ func (n *Node) dropUnheldLocked() {
 		return
 	}
 	for b, h := range n.held {
-		if !n.assignedLocked(b) && n.fillEpoch[b] <= n.committed && !n.keepLeftoverLocked(b) &&
-			(h || n.store.BucketStats(b) != (store.Stats{})) {
-			n.store.Drop(b) // also what a failed copy left behind
-			n.held[b] = false
+		if n.assignedLocked(b) || n.fillEpoch[b] > n.committed {
+			continue
+		}
+		n.held[b] = false
+		// The data goes too (also what a failed copy left behind), unless
+		// it came from disk and may be placed back here (durable.go).
+		if !n.keepLeftoverLocked(b) && (h || n.store.BucketStats(b) != (store.Stats{})) {
+			n.store.Drop(b)
 		}
 	}
 }
