@@ -25,6 +25,7 @@ type metrics struct {
 	peerRefused   prometheus.Counter // peer messages the door refused
 	peerPanics    prometheus.Counter // peer handlers that panicked
 	catchUpBytes  prometheus.Counter // bytes copied into buckets by fills
+	expired       prometheus.Counter // expired values this node deleted as primary
 
 	// Reads this node answered from its own copy, as the bucket's primary
 	// or, leading, as a backup (atomics: they are counted on the hot path).
@@ -51,6 +52,8 @@ func newMetrics(n *Node) *metrics {
 			Help: "Tombstones purged once every replica held them."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_peer_refused_total",
 			Help: "Peer messages (requests and answers) refused as malformed or out of bounds."}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_expired_total",
+			Help: "Values past their expiry this node deleted, as their bucket's primary."}),
 		catchUpBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_fill_copied_bytes_total",
 			Help: "Bytes copied into this node's buckets by fills (key versions compared and entries fetched)."}),
 		peerPanics: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_peer_panics_total",
@@ -76,7 +79,7 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges, m.peerRefused, m.peerPanics, m.catchUpBytes,
+		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges, m.peerRefused, m.peerPanics, m.catchUpBytes, m.expired,
 		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.el.Term()) }),
 		gauge("jumpkv_epoch", "The placement epoch this node has installed.", func() float64 {
 			n.mu.Lock()

@@ -259,6 +259,7 @@ func (n *Node) Run(ctx context.Context, tr transport.Transport) error {
 	n.goRun(ctx, n.reconfigLoop)
 	n.goRun(ctx, n.syncLoop)
 	n.goRun(ctx, n.hub.run)
+	n.goRun(ctx, n.expireLoop)
 	if n.persist != nil {
 		n.goRun(ctx, n.persist.Run)
 	}

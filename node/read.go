@@ -45,7 +45,18 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 		switch {
 		case err != nil:
 			return store.Entry{}, unavailable(err)
-		case !found:
+		case !found || e.Expired(time.Now().UnixMilli()):
+			// Expiry (a value is absent at and after its Expires) is
+			// judged by this node's clock, against an instant the leader
+			// stamped with its own: a node whose clock is behind the
+			// leader's by d serves a value up to d past its expiry, and
+			// one ahead stops serving it up to d early. The SPEC's bound
+			// (404 from every node within 1s of the expiry) thus holds
+			// while node clocks agree within a second, as NTP keeps them
+			// (the term bound, MaxTermAhead, is far looser). Whatever the
+			// clocks, the primary's expirer deletes the value as an
+			// ordinary versioned tombstone soon after (expire.go), and
+			// from then on every node answers 404.
 			return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
 		}
 		return e, nil

@@ -57,15 +57,26 @@ func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error
 
 func (n *Node) writeTimeout() time.Duration { return n.cfg.CallTimeout }
 
+// maxTTL bounds a write's expiry: a hundred years from now.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
 // checkOp validates a write before any work is done for it.
 func (n *Node) checkOp(op *wire.WriteOp) error {
 	if err := n.checkKey(op.Key); err != nil {
 		return err
 	}
 	switch op.Kind {
-	case wire.WritePut, wire.WriteCreate, wire.WriteAppend, wire.WriteDelete:
+	case wire.WritePut, wire.WriteCreate, wire.WriteAppend, wire.WriteDelete, wire.WriteExpire:
 	default:
 		return fmt.Errorf("%w: unknown write kind %d", wire.ErrBadRequest, op.Kind)
+	}
+	switch {
+	case op.TTL < 0 || op.TTL > maxTTL.Milliseconds():
+		return fmt.Errorf("%w: ttl %dms: want up to %v", wire.ErrBadRequest, op.TTL, maxTTL)
+	case op.ExpireAt < 0 || op.ExpireAt > time.Now().Add(maxTTL).UnixMilli():
+		return fmt.Errorf("%w: expiry at %dms since 1970: want within %v", wire.ErrBadRequest, op.ExpireAt, maxTTL)
+	case op.Expiring && (op.Kind != wire.WriteDelete || op.IfMatch == nil):
+		return fmt.Errorf("%w: an expiring write is a delete of one version", wire.ErrBadRequest)
 	}
 	if op.IfMatch != nil && op.IfMatch.IsZero() {
 		// No value ever has version 0.0, so the condition fails; it must not
@@ -162,38 +173,18 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 		}
 		n.writing.end(stripe)
 	}()
-	e := store.Entry{Key: op.Key, Version: r.version}
+	var cur store.Entry
+	var found bool
 	if replication.NeedsCurrent(op) {
-		cur, found, err := n.readForWrite(ctx, b, r, op.Key)
-		if err != nil {
+		if cur, found, err = n.readForWrite(ctx, b, r, op.Key); err != nil {
 			return store.Version{}, err
 		}
-		if err := replication.CheckConditions(op, cur, found); err != nil {
-			return store.Version{}, err
-		}
-		if op.Kind == wire.WriteAppend && found {
-			if len(cur.Value)+len(op.Value) > n.cfg.MaxValue {
-				return store.Version{}, fmt.Errorf("%w: the appended value would be %d bytes, the limit is %d",
-					wire.ErrTooLarge, len(cur.Value)+len(op.Value), n.cfg.MaxValue)
-			}
-			v := make([]byte, 0, len(cur.Value)+len(op.Value))
-			e.Value = append(append(v, cur.Value...), op.Value...)
-			e.ContentType = cur.ContentType
-			if op.ContentType != "" {
-				e.ContentType = op.ContentType
-			}
-		}
 	}
-	switch op.Kind {
-	case wire.WriteDelete:
-		e.Deleted = true
-	case wire.WritePut, wire.WriteCreate:
-		e.Value, e.ContentType = op.Value, op.ContentType
-	case wire.WriteAppend:
-		if e.Value == nil {
-			e.Value, e.ContentType = op.Value, op.ContentType
-		}
+	e, err := replication.Result(op, cur, found, time.Now().UnixMilli(), n.cfg.MaxValue)
+	if err != nil {
+		return store.Version{}, err
 	}
+	e.Version = r.version
 	start := time.Now()
 	err = n.replicate(ctx, b, r, e)
 	n.metrics.replication.Observe(time.Since(start).Seconds())
@@ -205,7 +196,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 		}
 		return store.Version{}, err
 	}
-	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted}
+	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted, Expired: op.Expiring}
 	if !e.Deleted {
 		ev.Value = e.Value
 	}

@@ -8,9 +8,69 @@ import (
 )
 
 // NeedsCurrent reports whether a write must see the key's current state
-// first: every write but an unconditional put.
+// first: every write but an unconditional put that sets its own expiry.
 func NeedsCurrent(op wire.WriteOp) bool {
-	return op.Kind != wire.WritePut || op.IfMatch != nil || op.IfNoneMatch || op.IfExists
+	return op.Kind != wire.WritePut || op.IfMatch != nil || op.IfNoneMatch || op.IfExists || op.KeepTTL
+}
+
+// Result decides what a write leaves of its key: it applies the write's
+// conditions to the key's current state as the leader read it (cur, with
+// found false when no live value is stored) at nowMilli (the leader's
+// clock, Unix ms), and returns the new entry without its key's version.
+// A value past its expiry counts as absent (the leader decides expiry by
+// its own clock), except for the expirer's delete, which applies to
+// exactly the expired version. The error wraps the wire sentinel the
+// client sees.
+func Result(op wire.WriteOp, cur store.Entry, found bool, nowMilli int64, maxValue int) (store.Entry, error) {
+	live := found && (op.Expiring || !cur.Expired(nowMilli))
+	if err := CheckConditions(op, cur, live); err != nil {
+		return store.Entry{}, err
+	}
+	e := store.Entry{Key: op.Key}
+	expires := ExpiryOf(op, nowMilli)
+	switch op.Kind {
+	case wire.WriteDelete:
+		e.Deleted = true
+	case wire.WritePut, wire.WriteCreate:
+		e.Value, e.ContentType, e.Expires = op.Value, op.ContentType, expires
+		if op.KeepTTL && live && expires == 0 {
+			e.Expires = cur.Expires
+		}
+	case wire.WriteAppend:
+		if !live {
+			e.Value, e.ContentType, e.Expires = op.Value, op.ContentType, expires
+			break
+		}
+		if len(cur.Value)+len(op.Value) > maxValue {
+			return store.Entry{}, fmt.Errorf("%w: the appended value would be %d bytes, the limit is %d",
+				wire.ErrTooLarge, len(cur.Value)+len(op.Value), maxValue)
+		}
+		v := make([]byte, 0, len(cur.Value)+len(op.Value))
+		e.Value = append(append(v, cur.Value...), op.Value...)
+		e.ContentType = cur.ContentType
+		if op.ContentType != "" {
+			e.ContentType = op.ContentType
+		}
+		e.Expires = cur.Expires // an append keeps the expiry...
+		if expires != 0 {
+			e.Expires = expires // ...unless it sets one
+		}
+	case wire.WriteExpire:
+		e.Value, e.ContentType, e.Expires = cur.Value, cur.ContentType, expires
+	}
+	return e, nil
+}
+
+// ExpiryOf returns the expiry (Unix ms) a write sets at nowMilli: its
+// absolute ExpireAt, or its TTL from now, or 0 for none.
+func ExpiryOf(op wire.WriteOp, nowMilli int64) int64 {
+	switch {
+	case op.ExpireAt > 0:
+		return op.ExpireAt
+	case op.TTL > 0:
+		return nowMilli + op.TTL
+	}
+	return 0
 }
 
 // CheckConditions applies a write's preconditions to the key's current
@@ -26,7 +86,7 @@ func CheckConditions(op wire.WriteOp, cur store.Entry, found bool) error {
 		return fmt.Errorf("%w: %q is not at version %s", wire.ErrPrecondition, op.Key, op.IfMatch)
 	case op.Kind == wire.WriteCreate && found:
 		return fmt.Errorf("%w: %q", wire.ErrExists, op.Key)
-	case op.Kind == wire.WriteDelete && !found:
+	case (op.Kind == wire.WriteDelete || op.Kind == wire.WriteExpire) && !found:
 		return fmt.Errorf("%w: %q", wire.ErrNotFound, op.Key)
 	}
 	return nil

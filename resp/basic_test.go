@@ -109,42 +109,6 @@ func TestStringRoundTrip(t *testing.T) {
 	}
 }
 
-func TestExpiryRefusedUntilNodeSupportsIt(t *testing.T) {
-	_, addr := startServer(t, newFake(t), Config{})
-	c := newClient(t, addr, 2)
-	ctx := context.Background()
-	want := "ERR expiry is not supported by this node yet"
-	if err := c.Set(ctx, "k", "v", time.Minute).Err(); err == nil || err.Error() != want {
-		t.Fatalf("SET EX: %v, want %q", err, want)
-	}
-	if _, err := c.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
-		t.Fatalf("a refused SET EX wrote the key: %v", err)
-	}
-	c.Set(ctx, "k", "v", 0)
-	if err := c.Expire(ctx, "k", time.Minute).Err(); err == nil || err.Error() != want {
-		t.Fatalf("EXPIRE: %v, want %q", err, want)
-	}
-	if ok, err := c.Expire(ctx, "missing", time.Minute).Result(); err != nil || ok {
-		t.Fatalf("EXPIRE of a missing key = %v, %v; want false", ok, err)
-	}
-	if ok, err := c.Persist(ctx, "k").Result(); err != nil || ok {
-		t.Fatalf("PERSIST of a key without expiry = %v, %v; want false", ok, err)
-	}
-	if err := c.SetArgs(ctx, "k", "v2", redis.SetArgs{KeepTTL: true}).Err(); err != nil {
-		t.Fatalf("SET KEEPTTL: %v", err)
-	}
-	// An expiry in the past deletes the key, as in Redis.
-	if ok, err := c.Do(ctx, "PEXPIRE", "k", "-1").Bool(); err != nil || !ok {
-		t.Fatalf("PEXPIRE -1 = %v, %v", ok, err)
-	}
-	if n, _ := c.Exists(ctx, "k").Result(); n != 0 {
-		t.Fatal("PEXPIRE -1 left the key")
-	}
-	if err := c.Do(ctx, "SET", "k", "v", "EX", "0").Err(); err == nil || err.Error() != "ERR invalid expire time in 'set' command" {
-		t.Fatalf("SET EX 0: %v", err)
-	}
-}
-
 // TestMGetInChunks reads more keys than one chunk, some missing.
 func TestMGetInChunks(t *testing.T) {
 	_, addr := startServer(t, newFake(t), Config{Parallel: 4})

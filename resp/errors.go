@@ -11,9 +11,6 @@ import (
 
 // Errors of the Redis front itself (the node's are wire's sentinels).
 var (
-	// ErrExpiryUnsupported refuses a command that would give a key an
-	// expiry: the node cannot expire keys yet (issue 19).
-	ErrExpiryUnsupported = errors.New("expiry is not supported by this node yet")
 	// ErrNotInteger is Redis's answer to INCR on a value that is not a
 	// 64-bit integer.
 	ErrNotInteger = errors.New("value is not an integer or out of range")
@@ -46,7 +43,6 @@ var redisErrors = []struct {
 	{wire.ErrKeyTooLong, classErr, "key too long"},
 	{wire.ErrBadRequest, classErr, "bad request"},
 	{wire.ErrForbidden, classNoPerm, "no permissions"},
-	{ErrExpiryUnsupported, classErr, ""},
 	{ErrNotInteger, classErr, ""},
 	{ErrOverflow, classErr, ""},
 	{ErrSyntax, classErr, ""},

@@ -23,26 +23,23 @@ type ttlSpec struct {
 }
 
 // setExpiry builds op's expiry from spec. Every RESP command that writes
-// goes through here, so that expiry support lands in one place.
-//
-// TODO(issue 19): the node cannot expire keys yet. Once a write carries an
-// expiry (stamped absolute by the leader), set it here for ttlAt, clear it
-// for ttlClear and keep it for ttlKeep, and make expiryOf read it. Until
-// then no key has an expiry, so clearing and keeping are both nothing, and
-// a command that would set one is refused.
+// goes through here. The leader stamps the expiry: an absolute one as
+// given, and it keeps or clears the key's current one as asked
+// (replication.Result).
 func setExpiry(op *wire.WriteOp, spec ttlSpec) error {
-	_ = op
 	switch spec.kind {
-	case ttlClear, ttlKeep:
-		return nil
+	case ttlAt:
+		op.ExpireAt = max(spec.at.UnixMilli(), 1)
+	case ttlKeep:
+		op.KeepTTL = true
 	}
-	return ErrExpiryUnsupported
+	return nil
 }
 
 // expiryOf returns when e expires; ok is false for a key without expiry.
-//
-// TODO(issue 19): read the entry's expiry once the node keeps one.
 func expiryOf(e store.Entry) (at time.Time, ok bool) {
-	_ = e
-	return time.Time{}, false
+	if e.Expires == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(e.Expires), true
 }

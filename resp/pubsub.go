@@ -19,13 +19,13 @@ const (
 	keyeventPrefix = "__keyevent@0__:"
 )
 
-// eventName is the Redis notification of a change.
-//
-// TODO(issue 19): "expired" for expiries, once the watch stream tells them
-// apart. The stream does not tell an append from a put either: both are
-// "set".
+// eventName is the Redis notification of a change. The stream does not
+// tell an append from a put: both are "set".
 func eventName(e wire.Event) string {
-	if e.Deleted {
+	switch {
+	case e.Deleted && e.Expired:
+		return "expired"
+	case e.Deleted:
 		return "del"
 	}
 	return "set"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -197,6 +198,9 @@ func (a *api) put(c *gin.Context) {
 	if op.ContentType, ok = contentType(c); !ok {
 		return
 	}
+	if op.TTL, ok = ttl(c); !ok {
+		return
+	}
 	if !a.conditions(c, &op) {
 		return
 	}
@@ -228,6 +232,9 @@ func (a *api) post(c *gin.Context) {
 		if op.ContentType, ok = contentType(c); !ok {
 			return
 		}
+	}
+	if op.TTL, ok = ttl(c); !ok {
+		return
 	}
 	if !a.conditions(c, &op) {
 		return
@@ -269,6 +276,9 @@ func (a *api) get(c *gin.Context) {
 	}
 	tag := etag(e.Version)
 	setETag(c, tag)
+	if e.Expires != 0 {
+		c.Header("X-Jumpkv-Expires", time.UnixMilli(e.Expires).UTC().Format(time.RFC3339Nano))
+	}
 	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
 		c.Status(http.StatusNotModified)
 		return
@@ -319,4 +329,30 @@ func (a *api) list(c *gin.Context) {
 		keys = []string{}
 	}
 	c.JSON(http.StatusOK, listResult{Keys: keys, Next: next})
+}
+
+// maxTTL bounds ?ttl: a hundred years.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
+// ttl reads ?ttl (a Go duration such as 30s or 5m, or plain seconds) in
+// milliseconds: 0 when absent. It answers 400 itself for a bad one.
+func ttl(c *gin.Context) (int64, bool) {
+	v, ok := c.GetQuery("ttl")
+	if !ok {
+		return 0, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, serr := strconv.ParseUint(v, 10, 32)
+		d, err = time.Duration(secs)*time.Second, serr
+	}
+	switch {
+	case err != nil:
+		badRequest(c, fmt.Sprintf("ttl %q: want a duration such as 30s, 5m or 2h, or a number of seconds", v))
+		return 0, false
+	case d < time.Millisecond || d > maxTTL:
+		badRequest(c, fmt.Sprintf("ttl %q: want at least 1ms and at most 100 years", v))
+		return 0, false
+	}
+	return d.Milliseconds(), true
 }

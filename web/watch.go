@@ -38,6 +38,8 @@ func watchMessage(e wire.Event) WatchMessage {
 	switch {
 	case e.Reset:
 		return WatchMessage{Type: "reset"}
+	case e.Deleted && e.Expired:
+		return WatchMessage{Type: "expire", Key: e.Key, Version: e.Version.String()}
 	case e.Deleted:
 		return WatchMessage{Type: "delete", Key: e.Key, Version: e.Version.String()}
 	}

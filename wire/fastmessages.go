@@ -67,6 +67,9 @@ const (
 	WriteCreate WriteKind = 2 // create only (POST)
 	WriteAppend WriteKind = 3 // append, creating if absent
 	WriteDelete WriteKind = 4 // delete
+	// WriteExpire sets (TTL or ExpireAt) or, with neither, clears the
+	// expiry of a key's current value, which it keeps; 404 if absent.
+	WriteExpire WriteKind = 5
 )
 
 // WriteOp is a client write as the leader executes it.
@@ -81,6 +84,16 @@ type WriteOp struct {
 	IfNoneMatch bool `msgpack:"n,omitempty"`
 	// IfExists requires the key to exist (If-Match: *).
 	IfExists bool `msgpack:"x,omitempty"`
+	// TTL, when positive, makes the written value expire that many
+	// milliseconds after the leader carries the write out; ExpireAt, when
+	// positive, at that Unix millisecond. With neither, a put clears an
+	// earlier expiry unless KeepTTL is set; an append always keeps it.
+	TTL      int64 `msgpack:"t,omitempty"`
+	ExpireAt int64 `msgpack:"e,omitempty"`
+	KeepTTL  bool  `msgpack:"p,omitempty"`
+	// Expiring marks the delete the expirer sends for an expired value
+	// (watchers see it as an expiry).
+	Expiring bool `msgpack:"X,omitempty"`
 }
 
 // Forward carries a client write from the node that received it to the leader.
@@ -111,4 +124,6 @@ type Event struct {
 	Version kv.Version `msgpack:"n"`
 	Deleted bool       `msgpack:"d,omitempty"`
 	Reset   bool       `msgpack:"r,omitempty"`
+	// Expired marks a deletion of a value that expired.
+	Expired bool `msgpack:"x,omitempty"`
 }

@@ -11,8 +11,8 @@ import (
 func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(5)
-	var zb0001Mask uint8 /* 5 bits */
+	zb0001Len := uint32(6)
+	var zb0001Mask uint8 /* 6 bits */
 	_ = zb0001Mask
 	if z.Key == "" {
 		zb0001Len--
@@ -29,6 +29,10 @@ func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.Reset == false {
 		zb0001Len--
 		zb0001Mask |= 0x10
+	}
+	if z.Expired == false {
+		zb0001Len--
+		zb0001Mask |= 0x20
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -61,6 +65,11 @@ func (z *Event) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "r"
 			o = append(o, 0xa1, 0x72)
 			o = msgp.AppendBool(o, z.Reset)
+		}
+		if (zb0001Mask & 0x20) == 0 { // if not omitted
+			// string "x"
+			o = append(o, 0xa1, 0x78)
+			o = msgp.AppendBool(o, z.Expired)
 		}
 	}
 	return
@@ -114,6 +123,12 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "Reset")
 				return
 			}
+		case "x":
+			z.Expired, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Expired")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -128,7 +143,7 @@ func (z *Event) UnmarshalMsg(bts []byte) (o []byte, err error) {
 
 // Msgsize returns an upper bound estimate of the number of bytes occupied by the serialized message
 func (z *Event) Msgsize() (s int) {
-	s = 1 + 2 + msgp.StringPrefixSize + len(z.Key) + 2 + msgp.BytesPrefixSize + len(z.Value) + 2 + z.Version.Msgsize() + 2 + msgp.BoolSize + 2 + msgp.BoolSize
+	s = 1 + 2 + msgp.StringPrefixSize + len(z.Key) + 2 + msgp.BytesPrefixSize + len(z.Value) + 2 + z.Version.Msgsize() + 2 + msgp.BoolSize + 2 + msgp.BoolSize + 2 + msgp.BoolSize
 	return
 }
 
@@ -652,8 +667,8 @@ func (z WriteKind) Msgsize() (s int) {
 func (z *WriteOp) MarshalMsg(b []byte) (o []byte, err error) {
 	o = msgp.Require(b, z.Msgsize())
 	// check for omitted fields
-	zb0001Len := uint32(7)
-	var zb0001Mask uint8 /* 7 bits */
+	zb0001Len := uint32(11)
+	var zb0001Mask uint16 /* 11 bits */
 	_ = zb0001Mask
 	if z.Value == nil {
 		zb0001Len--
@@ -674,6 +689,22 @@ func (z *WriteOp) MarshalMsg(b []byte) (o []byte, err error) {
 	if z.IfExists == false {
 		zb0001Len--
 		zb0001Mask |= 0x40
+	}
+	if z.TTL == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x80
+	}
+	if z.ExpireAt == 0 {
+		zb0001Len--
+		zb0001Mask |= 0x100
+	}
+	if z.KeepTTL == false {
+		zb0001Len--
+		zb0001Mask |= 0x200
+	}
+	if z.Expiring == false {
+		zb0001Len--
+		zb0001Mask |= 0x400
 	}
 	// variable map header, size zb0001Len
 	o = append(o, 0x80|uint8(zb0001Len))
@@ -718,6 +749,26 @@ func (z *WriteOp) MarshalMsg(b []byte) (o []byte, err error) {
 			// string "x"
 			o = append(o, 0xa1, 0x78)
 			o = msgp.AppendBool(o, z.IfExists)
+		}
+		if (zb0001Mask & 0x80) == 0 { // if not omitted
+			// string "t"
+			o = append(o, 0xa1, 0x74)
+			o = msgp.AppendInt64(o, z.TTL)
+		}
+		if (zb0001Mask & 0x100) == 0 { // if not omitted
+			// string "e"
+			o = append(o, 0xa1, 0x65)
+			o = msgp.AppendInt64(o, z.ExpireAt)
+		}
+		if (zb0001Mask & 0x200) == 0 { // if not omitted
+			// string "p"
+			o = append(o, 0xa1, 0x70)
+			o = msgp.AppendBool(o, z.KeepTTL)
+		}
+		if (zb0001Mask & 0x400) == 0 { // if not omitted
+			// string "X"
+			o = append(o, 0xa1, 0x58)
+			o = msgp.AppendBool(o, z.Expiring)
 		}
 	}
 	return
@@ -798,6 +849,30 @@ func (z *WriteOp) UnmarshalMsg(bts []byte) (o []byte, err error) {
 				err = msgp.WrapError(err, "IfExists")
 				return
 			}
+		case "t":
+			z.TTL, bts, err = msgp.ReadInt64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "TTL")
+				return
+			}
+		case "e":
+			z.ExpireAt, bts, err = msgp.ReadInt64Bytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "ExpireAt")
+				return
+			}
+		case "p":
+			z.KeepTTL, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "KeepTTL")
+				return
+			}
+		case "X":
+			z.Expiring, bts, err = msgp.ReadBoolBytes(bts)
+			if err != nil {
+				err = msgp.WrapError(err, "Expiring")
+				return
+			}
 		default:
 			bts, err = msgp.Skip(bts)
 			if err != nil {
@@ -818,7 +893,7 @@ func (z *WriteOp) Msgsize() (s int) {
 	} else {
 		s += z.IfMatch.Msgsize()
 	}
-	s += 2 + msgp.BoolSize + 2 + msgp.BoolSize
+	s += 2 + msgp.BoolSize + 2 + msgp.BoolSize + 2 + msgp.Int64Size + 2 + msgp.Int64Size + 2 + msgp.BoolSize + 2 + msgp.BoolSize
 	return
 }
 
