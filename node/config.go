@@ -69,6 +69,11 @@ type Config struct {
 	// DataFS is the file layer under DataDir; nil is the operating
 	// system's. Tests put a wal.FaultFS here to fill the disk.
 	DataFS wal.FS
+	// MaxMemory is the data a node may hold (the store's key and value
+	// bytes plus a fixed overhead per entry, memory.go) before writes that
+	// would grow it are refused with 507; 0 is no limit. The command line
+	// derives its default from the container's memory limit.
+	MaxMemory int64
 	// LeftoverGrace is how long data recovered from disk for buckets this
 	// node no longer holds is kept, so that a node placed back where it was
 	// copies only what changed.
@@ -146,6 +151,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bucket copy timeout %v must be positive", c.FillTimeout)
 	case c.Fsync < wal.FsyncAlways || c.Fsync > wal.FsyncNo:
 		return fmt.Errorf("--fsync %d: want always, everysec or no", int(c.Fsync))
+	case c.MaxMemory < 0:
+		return fmt.Errorf("--max-memory %d must not be negative (0: no limit)", c.MaxMemory)
 	case c.LeftoverGrace < 0:
 		return fmt.Errorf("leftover grace %v must not be negative", c.LeftoverGrace)
 	}

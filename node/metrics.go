@@ -26,6 +26,7 @@ type metrics struct {
 	peerPanics    prometheus.Counter // peer handlers that panicked
 	catchUpBytes  prometheus.Counter // bytes copied into buckets by fills
 	expired       prometheus.Counter // expired values this node deleted as primary
+	refusedFull   prometheus.Counter // writes refused (507) for a replica at its --max-memory
 
 	// Reads this node answered from its own copy, as the bucket's primary
 	// or, leading, as a backup (atomics: they are counted on the hot path).
@@ -52,6 +53,8 @@ func newMetrics(n *Node) *metrics {
 			Help: "Tombstones purged once every replica held them."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_peer_refused_total",
 			Help: "Peer messages (requests and answers) refused as malformed or out of bounds."}),
+		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_writes_refused_memory_total",
+			Help: "Writes this node refused as leader (507) because a replica of their bucket holds its --max-memory."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_expired_total",
 			Help: "Values past their expiry this node deleted, as their bucket's primary."}),
 		catchUpBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumpkv_fill_copied_bytes_total",
@@ -79,7 +82,10 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges, m.peerRefused, m.peerPanics, m.catchUpBytes, m.expired,
+		m.replication, m.forward, m.leaderChanges, m.bucketMoves, m.repairs, m.purges, m.peerRefused, m.peerPanics, m.catchUpBytes, m.expired, m.refusedFull,
+		gauge("jumpkv_memory_used_bytes", "The data this node holds, as counted against --max-memory (key and value bytes plus a fixed overhead per entry).",
+			func() float64 { return float64(n.memoryUsed()) }),
+		gauge("jumpkv_memory_limit_bytes", "This node's --max-memory (0: no limit).", func() float64 { return float64(n.cfg.MaxMemory) }),
 		gauge("jumpkv_term", "The newest term this node has seen.", func() float64 { return float64(n.el.Term()) }),
 		gauge("jumpkv_epoch", "The placement epoch this node has installed.", func() float64 {
 			n.mu.Lock()

@@ -138,6 +138,7 @@ type peerStat struct {
 	inSync   bool
 	inc      uint64
 	leftover []int // buckets it recovered from disk and does not hold
+	full     bool  // it holds its --max-memory
 }
 
 // leaderState is the leader's bookkeeping for its term.

@@ -29,6 +29,9 @@ type Status struct {
 	DataDir  string `json:"data_dir"`
 	Fsync    string `json:"fsync,omitempty"`
 	LogBytes int64  `json:"log_bytes,omitempty"`
+	// Memory: the data held, as counted against the limit (0: none).
+	MemoryUsed  int64 `json:"memory_used"`
+	MemoryLimit int64 `json:"memory_limit"`
 }
 
 // MemberStatus is a member as this node sees it.
@@ -64,6 +67,8 @@ func (n *Node) Status() Status {
 		Incarnation: n.cfg.Incarnation,
 		InSync:      n.inSyncLocked(),
 		DataDir:     n.cfg.DataDir,
+		MemoryUsed:  n.memoryUsed(),
+		MemoryLimit: n.cfg.MaxMemory,
 	}
 	if n.persist != nil {
 		st, _, _ := n.persist.Stats()

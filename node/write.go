@@ -127,6 +127,7 @@ type route struct {
 	version  store.Version
 	since    uint64
 	replicas []wire.Member // primary first
+	full     shard.NodeID  // a replica that holds its --max-memory (0: none)
 }
 
 // leaderWrite executes a write as leader. Writes of one key run one at a
@@ -183,6 +184,12 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	e, err := replication.Result(op, cur, found, time.Now().UnixMilli(), n.cfg.MaxValue)
 	if err != nil {
 		return store.Version{}, err
+	}
+	if r.full != 0 && grows(e, cur, found) {
+		// Refused before any replica applies: nothing is left behind.
+		n.metrics.refusedFull.Inc()
+		return store.Version{}, fmt.Errorf("%w: node %d holds its --max-memory; deletes and shrinking writes go on",
+			wire.ErrInsufficientStorage, r.full)
 	}
 	e.Version = r.version
 	start := time.Now()
@@ -248,6 +255,9 @@ func (n *Node) routeWrite(b int) (route, error) {
 			return route{}, fmt.Errorf("%w: replica %d of bucket %d is not a member", wire.ErrInternal, id, b)
 		}
 		r.replicas = append(r.replicas, m)
+		if r.full == 0 && (id == n.cfg.ID && n.memoryFull() || id != n.cfg.ID && n.peerStats[id].full) {
+			r.full = id
+		}
 	}
 	if len(r.replicas) == 0 {
 		return route{}, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)

@@ -187,6 +187,9 @@ type Heartbeat struct {
 	// data directory but does not hold now: placing them back there costs
 	// only what changed meanwhile.
 	Leftover []int `msgpack:"o,omitempty"`
+	// Full says the sender holds its --max-memory: the leader refuses
+	// writes that would grow its buckets.
+	Full bool `msgpack:"f,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat with the responder's own view. Lease is

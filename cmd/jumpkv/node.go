@@ -52,6 +52,7 @@ type nodeFlags struct {
 	deadAfter     time.Duration
 	syncInterval  time.Duration
 	maxValue      sizeFlag
+	maxMemory     sizeFlag
 	secret        string
 	insecurePeers bool
 	tlsCert       string
@@ -84,6 +85,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.IntVar(&f.buckets, "buckets", 1024, "buckets keys are hashed into; fixed for the life of a cluster")
 	fs.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "silence after which a node counts as dead and its buckets are re-replicated")
 	fs.DurationVar(&f.syncInterval, "sync-interval", 5*time.Second, "period of anti-entropy between replicas")
+	fs.Var(&f.maxMemory, "max-memory", "data a node may hold before writes that grow it are refused with 507 (e.g. 2GiB); 0: 90% of the container's memory limit when there is one, else no limit")
 	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
 	fs.BoolVar(&f.insecurePeers, "insecure-peers", false, "without --cluster-secret, accept peer connections from any address (by default only from loopback): anyone who reaches the peer port can then read every key and take the cluster over")
@@ -199,6 +201,13 @@ func (f *nodeFlags) config(log *slog.Logger) (node.Config, error) {
 	cfg.MaxValue = int(f.maxValue)
 	cfg.Logger = log
 	cfg.DataDir = f.dataDir
+	cfg.MaxMemory = int64(f.maxMemory)
+	if cfg.MaxMemory == 0 {
+		if limit, where := cgroupMemoryLimit(); limit > 0 {
+			cfg.MaxMemory = limit / 10 * 9
+			log.Info("memory limit from the container", "cgroup", where, "limit_bytes", limit, "max_memory", cfg.MaxMemory)
+		}
+	}
 	if cfg.Fsync, err = wal.ParseFsyncMode(f.fsync); err != nil {
 		return node.Config{}, fmt.Errorf("--fsync %q: want always, everysec or no", f.fsync)
 	}
