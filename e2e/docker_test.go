@@ -32,6 +32,7 @@ type stack struct {
 	image   string   // image tag built for this run
 	subnet  string   // the peer network's subnet
 	secret  string   // the cluster secret every node is given
+	env     []string // more environment for compose (JUMPKV_MEM_LIMIT=...)
 	ports   string   // host port range of the HTTP API, "lo-hi"
 	http    *http.Client
 }
@@ -166,6 +167,7 @@ func (s *stack) composeRun(ctx context.Context, args ...string) (string, error) 
 		"JUMPKV_HTTP_PORTS="+s.ports,
 		"JUMPKV_PEER_SUBNET="+s.subnet,
 		"JUMPKV_CLUSTER_SECRET="+s.secret)
+	cmd.Env = append(cmd.Env, s.env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
