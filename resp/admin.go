@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -61,8 +62,13 @@ func (c *call) authenticate(name, password string) bool {
 		c.authed = true
 		return true
 	}
-	p, err := c.s.cfg.Auth.Authenticate(name, password)
-	if err != nil || p == nil {
+	p, err := c.s.cfg.Auth.Authenticate(c.nc.RemoteAddr().String(), name, password)
+	var later *RetryLater
+	switch {
+	case errors.As(err, &later):
+		c.r.err("ERR " + later.Error())
+		return false
+	case err != nil || p == nil:
 		c.r.err("WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}

@@ -23,7 +23,7 @@ type user struct {
 	readOnly bool
 }
 
-func (u users) Authenticate(name, password string) (Principal, error) {
+func (u users) Authenticate(_, name, password string) (Principal, error) {
 	if e, ok := u[name]; ok && e[0] == password {
 		return user{prefix: e[1], readOnly: strings.HasSuffix(name, "-ro")}, nil
 	}

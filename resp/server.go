@@ -42,10 +42,20 @@ type Backend interface {
 	Unwatch(s *node.Subscription)
 }
 
-// Authenticator checks a user's password. The error says only that the
-// pair was refused; clients see Redis's WRONGPASS.
+// Authenticator checks a user's password for a client (its remote
+// address, for a per-client limit on failed attempts). The error says
+// only that the pair was refused, and clients see Redis's WRONGPASS,
+// unless it is a *RetryLater: the client has failed too often.
 type Authenticator interface {
-	Authenticate(name, password string) (Principal, error)
+	Authenticate(client, name, password string) (Principal, error)
+}
+
+// RetryLater is an Authenticator's refusal of a client that failed too
+// often; it may try again after the given time.
+type RetryLater struct{ After time.Duration }
+
+func (e *RetryLater) Error() string {
+	return fmt.Sprintf("too many failed authentications: retry in %v", e.After.Round(time.Second))
 }
 
 // Principal is an authenticated user.

@@ -158,6 +158,7 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 			log.Warn("the --users file holds no user: every request but the health checks will be refused", "path", f.users)
 		}
 		opts.guard = auth.NewGuard(users, nil)
+		opts.redisAuth = guardAuth{opts.guard}
 		stopReload := reloadOnHangup(f.users, users, log)
 		defer stopReload()
 	}
@@ -500,4 +501,21 @@ func listenRedis(addr string, n *node.Node, cfg node.Config, log *slog.Logger, a
 		return nil, nil, fmt.Errorf("redis listener: %w", err)
 	}
 	return srv, ln, nil
+}
+
+// guardAuth lets the Redis front check AUTH against the users of
+// --users, through the Guard every front shares (so failed attempts
+// count against one per-client limit).
+type guardAuth struct{ g *auth.Guard }
+
+func (a guardAuth) Authenticate(client, name, password string) (resp.Principal, error) {
+	u, err := a.g.Login(auth.ClientKey(client), name, password)
+	var limited *auth.RateLimitError
+	if errors.As(err, &limited) {
+		return nil, &resp.RetryLater{After: limited.RetryAfter}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
