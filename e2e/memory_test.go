@@ -12,26 +12,26 @@ import (
 	"time"
 )
 
-// TestMemoryLimit runs the compose cluster with a 192 MiB memory limit per
+// TestMemoryLimit runs the compose cluster with a 200 MiB memory limit per
 // container (each node takes 90% of it as --max-memory from the cgroup)
-// and floods it with 10 KB writes: writes past the limit get 507, no
+// and floods it with 64 KB writes: writes past the limit get 507, no
 // container is OOM-killed or stops, and the acknowledged keys read back.
 func TestMemoryLimit(t *testing.T) {
 	s := newStack(t)
-	s.env = append(s.env, "JUMPKV_MEM_LIMIT=192m")
+	s.env = append(s.env, "JUMPKV_MEM_LIMIT=200m")
 	s.buildImage()
 	s.up()
 	cs := s.waitSettled(t, 3, 0, 2*time.Minute)
-	value := strings.Repeat("m", 10_000)
+	value := strings.Repeat("m", 64_000)
 	var (
 		mu       sync.Mutex
 		acked    []string
 		refused  atomic.Int64
 		accepted atomic.Int64
 	)
-	stop := time.Now().Add(90 * time.Second)
+	stop := time.Now().Add(150 * time.Second)
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for w := range 12 {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(stop) && refused.Load() < 2000; i++ {
 				key := fmt.Sprintf("mem/%d-%06d", w, i)
@@ -54,7 +54,7 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	t.Logf("%d writes of 10 KB accepted, %d refused with 507", accepted.Load(), refused.Load())
+	t.Logf("%d writes of 64 KB accepted, %d refused with 507", accepted.Load(), refused.Load())
 	if refused.Load() == 0 {
 		t.Fatalf("no write was refused: %d accepted without reaching the limit", accepted.Load())
 	}
