@@ -3,7 +3,6 @@ package node_test
 import (
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -73,66 +72,7 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustert
 	for id := range 6 {
 		wg.Go(func() { clustertest.RunClient(h, id, seed, keys, doers, stop) })
 	}
-	rng := rand.New(rand.NewPCG(seed, 99))
-	var faults []string
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		// One fault at a time: the next comes only once the cluster has
-		// recovered from the last (a leader, every node ready: a restarted
-		// node refilled), else two faults overlap in effect.
-		recovered := time.Now().Add(30 * time.Second)
-		for !clusterReady(c) && time.Now().Before(recovered) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(500+rng.IntN(1000)) * time.Millisecond)
-		victim := rng.IntN(size)
-		if l := c.Leader(); l != nil && rng.IntN(2) == 0 {
-			victim = l.Index
-		}
-		hold := time.Duration(500+rng.IntN(3500)) * time.Millisecond
-		switch rng.IntN(6) {
-		case 3:
-			faults = append(faults, fmt.Sprintf("cut %d's outgoing messages for %v", victim, hold))
-			for j := range size {
-				if j != victim {
-					c.Net.Block(clustertest.PeerAddr(victim), clustertest.PeerAddr(j))
-				}
-			}
-			time.Sleep(hold)
-			c.Heal()
-		case 4:
-			faults = append(faults, fmt.Sprintf("cut %d's incoming messages for %v", victim, hold))
-			for j := range size {
-				if j != victim {
-					c.Net.Block(clustertest.PeerAddr(j), clustertest.PeerAddr(victim))
-				}
-			}
-			time.Sleep(hold)
-			c.Heal()
-		case 5:
-			faults = append(faults, fmt.Sprintf("drop 5%% and delay up to 30ms for %v", hold))
-			c.Net.SetDropRate(0.05)
-			c.Net.SetDelay(0, 30*time.Millisecond)
-			time.Sleep(hold)
-			c.Net.SetDropRate(0)
-			c.Net.SetDelay(0, 0)
-		case 0:
-			faults = append(faults, fmt.Sprintf("kill %d for %v", victim, hold))
-			c.Kill(victim)
-			time.Sleep(hold)
-			c.Restart(victim)
-		case 1:
-			faults = append(faults, fmt.Sprintf("pause %d for %v", victim, hold))
-			c.Pause(victim)
-			time.Sleep(hold)
-			c.Resume(victim)
-		default:
-			faults = append(faults, fmt.Sprintf("isolate %d for %v", victim, hold))
-			c.Isolate(victim)
-			time.Sleep(hold)
-			c.Heal()
-		}
-	}
+	faults := clustertest.RunNemesis(c, seed, d)
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
