@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// RunNemesis injects one fault at a time into c for d, as node's
-// linearizability test does: it kills, pauses, cuts off (both ways or one
+// RunNemesis injects one fault at a time into c for d (the nemesis of the
+// node and RESP linearizability tests): it kills, pauses, cuts off (both ways or one
 // way) a node, the leader half the time, or makes the network drop and
 // delay messages, each for 0.5 to 4 s, waiting for the cluster to recover
 // before the next. It returns the faults injected.
