@@ -12,13 +12,13 @@ import (
 	"time"
 )
 
-// TestMemoryLimit runs the compose cluster with a 200 MiB memory limit per
+// TestMemoryLimit runs the compose cluster with a 128 MiB memory limit per
 // container (each node takes 90% of it as --max-memory from the cgroup)
 // and floods it with 64 KB writes: writes past the limit get 507, no
 // container is OOM-killed or stops, and the acknowledged keys read back.
 func TestMemoryLimit(t *testing.T) {
 	s := newStack(t)
-	s.env = append(s.env, "JUMPKV_MEM_LIMIT=200m")
+	s.env = append(s.env, "JUMPKV_MEM_LIMIT=128m")
 	s.buildImage()
 	s.up()
 	cs := s.waitSettled(t, 3, 0, 2*time.Minute)

@@ -136,10 +136,7 @@ func Open(cfg Config, mem *store.Store) (*Durable, Recovered, error) {
 		}
 		switch r.kind {
 		case kindEntry:
-			if !r.entry.Deleted {
-				r.entry.Value = append([]byte(nil), r.entry.Value...)
-			}
-			mem.Apply(r.bucket, r.entry)
+			mem.Apply(r.bucket, r.entry) // copies the key and value it keeps
 			rec.Entries++
 			rec.MaxTerm = max(rec.MaxTerm, r.entry.Version.Term)
 		case kindHeld:

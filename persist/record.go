@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/jumpkv/jumpkv/store"
 )
@@ -13,11 +14,11 @@ import (
 // field goes behind a new flag bit or a new kind, never in place of an old
 // one, so that every older log still reads.
 const (
-	kindEntry   byte = 1 // an entry applied to a bucket
-	kindHeld    byte = 2 // a bucket's copy became complete (a fill ended)
-	kindState   byte = 3 // the cluster state the node installed (opaque)
-	kindPurge   byte = 4 // a tombstone removed at one version
-	kindForget  byte = 5 // a key removed at one version, tombstone or not
+	kindEntry  byte = 1 // an entry applied to a bucket
+	kindHeld   byte = 2 // a bucket's copy became complete (a fill ended)
+	kindState  byte = 3 // the cluster state the node installed (opaque)
+	kindPurge  byte = 4 // a tombstone removed at one version
+	kindForget byte = 5 // a key removed at one version, tombstone or not
 )
 
 // Entry flag bits.
@@ -118,7 +119,10 @@ func (r *reader) bucket(buckets int) int {
 	return int(b)
 }
 
-// decoded is one parsed record. Key and Value alias the record's bytes.
+// decoded is one parsed record. Its key, content type and value alias the
+// record's bytes (no copy per record on the replay of a million): valid
+// while the record is, which is enough for store.Store's methods, which
+// copy what they keep.
 type decoded struct {
 	kind   byte
 	bucket int
@@ -135,10 +139,10 @@ func decode(rec []byte, buckets int) (decoded, error) {
 		d.bucket = r.bucket(buckets)
 		flags := r.byte()
 		d.entry.Version = store.Version{Term: r.uvarint(), Seq: r.uvarint()}
-		d.entry.Key = string(r.bytes())
+		d.entry.Key = alias(r.bytes())
 		d.entry.Deleted = flags&flagDeleted != 0
 		if !d.entry.Deleted {
-			d.entry.ContentType = string(r.bytes())
+			d.entry.ContentType = alias(r.bytes())
 			d.entry.Value = r.bytes()
 			if flags&flagExpires != 0 {
 				d.entry.Expires = int64(r.uvarint() & (1<<63 - 1))
@@ -149,7 +153,7 @@ func decode(rec []byte, buckets int) (decoded, error) {
 	case kindPurge, kindForget:
 		d.bucket = r.bucket(buckets)
 		d.entry.Version = store.Version{Term: r.uvarint(), Seq: r.uvarint()}
-		d.entry.Key = string(r.bytes())
+		d.entry.Key = alias(r.bytes())
 	case kindState:
 		d.state = r.b
 		r.b = nil
@@ -164,3 +168,7 @@ func decode(rec []byte, buckets int) (decoded, error) {
 	}
 	return d, nil
 }
+
+// alias returns b as a string without copying it: the string is valid
+// while b is not written to.
+func alias(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

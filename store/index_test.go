@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestRecordRoundTrip checks that records give back what they were built
@@ -244,5 +245,23 @@ func TestApplyCopiesValue(t *testing.T) {
 	copy(val, "XXXXX")
 	if e := mustGet(t, s, 0, "key"); string(e.Value) != "value" {
 		t.Fatalf("value %q", e.Value)
+	}
+}
+
+// TestApplyCopiesKeyAndContentType reuses the buffers a key and a content
+// type were read from, as the durable log's replay does.
+func TestApplyCopiesKeyAndContentType(t *testing.T) {
+	s := New(1)
+	buf := []byte("key1text/x-rare-kind")
+	key := unsafe.String(&buf[0], 4)
+	ct := unsafe.String(&buf[4], len(buf)-4)
+	s.Apply(0, Entry{Key: key, Value: []byte("v"), ContentType: ct, Version: Version{Term: 1, Seq: 1}, Expires: 99})
+	copy(buf, "XXXXXXXXXXXXXXXXXXXX")
+	e, ok := s.Get(0, "key1")
+	if !ok || e.Key != "key1" || e.ContentType != "text/x-rare-kind" || e.Expires != 99 {
+		t.Fatalf("after reusing the buffers: %+v (found %v)", e, ok)
+	}
+	if got := s.Expired(0, 100, 10); len(got) != 1 || got[0].Key != "key1" {
+		t.Fatalf("the expiry index lost the key: %v", got)
 	}
 }

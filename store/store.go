@@ -29,17 +29,17 @@ type Store struct {
 
 // bucket is one bucket's entries, digest and counters, all guarded by mu.
 type bucket struct {
-	mu     sync.RWMutex
-	idx    index
-	rare   map[string]string // content types of ctRare records, by key
+	mu   sync.RWMutex
+	idx  index
+	rare map[string]string // content types of ctRare records, by key
 	// expires holds the expiry (Unix ms) of the live entries that have
 	// one, by key; soonest is a lower bound of its values (0: none), so
 	// that a bucket with nothing due is skipped at once (Expired).
 	expires map[string]int64
 	soonest int64
 	digest  uint64
-	stats  Stats
-	_      [64]byte // keep neighbouring buckets' locks off one cache line
+	stats   Stats
+	_       [64]byte // keep neighbouring buckets' locks off one cache line
 }
 
 // entry builds the Entry for a decoded record with the given key; bk's lock
@@ -78,10 +78,11 @@ func (s *Store) Buckets() int { return len(s.buckets) }
 // it did. An equal or older version changes nothing: a version identifies
 // one write, so equal versions carry equal content.
 //
-// The store takes ownership of e.Value: the caller must not modify e.Value
-// afterwards. (Today Apply copies the key and value into its own record,
-// but callers must not rely on that.) A tombstone (e.Deleted) keeps neither
-// value nor content type. Values must be under 4 GiB.
+// Apply copies what it keeps of e (key, value, content type) into the
+// store's own memory: the caller may reuse e's buffers at once (the
+// durable log's replay passes views of its read buffer). A tombstone
+// (e.Deleted) keeps neither value nor content type. Values must be under
+// 4 GiB.
 func (s *Store) Apply(b int, e Entry) bool {
 	bk := &s.buckets[b]
 	bk.mu.Lock()
