@@ -29,7 +29,7 @@ func TestMemoryLimit(t *testing.T) {
 		refused  atomic.Int64
 		accepted atomic.Int64
 	)
-	stop := time.Now().Add(150 * time.Second)
+	stop := time.Now().Add(250 * time.Second)
 	var wg sync.WaitGroup
 	for w := range 12 {
 		wg.Go(func() {
