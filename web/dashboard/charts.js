@@ -7,7 +7,7 @@
 //                    jumpkv_http_request_seconds histogram, routes /v1/kv*),
 //                    the keys and bytes it holds (jumpkv_keys,
 //                    jumpkv_bytes), its memory (process_resident_memory_bytes,
-//                    against jumpkv_max_memory_bytes when the node has one)
+//                    against jumpkv_memory_limit_bytes when the node has one)
 //   /v1/cluster      every node's keys (app.js hands each answer over)
 //
 // A page may only talk to the node that served it (its
@@ -127,7 +127,7 @@ export function ingest(samples, t) {
       case 'jumpkv_bytes': bytes = s.value; break;
       case 'process_resident_memory_bytes': mem = s.value; break;
       default:
-        if (/^jumpkv_max_memory(_bytes)?$/.test(s.name) && s.value > 0) charts.memLimit = s.value;
+        if (/^jumpkv_(max_memory|memory_limit)(_bytes)?$/.test(s.name) && s.value > 0) charts.memLimit = s.value;
     }
   }
   const prev = charts.prev;
