@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -129,6 +130,12 @@ func Open(cfg Config, mem *store.Store) (*Durable, Recovered, error) {
 		_ = l.Close()
 		return nil, Recovered{}, err
 	}
+	// Everything the replay allocates stays live (the store's records, its
+	// growing indexes aside): collecting while the heap grows from nothing
+	// to the whole data set only marks the same records again and again.
+	// The collector waits until the replay ends (a memory limit, when one
+	// is set, still applies).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	info, err := l.Replay(func(_ wal.Source, raw []byte) error {
 		r, err := decode(raw, cfg.Buckets)
 		if err != nil {
