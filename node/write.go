@@ -162,7 +162,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	defer func() {
 		switch {
 		case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrExists) ||
-			errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrTooLarge):
+			errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrInsufficientStorage):
 			// Refused after reading: no replica changed but to complete an
 			// earlier write, which reached them all.
 		case err != nil:
