@@ -111,4 +111,7 @@ type Event struct {
 	Version kv.Version `msgpack:"n"`
 	Deleted bool       `msgpack:"d,omitempty"`
 	Reset   bool       `msgpack:"r,omitempty"`
+	// File marks a put whose value is a file's manifest (Content-Type
+	// kv.FileType): watchers are told the file's size, not the manifest.
+	File bool `msgpack:"f,omitempty"`
 }
