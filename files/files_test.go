@@ -475,7 +475,7 @@ func TestReadDirStreamsFilesAndFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err := fs.ReadDir(ctx, "d", func(in Info) error {
+	err := fs.ReadDir(ctx, "d", "", func(in Info) error {
 		s := in.Name()
 		if in.Dir {
 			s += "/"
@@ -490,7 +490,17 @@ func TestReadDirStreamsFilesAndFolders(t *testing.T) {
 		t.Fatalf("ReadDir(d) = %q, %v; want %q", got, err, want)
 	}
 	got = nil
-	_ = fs.ReadDir(ctx, "", func(in Info) error { got = append(got, in.Name()); return nil })
+	_ = fs.ReadDir(ctx, "", "", func(in Info) error { got = append(got, in.Name()); return nil })
+	if !slices.Equal(got, []string{"d", "e", "top"}) {
+		t.Fatalf("ReadDir(root) = %q", got)
+	}
+	got = nil
+	_ = fs.ReadDir(ctx, "", "d/s", func(in Info) error { got = append(got, in.Name()); return nil })
+	if !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("ReadDir(root, within d/s) = %q", got)
+	}
+	got = nil
+	_ = fs.ReadDir(ctx, "", "", func(in Info) error { got = append(got, in.Name()); return nil })
 	if !slices.Equal(got, []string{"d", "e", "top"}) {
 		t.Fatalf("ReadDir(root) = %q", got)
 	}

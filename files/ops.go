@@ -132,15 +132,21 @@ const statWorkers = 8
 // ReadDir calls fn with each entry of folder dir ("" is the root), in
 // name order: its files and values, and its sub-folders once each. It
 // streams: one page of keys is held at a time, and a sub-folder's keys are
-// skipped, not read. It stops at fn's first error and returns it.
-func (fs *FS) ReadDir(ctx context.Context, dir string, fn func(Info) error) error {
+// skipped, not read. With within set (a user's key prefix that extends
+// dir's), only the entries holding keys under within are listed. It stops
+// at fn's first error and returns it.
+func (fs *FS) ReadDir(ctx context.Context, dir, within string, fn func(Info) error) error {
 	prefix := ""
 	if dir != "" {
 		prefix = dir + "/"
 	}
+	listPrefix := prefix
+	if strings.HasPrefix(within, prefix) {
+		listPrefix = within
+	}
 	after := ""
 	for {
-		keys, next, err := fs.st.List(ctx, prefix, after, listPage)
+		keys, next, err := fs.st.List(ctx, listPrefix, after, listPage)
 		if err != nil {
 			return err
 		}
