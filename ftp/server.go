@@ -151,7 +151,9 @@ func (s *Server) Sessions() int {
 // logAdapter sends goftp's log to slog at debug level, passwords hidden.
 type logAdapter struct{ log *slog.Logger }
 
-func (l *logAdapter) Print(id string, msg any) { l.log.Debug("ftp", "session", id, "msg", fmt.Sprint(msg)) }
+func (l *logAdapter) Print(id string, msg any) {
+	l.log.Debug("ftp", "session", id, "msg", fmt.Sprint(msg))
+}
 func (l *logAdapter) Printf(id, format string, v ...any) {
 	l.log.Debug("ftp", "session", id, "msg", fmt.Sprintf(format, v...))
 }
