@@ -68,6 +68,10 @@ func (s *Server) commands() map[string]server.Command {
 		"STAT": {auth: true, run: stat},
 		"SIZE": {extend: true, param: true, auth: true, run: size},
 		"DELE": {param: true, auth: true, run: dele},
+		"MKD":  {param: true, auth: true, run: mkd},
+		"XMKD": {param: true, auth: true, run: mkd},
+		"RMD":  {param: true, auth: true, run: rmd},
+		"XRMD": {param: true, auth: true, run: rmd},
 		"ABOR": {auth: true, run: func(_ *Server, sess *server.Session, _ *session, _ string) {
 			sess.WriteMessage(226, "No transfer to abort")
 		}},
@@ -562,4 +566,34 @@ func dele(s *Server, sess *server.Session, st *session, param string) {
 		return
 	}
 	sess.WriteMessage(250, "File deleted")
+}
+
+func mkd(s *Server, sess *server.Session, st *session, param string) {
+	k, err := keyOf(sess, param)
+	if err == nil {
+		err = s.canFile(st, k+"/", true)
+	}
+	if err == nil {
+		err = s.fs.MakeDir(s.ctx, k)
+	}
+	if err != nil {
+		fail(sess, err)
+		return
+	}
+	sess.WriteMessage(257, `"/`+strings.ReplaceAll(k, `"`, `""`)+`" created`)
+}
+
+func rmd(s *Server, sess *server.Session, st *session, param string) {
+	k, err := keyOf(sess, param)
+	if err == nil {
+		err = s.canFile(st, k+"/", true)
+	}
+	if err == nil {
+		err = s.fs.RemoveDir(s.ctx, k)
+	}
+	if err != nil {
+		fail(sess, err)
+		return
+	}
+	sess.WriteMessage(250, "Folder removed")
 }

@@ -3,9 +3,17 @@
 import ftplib, hashlib, io, os, sys
 
 host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ftp = ftplib.FTP()
+tls = len(sys.argv) > 5 and sys.argv[5] == "tls"
+if tls:
+    import ssl
+    ftp = ftplib.FTP_TLS(context=ssl._create_unverified_context())
+else:
+    ftp = ftplib.FTP()
 ftp.connect(host, port, timeout=30)
-ftp.login(user, password)
+ftp.login(user, password)  # FTP_TLS sends AUTH TLS first
+if tls:
+    ftp.prot_p()
+    assert "AUTH TLS" in ftp.sendcmd("FEAT")
 feat = ftp.sendcmd("FEAT")
 for ext in ("EPSV", "MLST", "SIZE", "REST STREAM", "UTF8"):
     assert ext in feat, (ext, feat)
