@@ -228,3 +228,13 @@ func (fs *FS) statAll(ctx context.Context, entries []Info) error {
 	wg.Wait()
 	return first
 }
+
+// StatKeys describes each of keys (a file's own size, a value's length),
+// statWorkers at a time; a key absent now gets an Info with an empty Key.
+func (fs *FS) StatKeys(ctx context.Context, keys []string) ([]Info, error) {
+	infos := make([]Info, len(keys))
+	for i, k := range keys {
+		infos[i] = Info{Key: k}
+	}
+	return infos, fs.statAll(ctx, infos)
+}
