@@ -177,4 +177,3 @@ func fileSize(e wire.Event) (int64, bool) {
 	}
 	return files.ManifestSize(e.Value)
 }
-
