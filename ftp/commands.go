@@ -160,7 +160,11 @@ func (s *Server) passive(st *session) (host string, port int, err error) {
 	if !ok {
 		return "", 0, errors.New("no local address")
 	}
-	ln, port, err := s.pool.listen(local.IP.String())
+	listenOn := local.IP.String()
+	if s.cfg.PublicHost != "" {
+		listenOn = "" // the public address may be a NAT's: listen everywhere
+	}
+	ln, port, err := s.pool.listen(listenOn)
 	if err != nil {
 		return "", 0, err
 	}

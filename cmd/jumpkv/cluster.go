@@ -23,7 +23,7 @@ import (
 	"time"
 )
 
-const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--data-dir jumpkv-data] [-- node flags...]
+const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--ftp-port 2121] [--data-dir jumpkv-data] [-- node flags...]
 
 Starts N jumpkv node processes on 127.0.0.1 (HTTP ports 8080.., peer ports
 7070..), prints each node's PID and addresses and then the elected leader,
@@ -53,6 +53,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	dataDir := fs.String("data-dir", "jumpkv-data", "directory under which node i keeps its data (node-<i>); '' keeps every node in memory only")
 	httpPort := fs.Int("http-port", 8080, "HTTP port of the first node; the others count up")
 	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
+	ftpPort := fs.Int("ftp-port", 2121, "FTP port of the first node; the others count up (0: no FTP)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -95,6 +96,9 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 			dir := filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1))
 			extra = append([]string{"--data-dir", dir}, extra...) // a --data-dir after -- wins
 		}
+		if *ftpPort > 0 {
+			extra = append([]string{"--ftp", "127.0.0.1:" + strconv.Itoa(*ftpPort+i)}, extra...) // a --ftp after -- wins
+		}
 		c, err := startChild(exe, i, *httpPort+i, *peerPort+i, joins, extra, env, out)
 		if err != nil {
 			fmt.Fprintf(stderr, "jumpkv cluster: starting node %d: %v\n", i+1, err)
@@ -105,6 +109,9 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i)
 		if *dataDir != "" {
 			fmt.Fprintf(out, "node %d: data in %s\n", i+1, filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1)))
+		}
+		if *ftpPort > 0 {
+			fmt.Fprintf(out, "node %d: ftp ftp://127.0.0.1:%d\n", i+1, *ftpPort+i)
 		}
 	}
 	scheme := "http"
