@@ -129,7 +129,8 @@ func newID() string {
 // may have happened (an unknown outcome): idempotent writes are retried.
 func retryable(err error) bool {
 	return errors.Is(err, wire.ErrNoLeader) || errors.Is(err, wire.ErrUnavailable) ||
-		errors.Is(err, wire.ErrReadOnly) || errors.Is(err, wire.ErrUnknownOutcome)
+		errors.Is(err, wire.ErrReadOnly) || errors.Is(err, wire.ErrUnknownOutcome) ||
+		errors.Is(err, wire.ErrTimeout) || errors.Is(err, wire.ErrUnreachable) || errors.Is(err, wire.ErrConnLost)
 }
 
 // putRetry writes an idempotent put (a chunk: its key is never written

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/wire"
@@ -13,7 +14,7 @@ import (
 
 // readChunk reads chunk i of run r and checks its length.
 func (fs *FS) readChunk(ctx context.Context, r Run, i int) ([]byte, error) {
-	e, err := fs.st.Get(ctx, chunkKey(r.ID, i))
+	e, err := fs.getRetry(ctx, chunkKey(r.ID, i))
 	if errors.Is(err, wire.ErrNotFound) {
 		return nil, fmt.Errorf("%w: chunk %d of upload %s is gone", ErrDamaged, i, r.ID)
 	}
@@ -194,4 +195,24 @@ func (f *File) Close() error {
 		f.cur = nil
 	}
 	return nil
+}
+
+// getRetry reads a key, retrying for at most Config.RetryFor while the
+// cluster recovers (a node that held the chunk's primary copy died: its
+// bucket is read from another replica once the failure is noticed).
+func (fs *FS) getRetry(ctx context.Context, key string) (kv.Entry, error) {
+	deadline := fs.now().Add(fs.cfg.RetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		e, err := fs.st.Get(ctx, key)
+		if err == nil || !retryable(err) || fs.now().After(deadline) {
+			return e, err
+		}
+		select {
+		case <-ctx.Done():
+			return kv.Entry{}, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
