@@ -18,6 +18,17 @@ import (
 // loopback port.
 func startServer(t *testing.T, tweak func(*Config)) (*Server, string, *memstore.Store) {
 	t.Helper()
+	return startServerWith(t, tweak)
+}
+
+// startServerTB is startServer for fuzz targets.
+func startServerTB(f *testing.F) (*Server, string, *memstore.Store) {
+	f.Helper()
+	return startServerWith(f, nil)
+}
+
+func startServerWith(t testing.TB, tweak func(*Config)) (*Server, string, *memstore.Store) {
+	t.Helper()
 	st := memstore.New()
 	fcfg := files.DefaultConfig(1 << 20)
 	fcfg.RetryFor = 0
@@ -74,7 +85,7 @@ func TestPythonFtplibSession(t *testing.T) {
 
 // ctrl is a raw control connection for hostile-input tests.
 type ctrl struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
