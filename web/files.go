@@ -69,13 +69,22 @@ func (a *api) serveEntry(c *gin.Context, e store.Entry, tag string) {
 	// ServeContent judges If-None-Match with weak comparison against the
 	// ETag set here; "*" matches any entry.
 	setETag(c, tag)
-	http.ServeContent(&rangeErrorJSON{ResponseWriter: c.Writer}, c.Request, "", mtime, content)
+	rc := http.NewResponseController(c.Writer)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve more requests
+	http.ServeContent(&rangeErrorJSON{ResponseWriter: c.Writer, rc: rc}, c.Request, "", mtime, content)
 }
 
+// stallTimeout ends a file download whose client stops reading: each
+// write of the body must go through within it (the server sets no write
+// timeout, which would cut long downloads).
+const stallTimeout = time.Minute
+
 // rangeErrorJSON turns ServeContent's plain-text 416 into the API's JSON
-// error; everything else passes through.
+// error, and gives every write of the body its own deadline; everything
+// else passes through.
 type rangeErrorJSON struct {
 	http.ResponseWriter
+	rc      *http.ResponseController
 	swallow bool
 }
 
@@ -96,6 +105,7 @@ func (w *rangeErrorJSON) Write(p []byte) (int, error) {
 	if w.swallow {
 		return len(p), nil
 	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(stallTimeout)) // unsupported by a test recorder: no deadline
 	return w.ResponseWriter.Write(p)
 }
 
