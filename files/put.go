@@ -168,10 +168,11 @@ func (u *upload) run(ctx context.Context, r io.Reader) (Run, error) {
 		defer mu.Unlock()
 		return first
 	}
-	slots := make(chan []byte, u.fs.cfg.InFlight) // free buffers; at most InFlight+1 chunks in memory
-	for range u.fs.cfg.InFlight {
-		slots <- nil
-	}
+	// At most InFlight chunk writes at once, and one chunk being read: the
+	// upload's own memory. Each chunk gets a buffer of its own, never
+	// reused: the node may keep the very slice it is given as the stored
+	// value (a replica on this node).
+	slots := make(chan struct{}, u.fs.cfg.InFlight)
 	buf := make([]byte, u.chunk)
 	var total int64
 	last := 0
@@ -189,9 +190,8 @@ func (u *upload) run(ctx context.Context, r io.Reader) (Run, error) {
 					break
 				}
 			}
-			var next []byte
 			select {
-			case next = <-slots:
+			case slots <- struct{}{}:
 			case <-ctx.Done():
 			}
 			if ctx.Err() != nil {
@@ -201,17 +201,19 @@ func (u *upload) run(ctx context.Context, r io.Reader) (Run, error) {
 			i := u.n
 			u.n++
 			last = n
-			data := buf[:n]
+			data := buf[:n:n]
+			if n < len(buf) {
+				data = append([]byte(nil), data...) // a short last chunk keeps no full buffer alive
+			}
 			wg.Go(func() {
+				defer func() { <-slots }()
 				if err := u.fs.putRetry(ctx, wire.WriteOp{Kind: wire.WritePut, Key: chunkKey(u.id, i), Value: data}); err != nil {
 					fail(fmt.Errorf("writing chunk %d of %s: %w", i, u.key, err))
 				}
-				slots <- data[:cap(data)]
 			})
-			if next == nil {
-				next = make([]byte, u.chunk)
+			if n == len(buf) {
+				buf = make([]byte, u.chunk)
 			}
-			buf = next
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break

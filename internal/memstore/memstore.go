@@ -20,6 +20,9 @@ import (
 type Store struct {
 	// MaxValue is the largest value accepted (0: 1 MiB).
 	MaxValue int
+	// Alias keeps the very slice a write passes as the stored value, as a
+	// node does for its own replica (false: a copy is kept).
+	Alias bool
 
 	mu     sync.Mutex
 	seq    uint64
@@ -84,7 +87,11 @@ func (s *Store) Write(_ context.Context, op wire.WriteOp) (kv.Version, error) {
 			return v, nil
 		}
 	}
-	s.m[op.Key] = kv.Entry{Key: op.Key, Value: slices.Clone(op.Value), ContentType: op.ContentType, Version: v}
+	val := op.Value
+	if !s.Alias {
+		val = slices.Clone(val)
+	}
+	s.m[op.Key] = kv.Entry{Key: op.Key, Value: val, ContentType: op.ContentType, Version: v}
 	return v, nil
 }
 
