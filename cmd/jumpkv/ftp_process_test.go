@@ -412,3 +412,43 @@ func TestFTPNodeKilledMidTransfer(t *testing.T) {
 		}
 	}
 }
+
+// TestFTPSProcessWithCurl runs a node with --tls-cert and --ftp: curl
+// uploads and downloads over explicit FTPS (AUTH TLS, PROT P) and the
+// bytes read back over HTTPS are the same; a plain login is still served
+// (TLS is offered, not forced).
+func TestFTPSProcessWithCurl(t *testing.T) {
+	needTool(t, "curl")
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	ports := freePorts(t, 3)
+	httpAddr, peerAddr, ftpAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1]), "127.0.0.1:"+strconv.Itoa(ports[2])
+	startProc(t, binary(t), httpAddr, "node", "--http", httpAddr, "--peer", peerAddr, "--advertise", "127.0.0.1",
+		"--buckets", "64", "--tls-cert", cert, "--tls-key", key, "--ftp", ftpAddr)
+	src := filepath.Join(dir, "secret.bin")
+	sum := writeRandom(t, src, 3<<20+9)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("curl", "-sS", "--ssl-reqd", "-k", "-T", src, "ftp://"+ftpAddr+"/tls/secret.bin", "--ftp-create-dirs").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FTPS upload: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond) // the node is still electing itself
+	}
+	got := filepath.Join(dir, "got.bin")
+	runTool(t, "curl", "-sS", "--ssl-reqd", "-k", "-o", got, "ftp://"+ftpAddr+"/tls/secret.bin")
+	if fileSum(t, got) != sum {
+		t.Fatal("FTPS download: different bytes")
+	}
+	viaHTTPS := filepath.Join(dir, "https.bin")
+	runTool(t, "curl", "-sS", "-k", "-o", viaHTTPS, "https://"+httpAddr+"/v1/kv/tls/secret.bin")
+	if fileSum(t, viaHTTPS) != sum {
+		t.Fatal("HTTPS read of the FTPS upload: different bytes")
+	}
+	if out := runTool(t, "curl", "-sS", "--list-only", "ftp://"+ftpAddr+"/tls/"); strings.TrimSpace(out) != "secret.bin" {
+		t.Fatalf("plain FTP listing: %q", out)
+	}
+}
