@@ -12,9 +12,8 @@ require (
 	github.com/lithammer/go-jump-consistent-hash v1.0.2
 	github.com/tinylib/msgp v1.6.5
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	goftp.io/server/v2 v2.0.3
 )
-
-require goftp.io/server/v2 v2.0.3
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
