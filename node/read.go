@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
@@ -285,10 +286,17 @@ func (n *Node) onRead(ctx context.Context, from shard.NodeID, term uint64, r *wi
 
 // List returns live keys starting with prefix, after after, in byte order,
 // across the cluster (each bucket from its primary), at most limit of them;
-// next is the last key returned when more remain, "" otherwise.
+// next is the last key returned when more remain, "" otherwise. Internal
+// keys (kv.IsInternal) are listed only under a prefix that is itself
+// internal.
 func (n *Node) List(ctx context.Context, prefix, after string, limit int) (keys []string, next string, err error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
+	}
+	if prefix == "" && after < kv.InternalEnd {
+		// The internal namespace sorts first: a listing of everything
+		// starts after it, so no client sees a file's chunks (kv.IsInternal).
+		after = kv.InternalEnd
 	}
 	n.mu.Lock()
 	st := n.state

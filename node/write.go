@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
@@ -196,25 +197,38 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	err = n.replicate(ctx, b, r, e)
 	n.metrics.replication.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if errors.Is(err, wire.ErrUnknownOutcome) {
+		if errors.Is(err, wire.ErrUnknownOutcome) && !kv.IsInternal(op.Key) {
 			// The write may take effect later, unseen by the stream:
 			// watchers must re-read.
 			n.publishChange(r.stream, wire.Event{Reset: true})
 		}
 		return store.Version{}, err
 	}
-	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted, Expired: op.Expiring}
-	if !e.Deleted {
-		ev.Value = e.Value
-	}
+	ev := changeEvent(e)
+	ev.Expired = op.Expiring
 	n.publishChange(r.stream, ev)
 	return e.Version, nil
 }
 
+// changeEvent is the change stream's event for an applied entry.
+func changeEvent(e store.Entry) wire.Event {
+	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted}
+	if !e.Deleted {
+		ev.Value = e.Value
+		ev.File = e.ContentType == kv.FileType
+	}
+	return ev
+}
+
 // publishChange hands an acknowledged change (still under its key's lock,
 // so a key's changes go out in version order) to this node's watchers and
-// to the stream every other node reads.
+// to the stream every other node reads. Changes of internal keys (a file's
+// chunks, kv.IsInternal) are no client's business and go nowhere: a large
+// upload must not push its bytes through every node's watch queues.
 func (n *Node) publishChange(ls *leaderStream, e wire.Event) {
+	if kv.IsInternal(e.Key) {
+		return
+	}
 	n.hub.publish(e)
 	ls.publish(e)
 }
@@ -310,11 +324,7 @@ func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (st
 				return store.Entry{}, false, fmt.Errorf("%w: completing an earlier write of %q: %v", wire.ErrUnavailable, key, err)
 			}
 		}
-		ev := wire.Event{Key: newest.Key, Version: newest.Version, Deleted: newest.Deleted}
-		if !newest.Deleted {
-			ev.Value = newest.Value
-		}
-		n.publishChange(r.stream, ev)
+		n.publishChange(r.stream, changeEvent(newest))
 	}
 	if newest.Deleted {
 		return store.Entry{}, false, nil

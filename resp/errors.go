@@ -11,6 +11,9 @@ import (
 
 // Errors of the Redis front itself (the node's are wire's sentinels).
 var (
+	// ErrHoldsFile refuses a read-modify-write of a key that holds a file
+	// (uploaded over FTP or HTTP): its value is the file's manifest.
+	ErrHoldsFile = errors.New("the key holds a file: read and write it over HTTP or FTP")
 	// ErrNotInteger is Redis's answer to INCR on a value that is not a
 	// 64-bit integer.
 	ErrNotInteger = errors.New("value is not an integer or out of range")
@@ -43,6 +46,7 @@ var redisErrors = []struct {
 	{wire.ErrKeyTooLong, classErr, "key too long"},
 	{wire.ErrBadRequest, classErr, "bad request"},
 	{wire.ErrForbidden, classNoPerm, "no permissions"},
+	{ErrHoldsFile, classErr, ""},
 	{ErrNotInteger, classErr, ""},
 	{ErrOverflow, classErr, ""},
 	{ErrSyntax, classErr, ""},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jumpkv/jumpkv/kv"
 	"io"
 	"strings"
 	"testing"
@@ -307,5 +308,31 @@ func TestConcurrentIncr(t *testing.T) {
 	}
 	if v, err := newClient(t, addr, 2).Get(ctx, "n").Int(); err != nil || v != 200 {
 		t.Fatalf("n = %d, %v; want 200", v, err)
+	}
+}
+
+// TestFilesAndInternalKeysAreOffLimits: a key that holds a file (its value
+// is the file's manifest) is not rewritten by a read-modify-write command,
+// and keys in the node's internal namespace are refused.
+func TestFilesAndInternalKeysAreOffLimits(t *testing.T) {
+	f := newFake(t)
+	if _, err := f.Write(context.Background(), wire.WriteOp{Kind: wire.WritePut, Key: "report.pdf", Value: []byte(`{"manifest":1}`), ContentType: kv.FileType}); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startServer(t, f, Config{})
+	c := newClient(t, addr, 2)
+	ctx := context.Background()
+	for _, cmd := range [][]any{{"APPEND", "report.pdf", "junk"}, {"INCR", "report.pdf"}, {"SET", "report.pdf", "x", "GET"}} {
+		if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "holds a file") {
+			t.Errorf("%v: %v, want a refusal", cmd, err)
+		}
+	}
+	if e, _ := f.Get(ctx, "report.pdf"); string(e.Value) != `{"manifest":1}` || e.ContentType != kv.FileType {
+		t.Fatalf("the manifest changed: %+v", e)
+	}
+	for _, cmd := range [][]any{{"SET", "\x00chunk", "x"}, {"GET", "\x00chunk"}, {"DEL", "a", "\x00chunk"}} {
+		if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("%q: %v, want a refusal", cmd, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -20,6 +21,10 @@ import (
 // allowed checks the session's permission on key, answering NOPERM when
 // it is refused.
 func (c *call) allowed(key string, write bool) bool {
+	if kv.IsInternal(key) {
+		c.r.err("ERR keys starting with a NUL byte belong to the node (its files' chunks)")
+		return false
+	}
 	if c.principal == nil || c.principal.Allows(key, write) {
 		return true
 	}
@@ -29,9 +34,6 @@ func (c *call) allowed(key string, write bool) bool {
 
 // allowedAll checks every key of args[from:] (every step-th).
 func (c *call) allowedAll(args [][]byte, from, step int, write bool) bool {
-	if c.principal == nil {
-		return true
-	}
 	for i := from; i < len(args); i += step {
 		if !c.allowed(string(args[i]), write) {
 			return false
@@ -77,6 +79,12 @@ func (c *conn) update(key string, f func(cur store.Entry, found bool) (*wire.Wri
 				err = fmt.Errorf("%w: reading %q before writing it: %v", wire.ErrUnavailable, key, err)
 			}
 			return store.Entry{}, false, err
+		}
+		if found && cur.ContentType == kv.FileType {
+			// A file's manifest (package files): rewriting it from here
+			// would damage the file. Its bytes are read and written over
+			// HTTP and FTP.
+			return cur, found, ErrHoldsFile
 		}
 		op, err := f(cur, found)
 		if err != nil || op == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/jumpkv/jumpkv/files"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
@@ -34,6 +35,8 @@ type writeResult struct {
 type listResult struct {
 	Keys []string `json:"keys"`
 	Next string   `json:"next,omitempty"`
+	// Entries, with ?detail=true, gives each key's size (a file's own).
+	Entries []entryView `json:"entries,omitempty"`
 }
 
 // key returns the request's key (the decoded path after /v1/kv/), or
@@ -49,6 +52,10 @@ func (a *api) key(c *gin.Context) (string, bool) {
 		return "", false
 	case !utf8.ValidString(k):
 		badRequest(c, "the key is not valid UTF-8 (keys are returned as JSON strings)")
+		return "", false
+	}
+	if err := checkClientKey(k); err != nil {
+		writeError(c, err)
 		return "", false
 	}
 	return k, true
@@ -172,6 +179,10 @@ func contentType(c *gin.Context) (string, bool) {
 		badRequest(c, fmt.Sprintf("Content-Type is %d bytes: the limit is %d", len(ct), MaxContentType))
 		return "", false
 	}
+	if err := checkClientType(ct); err != nil {
+		writeError(c, err)
+		return "", false
+	}
 	return ct, true
 }
 
@@ -239,6 +250,14 @@ func (a *api) post(c *gin.Context) {
 	if !a.conditions(c, &op) {
 		return
 	}
+	if op.Kind == wire.WriteAppend && a.files != nil {
+		// Appending to a file appends to the file, not to its manifest.
+		cur, err := a.b.Get(c.Request.Context(), k)
+		if err == nil && files.IsManifest(cur) {
+			a.fileAppend(c, k, cur, op)
+			return
+		}
+	}
 	if op.Value, ok = a.body(c); !ok {
 		return
 	}
@@ -256,6 +275,18 @@ func (a *api) del(c *gin.Context) {
 	op := wire.WriteOp{Kind: wire.WriteDelete, Key: k}
 	if !a.conditions(c, &op) {
 		return
+	}
+	if a.files != nil {
+		// A file goes with its chunks.
+		cur, err := a.b.Get(c.Request.Context(), k)
+		if err == nil && files.IsManifest(cur) && !op.IfExists {
+			if _, err := a.files.Delete(c.Request.Context(), k, op.IfMatch); err != nil {
+				writeError(c, err)
+				return
+			}
+			c.Status(http.StatusNoContent)
+			return
+		}
 	}
 	if _, err := a.b.Write(c.Request.Context(), op); err != nil {
 		writeError(c, err)
@@ -281,6 +312,10 @@ func (a *api) get(c *gin.Context) {
 	}
 	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
 		c.Status(http.StatusNotModified)
+		return
+	}
+	if files.IsManifest(e) || wantsRange(c.Request) {
+		a.serveEntry(c, e, tag) // files.go
 		return
 	}
 	ct := e.ContentType
@@ -328,7 +363,14 @@ func (a *api) list(c *gin.Context) {
 	if keys == nil {
 		keys = []string{}
 	}
-	c.JSON(http.StatusOK, listResult{Keys: keys, Next: next})
+	res := listResult{Keys: keys, Next: next}
+	if d := c.Query("detail"); d == "true" || d == "1" {
+		if res.Entries, err = a.details(c, keys); err != nil { // files.go
+			writeError(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, res)
 }
 
 // maxTTL bounds ?ttl: a hundred years.

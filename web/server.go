@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jumpkv/jumpkv/auth"
+	"github.com/jumpkv/jumpkv/files"
 	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
@@ -68,6 +69,9 @@ type Config struct {
 	Auth *auth.Guard
 	// SessionTTL is how long a dashboard login lasts (0: DefaultSessionTTL).
 	SessionTTL time.Duration
+	// Files serves the keys that hold files (package files); nil: a file
+	// layer over the backend with the defaults for MaxValue.
+	Files *files.FS
 }
 
 // DefaultListLimit is the page size of a listing without ?limit.
@@ -86,7 +90,10 @@ func New(b Backend, cfg Config) http.Handler {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	a := &api{b: b, cfg: cfg, origins: newOriginPolicy(cfg.AllowedOrigins, cfg.Hosts, cfg.Auth != nil)}
+	a := &api{b: b, cfg: cfg, origins: newOriginPolicy(cfg.AllowedOrigins, cfg.Hosts, cfg.Auth != nil), files: cfg.Files}
+	if a.files == nil {
+		a.files = newFiles(b, cfg.MaxValue)
+	}
 	a.upgrader = newUpgrader(a.origins)
 	if cfg.Auth != nil {
 		a.sessions = auth.NewSessions(cfg.Auth.Users(), cfg.SessionTTL)
@@ -152,6 +159,7 @@ type api struct {
 	origins  *originPolicy
 	upgrader *websocket.Upgrader
 	sessions *auth.Sessions // nil without cfg.Auth
+	files    *files.FS      // nil: the node serves no files
 
 	idHeader, leaderHeader idHeader // X-Jumpkv-Node and X-Jumpkv-Leader values
 }

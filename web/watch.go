@@ -32,6 +32,9 @@ type WatchMessage struct {
 	Key     string `json:"key,omitempty"`
 	Value   []byte `json:"value,omitempty"` // base64 in JSON
 	Version string `json:"version,omitempty"`
+	// Size and File describe a file's put, which carries no value.
+	Size *int64 `json:"size,omitempty"`
+	File bool   `json:"file,omitempty"`
 }
 
 func watchMessage(e wire.Event) WatchMessage {
@@ -42,6 +45,9 @@ func watchMessage(e wire.Event) WatchMessage {
 		return WatchMessage{Type: "expire", Key: e.Key, Version: e.Version.String()}
 	case e.Deleted:
 		return WatchMessage{Type: "delete", Key: e.Key, Version: e.Version.String()}
+	}
+	if size, ok := fileSize(e); ok { // files.go
+		return WatchMessage{Type: "put", Key: e.Key, Version: e.Version.String(), Size: &size, File: true}
 	}
 	v := e.Value
 	if v == nil {

@@ -126,4 +126,7 @@ type Event struct {
 	Reset   bool       `msgpack:"r,omitempty"`
 	// Expired marks a deletion of a value that expired.
 	Expired bool `msgpack:"x,omitempty"`
+	// File marks a put whose value is a file's manifest (Content-Type
+	// kv.FileType): watchers are told the file's size, not the manifest.
+	File bool `msgpack:"f,omitempty"`
 }

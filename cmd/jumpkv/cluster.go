@@ -23,10 +23,10 @@ import (
 	"time"
 )
 
-const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--redis-port 6380] [--data-dir jumpkv-data] [-- node flags...]
+const clusterUsage = `Usage: jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--redis-port 6380] [--ftp-port 2121] [--data-dir jumpkv-data] [-- node flags...]
 
 Starts N jumpkv node processes on 127.0.0.1 (HTTP ports 8080.., peer ports
-7070.., Redis-protocol ports 6380..), prints each node's PID and addresses
+7070.., Redis-protocol ports 6380.., FTP ports 2121..), prints each node's PID and addresses
 and then the elected leader, and stops them all on Ctrl-C. Node i keeps its
 data in jumpkv-data/node-<i>, so a cluster started again in the same
 directory has every key it had (--data-dir '' keeps them in memory only).
@@ -55,6 +55,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	httpPort := fs.Int("http-port", 8080, "HTTP port of the first node; the others count up")
 	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
 	redisPort := fs.Int("redis-port", 6380, "Redis-protocol (RESP) port of the first node; the others count up; 0 = off")
+	ftpPort := fs.Int("ftp-port", 2121, "FTP port of the first node; the others count up (0: no FTP)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -65,7 +66,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "jumpkv cluster: --nodes %d: want 1 to 64\n", *nodes)
 		return 2
 	}
-	if err := portsFree(*nodes, *httpPort, *peerPort, *redisPort); err != nil {
+	if err := portsFree(*nodes, *httpPort, *peerPort, *redisPort, *ftpPort); err != nil {
 		fmt.Fprintf(stderr, "jumpkv cluster: %v\n", err)
 		return 1
 	}
@@ -97,6 +98,9 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 			dir := filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1))
 			extra = append([]string{"--data-dir", dir}, extra...) // a --data-dir after -- wins
 		}
+		if *ftpPort > 0 {
+			extra = append([]string{"--ftp", "127.0.0.1:" + strconv.Itoa(*ftpPort+i)}, extra...) // a --ftp after -- wins
+		}
 		redisAddr := ""
 		if *redisPort != 0 {
 			redisAddr = "127.0.0.1:" + strconv.Itoa(*redisPort+i)
@@ -115,6 +119,9 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(out, "node %d: pid %d, http http://%s, peer 127.0.0.1:%d%s\n", i+1, c.cmd.Process.Pid, c.http, *peerPort+i, redisNote)
 		if *dataDir != "" {
 			fmt.Fprintf(out, "node %d: data in %s\n", i+1, filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1)))
+		}
+		if *ftpPort > 0 {
+			fmt.Fprintf(out, "node %d: ftp ftp://127.0.0.1:%d\n", i+1, *ftpPort+i)
 		}
 	}
 	scheme := "http"

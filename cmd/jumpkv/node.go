@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/auth"
+	"github.com/jumpkv/jumpkv/ftp"
 	"github.com/jumpkv/jumpkv/internal/gctune"
 	"github.com/jumpkv/jumpkv/internal/ratelog"
 	"github.com/jumpkv/jumpkv/node"
@@ -64,10 +65,15 @@ type nodeFlags struct {
 	pprof         string
 	logFormat     string
 	logLevel      string
+	// FTP (package ftp): listen address, passive range, PASV host, file size.
+	ftp             string
+	ftpPassivePorts string
+	ftpPublicHost   string
+	maxFile         sizeFlag
 }
 
 func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
-	f := &nodeFlags{maxValue: 1 << 20}
+	f := &nodeFlags{maxValue: 1 << 20, maxFile: 1 << 30}
 	fs := flag.NewFlagSet("jumpkv node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -98,6 +104,10 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default, never expose it")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.ftp, "ftp", "", "FTP listen address (e.g. :2121): serve the keys as a file tree over FTP, and FTPS with --tls-cert; empty = off")
+	fs.StringVar(&f.ftpPassivePorts, "ftp-passive-ports", "", "LO-HI port range for FTP passive data connections (e.g. 30000-30099); empty = any free port")
+	fs.StringVar(&f.ftpPublicHost, "ftp-public-host", "", "address this node names in its PASV answers, for clients behind NAT (default: the address the client reached)")
+	fs.Var(&f.maxFile, "max-file", "largest file accepted over FTP (e.g. 1GiB)")
 	return fs, f
 }
 
@@ -153,7 +163,12 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		stop := startGCTune(ctx, log)
 		defer stop()
 	}
-	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin, usersFile: f.users, redis: f.redis}
+	opts := serveOptions{secret: []byte(f.secret), insecurePeers: f.insecurePeers, tls: tlsCfg, allowedOrigins: f.allowOrigin, usersFile: f.users, redis: f.redis,
+		ftpAddr: f.ftp, ftpPublicHost: f.ftpPublicHost, maxFile: int64(f.maxFile)}
+	if opts.ftpPassiveLow, opts.ftpPassiveHigh, err = ftp.ParsePortRange(f.ftpPassivePorts); err != nil {
+		fmt.Fprintf(stderr, "jumpkv node: --ftp-passive-ports: %v\n", err)
+		return 2
+	}
 	if f.users != "" {
 		users, err := auth.Load(f.users, auth.DefaultConfig())
 		if err != nil {
@@ -288,6 +303,11 @@ type serveOptions struct {
 	redis string
 	// redisAuth, when set, requires AUTH on RESP connections.
 	redisAuth resp.Authenticator
+	// FTP: off when ftpAddr is empty (fileServing in files.go).
+	ftpAddr                       string
+	ftpPassiveLow, ftpPassiveHigh int
+	ftpPublicHost                 string
+	maxFile                       int64
 }
 
 // serveNode runs a node with its peer transport and HTTP server until ctx
@@ -324,13 +344,17 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	fsys, err := newFileLayer(n, cfg, opts, log) // files.go
+	if err != nil {
+		return err
+	}
 	redisSrv, redisLn, err := listenRedis(opts.redis, n, cfg, log, opts.redisAuth)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	srv := web.NewServer(httpAddr, web.New(n, web.Config{MaxValue: cfg.MaxValue, MaxKey: n.Config().MaxKey, Logger: log,
-		AllowedOrigins: opts.allowedOrigins, Hosts: []string{cfg.HTTPAddr}, Auth: opts.guard}))
+		AllowedOrigins: opts.allowedOrigins, Hosts: []string{cfg.HTTPAddr}, Auth: opts.guard, Files: fsys}))
 	scheme := "http"
 	if opts.tls != nil {
 		srv.TLSConfig = opts.tls
@@ -343,6 +367,12 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	nodeCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- n.Run(nodeCtx, tr) }()
+	stopFiles, err := serveFiles(nodeCtx, n, fsys, opts, log) // files.go: the collector, and FTP with --ftp
+	if err != nil {
+		stopNode()
+		<-nodeDone
+		return err
+	}
 	httpDone := make(chan error, 1)
 	go func() {
 		if opts.tls != nil {
@@ -408,6 +438,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	}
 	<-httpStopped
 	<-redisStopped // before the node stops: its connections end their node calls
+	stopFiles()
 	stopNode()
 	<-nodeDone
 	return runErr

@@ -257,11 +257,11 @@ func TestProcessesCRUDThroughFollower(t *testing.T) {
 // nodes and the leader, serves requests, and stops every node on SIGINT.
 func TestClusterCommand(t *testing.T) {
 	bin := binary(t)
-	var httpPort, peerPort, redisPort int
+	var httpPort, peerPort, redisPort, ftpPort int
 	for attempt := 0; ; attempt++ {
 		base := 20000 + rand.IntN(30000)
-		if portsFree(3, base, base+10, base+20) == nil {
-			httpPort, peerPort, redisPort = base, base+10, base+20
+		if portsFree(3, base, base+10, base+20, base+30) == nil {
+			httpPort, peerPort, redisPort, ftpPort = base, base+10, base+20, base+30
 			break
 		}
 		if attempt == 50 {
@@ -272,7 +272,7 @@ func TestClusterCommand(t *testing.T) {
 	defer cancel()
 	dataDir := t.TempDir()
 	cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort),
-		"--redis-port", strconv.Itoa(redisPort), "--data-dir", dataDir, "--", "--dead-after", "1s")
+		"--redis-port", strconv.Itoa(redisPort), "--ftp-port", strconv.Itoa(ftpPort), "--data-dir", dataDir, "--", "--dead-after", "1s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +300,23 @@ func TestClusterCommand(t *testing.T) {
 	}
 	if pids != 3 {
 		t.Fatalf("%d node lines with a pid, want 3:\n%s", pids, strings.Join(lines, "\n"))
+	}
+	// FTP on the ports after --ftp-port, each node saying where.
+	for i := range 3 {
+		addr := fmt.Sprintf("127.0.0.1:%d", ftpPort+i)
+		if n := linesWith(strings.Join(lines, "\n"), "ftp ftp://"+addr); n != 1 {
+			t.Fatalf("node %d does not print its FTP address %s:\n%s", i+1, addr, strings.Join(lines, "\n"))
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("FTP of node %d: %v", i+1, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		greeting, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(greeting, "220 ") {
+			t.Fatalf("FTP of node %d greets with %q", i+1, greeting)
+		}
 	}
 	// Safe by default: the cluster made a secret and every node uses it.
 	if n := linesWith(strings.Join(lines, "\n"), "listening", "peer_auth=true"); n != 3 {

@@ -547,7 +547,7 @@ function onChange(m) {
     h('span', {class: 'badge', text: m.type}),
     h('button', {type: 'button', class: 'linkish key', title: 'open in the key browser', text: key, onclick: () => showKey(key)}),
     h('span', {class: 'ver', text: m.version ? 'v' + m.version : ''}),
-    m.type === 'put' && h('span', {class: 'val', text: previewB64(m.value)})));
+    m.type === 'put' && h('span', {class: 'val', text: m.file ? `file, ${sizeText(m.size || 0)}` : previewB64(m.value)})));
   if (key.startsWith(kb.prefix)) refreshSoon(false);
   if (key === kb.open) reopenSoon();
 }
@@ -562,6 +562,7 @@ const kb = {
   prefix: '',
   folders: new Set(),
   keys: [],
+  sizes: new Map(), // key -> {size, file} of the listed keys (?detail=true)
   cursor: null,   // the encoded &after= of the next page, null when complete
   gen: 0,
   open: '',       // the key shown in the view
@@ -580,10 +581,12 @@ async function browse(prefix, {more = false} = {}) {
   const gen = ++kb.gen;
   let folders = kb.folders;
   let keys = kb.keys;
+  let sizes = kb.sizes;
   let after = kb.cursor;
   if (!more) {
     folders = new Set();
     keys = [];
+    sizes = new Map();
     after = null;
     if (prefix !== kb.prefix) {
       const w = $('w-key');
@@ -600,13 +603,14 @@ async function browse(prefix, {more = false} = {}) {
     const stop = shown + LIST_BUDGET;
     let done = false;
     for (let requests = 0; shown < stop && requests < 25; requests++) {
-      let url = `/v1/kv?prefix=${encodeURIComponent(prefix)}&limit=${LIST_PAGE}`;
+      let url = `/v1/kv?prefix=${encodeURIComponent(prefix)}&limit=${LIST_PAGE}&detail=true`;
       if (after) url += `&after=${after}`;
       const res = await request(url, {timeout: 8000});
       if (gen !== kb.gen) return;
       if (!res.ok) throw new Error(await failure(res));
       const page = parseJSON(await res.text());
       if (gen !== kb.gen) return;
+      for (const e of page.entries || []) sizes.set(e.key, {size: e.size, file: !!e.file});
       let inFolder = '';
       for (const k of page.keys || []) {
         const rest = k.startsWith(prefix) ? k.slice(prefix.length) : k;
@@ -625,6 +629,7 @@ async function browse(prefix, {more = false} = {}) {
     }
     kb.folders = folders;
     kb.keys = keys;
+    kb.sizes = sizes;
     kb.cursor = done ? null : after;
     renderListing();
   } catch (e) {
@@ -660,7 +665,11 @@ function renderListing() {
     items.push(h('li', null, h('button', {type: 'button', class: 'entry folder', dataset: {folder: f}, title: f, text: rel(f)})));
   }
   for (const k of kb.keys) {
-    items.push(h('li', null, h('button', {type: 'button', class: 'entry key' + (k === kb.open ? ' open' : ''), dataset: {key: k}, title: k, text: rel(k)})));
+    const sz = kb.sizes.get(k);
+    items.push(h('li', {class: sz && sz.file ? 'file' : null},
+      h('button', {type: 'button', class: 'entry key' + (k === kb.open ? ' open' : ''), dataset: {key: k}, title: k, text: rel(k)}),
+      sz && h('span', {class: 'size muted', text: sizeText(sz.size)}),
+      sz && sz.file && h('a', {class: 'download', href: '/v1/kv/' + encKey(k), download: rel(k).split('/').pop(), title: `download ${k}`, text: 'download'})));
   }
   if (!kb.folders.size && !kb.keys.length) {
     items.push(h('li', {class: 'none', text: kb.prefix ? `no keys under “${kb.prefix}”` : 'no keys yet'}));
@@ -710,6 +719,12 @@ async function openKey(key, {quiet = false} = {}) {
   if (!quiet) view.replaceChildren(viewHead(key, false), h('p', {class: 'hint', text: 'reading…'}));
   let res;
   try {
+    const head = await request('/v1/kv/' + encKey(key), {method: 'HEAD', timeout: 8000});
+    if (gen !== kb.openGen) return;
+    if (head.ok && head.headers.get('X-Jumpkv-File') === 'true') {
+      showFile(key, head);
+      return;
+    }
     res = await request('/v1/kv/' + encKey(key), {timeout: 8000});
   } catch (e) {
     if (gen === kb.openGen) view.replaceChildren(viewHead(key, false), h('p', {class: 'bad', text: `read failed: ${e.message}`}));
@@ -748,6 +763,24 @@ async function openKey(key, {quiet = false} = {}) {
         h('pre', {class: 'value b64', text: b64 + (bytes.length > 3072 ? '…' : '')})));
   }
   view.replaceChildren(viewHead(key, true), meta, body);
+}
+
+// showFile shows a key that holds a file (uploaded over FTP): its size and
+// a download link; the bytes are not read into the page.
+function showFile(key, head) {
+  kb.loaded = null;
+  const etag = head.headers.get('ETag') || '';
+  const size = Number(head.headers.get('Content-Length') || 0);
+  const by = head.headers.get('X-Jumpkv-Node') || '';
+  const meta = h('dl', {class: 'meta'},
+    h('dt', {text: 'version'}), h('dd', {class: 'version'}, h('code', {text: etag.replace(/"/g, '') || '–'})),
+    h('dt', {text: 'content type'}), h('dd', {class: 'ctype'}, h('code', {text: head.headers.get('Content-Type') || '–'})),
+    h('dt', {text: 'size'}), h('dd', {class: 'fsize', text: `${sizeText(size)}, a file (chunks over the cluster)`}),
+    h('dt', {text: 'answered by'}), h('dd', null, by ? swatch(by) : '', h('code', {text: by || '–'})));
+  const link = h('a', {class: 'download', id: 'v-download', href: '/v1/kv/' + encKey(key), download: key.split('/').pop(), text: `Download ${key.split('/').pop()}`});
+  const head2 = viewHead(key, true);
+  head2.querySelector('#v-edit').disabled = true;
+  $('view').replaceChildren(head2, meta, h('p', null, link));
 }
 
 function viewHead(key, exists) {
