@@ -181,7 +181,7 @@ func New(cfg Config) (*Node, error) {
 		store:        mem,
 		persist:      durable,
 		fsyncSeconds: fsyncSeconds,
-		self:         wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		self:         wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr, Name: cfg.Name},
 		hub:          newHub(cfg.Watch),
 		rareLog:      ratelog.New(log, time.Minute),
 		mu:           rankedMutex{rank: rankMu},

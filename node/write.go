@@ -227,18 +227,21 @@ func (n *Node) routeWrite(b int) (route, error) {
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch {
-	case n.lead == nil:
+	if n.lead == nil {
 		return route{}, wire.ErrNoLeader
-	case n.state == nil || n.state.Term != n.lead.term || n.state.Leader != n.cfg.ID:
-		return route{}, fmt.Errorf("%w: the new leader is still taking over", wire.ErrNoLeader)
 	}
+	// The mode first: a leader elected by exactly half of the members
+	// never installs a table of its own term, and "still taking over"
+	// would hide why writes are refused for as long as that lasts.
 	switch n.el.Mode(now) {
 	case leader.LeadingReadWrite:
 	case leader.LeadingReadOnly:
-		return route{}, wire.ErrReadOnly
+		return route{}, n.readOnlyLocked(now)
 	default:
 		return route{}, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
+	}
+	if n.state == nil || n.state.Term != n.lead.term || n.state.Leader != n.cfg.ID {
+		return route{}, fmt.Errorf("%w: the new leader is still taking over", wire.ErrNoLeader)
 	}
 	if id, ok := n.fullDisks.anyFull(n.state.Table.Buckets[b], now); ok {
 		// Refused before any replica applies: a write that reached the

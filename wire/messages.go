@@ -134,6 +134,8 @@ type Member struct {
 	Incarnation uint64       `msgpack:"n"`
 	Peer        string       `msgpack:"p"`
 	HTTP        string       `msgpack:"h"`
+	// Name is the node's --name, for people (empty: none given).
+	Name string `msgpack:"nm,omitempty"`
 }
 
 // ClusterState is what a leader decides and every node installs: the
@@ -317,13 +319,23 @@ type ClusterInfo struct {
 	Term     uint64       `msgpack:"t" json:"term"`
 	Epoch    uint64       `msgpack:"e" json:"epoch"`
 	Replicas int          `msgpack:"r" json:"replicas"`
-	Buckets  int          `msgpack:"b" json:"buckets"`
-	Nodes    []NodeInfo   `msgpack:"n" json:"nodes"`
+	// ReplicasWanted is the leader's --replicas when fewer copies are in
+	// effect (too few live members); 0 otherwise.
+	ReplicasWanted int        `msgpack:"rw,omitempty" json:"replicas_wanted,omitempty"`
+	Buckets        int        `msgpack:"b" json:"buckets"`
+	Nodes          []NodeInfo `msgpack:"n" json:"nodes"`
+	// Mode is the leader's: read-write, read-only or no-quorum ("" when
+	// no leader is known).
+	Mode string `msgpack:"m,omitempty" json:"mode,omitempty"`
+	// Warnings say, for a person, what is not as configured or not fully
+	// working.
+	Warnings []string `msgpack:"w,omitempty" json:"warnings,omitempty"`
 }
 
 // NodeInfo is one node in ClusterInfo.
 type NodeInfo struct {
 	ID             shard.NodeID `msgpack:"i" json:"id"`
+	Name           string       `msgpack:"nm,omitempty" json:"name,omitempty"`
 	HTTP           string       `msgpack:"h" json:"http"`
 	Peer           string       `msgpack:"p" json:"peer"`
 	State          string       `msgpack:"s" json:"state"`
