@@ -1,0 +1,95 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Some requests never reach a handler: net/http refuses a request it
+// cannot parse (a raw "%" in the path, as in /v1/kv/100%; a header block
+// too large; an unknown transfer encoding) by writing a plain-text answer
+// straight to the connection. JSONRefusals rewrites those answers, on
+// their way out, into the JSON error every other answer uses, with the
+// X-Jumpkv-Node and X-Jumpkv-Leader headers.
+//
+// net/http writes such an answer in one Write to the raw connection before
+// it closes it; the answer's exact shape (a status line, then
+// Content-Type: text/plain; charset=utf-8 and Connection: close, in that
+// order, then the text) is one no handler's answer has, since net/http
+// sorts a handler's headers (Connection before Content-Type) and adds a
+// Date. Over TLS the connection net/http writes to is the TLS one, which
+// this listener does not see into: a node serving HTTPS still answers
+// those requests in plain text.
+
+// IDs is what JSONRefusals needs of a node: its ID and its leader's.
+type IDs interface {
+	ID() shard.NodeID
+	Leader() shard.NodeID
+}
+
+// JSONRefusals wraps ln so that the answers net/http gives without a
+// handler are JSON errors with the node's headers (see above).
+func JSONRefusals(ln net.Listener, ids IDs) net.Listener {
+	return &refusalListener{Listener: ln, ids: ids}
+}
+
+type refusalListener struct {
+	net.Listener
+	ids IDs
+}
+
+func (l *refusalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &refusalConn{Conn: c, ids: l.ids}, nil
+}
+
+type refusalConn struct {
+	net.Conn
+	ids IDs
+}
+
+// refusalShape matches net/http's own plain-text refusal, whole.
+var refusalShape = regexp.MustCompile(`\AHTTP/1\.[01] (\d{3}) [^\r\n]*\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n([^\r\n]*)\z`)
+
+func (c *refusalConn) Write(p []byte) (int, error) {
+	if !bytes.HasPrefix(p, []byte("HTTP/1.")) || !bytes.Contains(p, []byte("\r\nConnection: close\r\n\r\n")) {
+		return c.Conn.Write(p)
+	}
+	m := refusalShape.FindSubmatch(p)
+	if m == nil {
+		return c.Conn.Write(p)
+	}
+	status, _ := strconv.Atoi(string(m[1]))
+	if _, err := c.Conn.Write(refusalAnswer(status, string(m[2]), c.ids)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// refusalAnswer is the JSON answer that replaces net/http's text.
+func refusalAnswer(status int, text string, ids IDs) []byte {
+	msg := text
+	if status == http.StatusBadRequest && text == "400 Bad Request" {
+		msg = "malformed request: not valid HTTP; a % in a path or query must start an escape such as %25 (for % itself) or %2F"
+	}
+	// Every such refusal is of the request as sent (a 431's headers, a
+	// 501's transfer encoding): the client's to fix.
+	body, _ := json.Marshal(ErrorBody{Error: msg, Code: wire.CodeOf(wire.ErrBadRequest)})
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	fmt.Fprintf(&b, "Connection: close\r\nContent-Length: %d\r\nContent-Type: application/json; charset=utf-8\r\n", len(body))
+	fmt.Fprintf(&b, "X-Jumpkv-Leader: %d\r\nX-Jumpkv-Node: %d\r\n\r\n", uint64(ids.Leader()), uint64(ids.ID()))
+	b.Write(body)
+	return b.Bytes()
+}
