@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/wire"
@@ -92,4 +95,17 @@ func refusalAnswer(status int, text string, ids IDs) []byte {
 	fmt.Fprintf(&b, "X-Jumpkv-Leader: %d\r\nX-Jumpkv-Node: %d\r\n\r\n", uint64(ids.Leader()), uint64(ids.ID()))
 	b.Write(body)
 	return b.Bytes()
+}
+
+// rejectBadQuery answers 400 for a query string that does not parse (a
+// raw "%"), which net/http passes on and gin would read as no parameters
+// at all: ?prefix=a%zz must not list every key.
+func rejectBadQuery(c *gin.Context) {
+	if q := c.Request.URL.RawQuery; q != "" {
+		if _, err := url.ParseQuery(q); err != nil {
+			badRequest(c, fmt.Sprintf("malformed query string: %v; a %% must start an escape such as %%25 (for %% itself)", err))
+			return
+		}
+	}
+	c.Next()
 }

@@ -98,7 +98,7 @@ func New(b Backend, cfg Config) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(a.recover, a.identify)
+	r.Use(a.recover, a.identify, rejectBadQuery)
 	if reg := b.Metrics(); reg != nil {
 		r.Use(newHTTPMetrics(reg))
 	}
