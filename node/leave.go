@@ -89,6 +89,12 @@ func (n *Node) onLeave(l *wire.Leave) (wire.Message, error) {
 	if n.lead == nil {
 		return nil, wire.ErrNotLeader
 	}
+	if l.Remove {
+		if err := n.removeLocked(l.ID, time.Now()); err != nil {
+			return nil, err
+		}
+		return &wire.OK{}, nil
+	}
 	if _, ok := memberOf(n.state, l.ID); !ok {
 		return &wire.OK{}, nil
 	}

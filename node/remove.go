@@ -23,36 +23,20 @@ import (
 func (n *Node) RemoveMember(ctx context.Context, id shard.NodeID) error {
 	now := time.Now()
 	n.mu.Lock()
-	_, member := memberOf(n.state, id)
-	health := n.el.Health(id, now)
+	err := n.checkRemovableLocked(id, now)
 	leading := n.lead != nil
+	if err == nil && leading {
+		err = n.removeLocked(id, now)
+	}
 	addr := n.memberAddrLocked(n.el.Leader())
 	n.mu.Unlock()
 	switch {
-	case !member:
-		return fmt.Errorf("%w: node %d is not a member", wire.ErrNotFound, id)
-	case id == n.cfg.ID:
-		return fmt.Errorf("%w: node %d is this node: remove it from another one, once it is stopped", wire.ErrBadRequest, id)
-	case health != leader.Dead:
-		return fmt.Errorf("%w: node %d is %s: only a dead member can be removed (stop it with SIGTERM to have it leave)", wire.ErrBadRequest, id, health)
-	}
-	if leading {
-		n.mu.Lock()
-		if n.lead != nil && n.el.Mode(now) == leader.LeadingReadOnly {
-			err := n.readOnlyLocked(now)
-			n.mu.Unlock()
-			return fmt.Errorf("%w (a member is removed only with a majority reachable)", err)
-		}
-		if n.lead != nil {
-			n.log.Warn("removing a dead member on request", "id", uint64(id))
-			n.markLeavingLocked(id)
-		}
-		n.mu.Unlock()
-	} else {
-		if addr == "" {
-			return wire.ErrNoLeader
-		}
-		if _, err := n.call(ctx, addr, &wire.Leave{ID: id}); err != nil {
+	case err != nil:
+		return err
+	case !leading && addr == "":
+		return wire.ErrNoLeader
+	case !leading:
+		if _, err := n.call(ctx, addr, &wire.Leave{ID: id, Remove: true}); err != nil {
 			return err
 		}
 	}
@@ -67,8 +51,40 @@ func (n *Node) RemoveMember(ctx context.Context, id shard.NodeID) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: node %d's removal was asked for but not yet committed: %v", wire.ErrUnknownOutcome, id, ctx.Err())
+			return fmt.Errorf("%w: node %d's removal was asked for but is not committed yet: %v", wire.ErrUnknownOutcome, id, ctx.Err())
 		case <-poll.C:
 		}
 	}
+}
+
+// checkRemovableLocked refuses the removal of id unless it is a member
+// this node sees dead (and not this node).
+func (n *Node) checkRemovableLocked(id shard.NodeID, now time.Time) error {
+	if _, member := memberOf(n.state, id); !member {
+		return fmt.Errorf("%w: node %d is not a member", wire.ErrNotFound, id)
+	}
+	if id == n.cfg.ID {
+		return fmt.Errorf("%w: node %d is the node asked: ask another one, once it is stopped", wire.ErrBadRequest, id)
+	}
+	if h := n.el.Health(id, now); h != leader.Dead {
+		return fmt.Errorf("%w: node %d is %s: only a dead member can be removed (SIGTERM makes a node leave by itself)", wire.ErrBadRequest, id, h)
+	}
+	return nil
+}
+
+// removeLocked, as leader, takes the dead member id out of the next
+// placement (as a member that leaves, whose copies no longer count).
+func (n *Node) removeLocked(id shard.NodeID, now time.Time) error {
+	if n.lead == nil {
+		return wire.ErrNotLeader
+	}
+	if err := n.checkRemovableLocked(id, now); err != nil {
+		return err
+	}
+	if n.el.Mode(now) != leader.LeadingReadWrite {
+		return fmt.Errorf("%w (a member can be removed only while a majority is reachable)", n.readOnlyLocked(now))
+	}
+	n.log.Warn("removing a dead member on request: its copies no longer count", "id", uint64(id))
+	n.markLeavingLocked(id)
+	return nil
 }

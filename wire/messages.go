@@ -231,9 +231,12 @@ type Join struct {
 	Buckets int    `msgpack:"b"`
 }
 
-// Leave tells the leader that a member is leaving for good.
+// Leave tells the leader that a member is leaving for good: the sender
+// itself, or with Remove a dead member that will not come back (jumpkv
+// member remove), which the leader takes out only if it sees it dead too.
 type Leave struct {
-	ID shard.NodeID `msgpack:"i"`
+	ID     shard.NodeID `msgpack:"i"`
+	Remove bool         `msgpack:"r,omitempty"`
 }
 
 // Install gives a node a cluster state to adopt.
