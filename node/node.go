@@ -150,6 +150,11 @@ type leaderState struct {
 	pending uint64                     // epoch being installed, 0 when none
 	joins   map[shard.NodeID]wire.Member
 	leaving map[shard.NodeID]bool // members handing off to leave
+	// handover is set once this leader is about to resign: new writes
+	// wait for the successor (Write holds them) while those in flight,
+	// counted by inflight, finish.
+	handover bool
+	inflight atomic.Int64
 }
 
 // keyStripes is the number of key locks (and write stripes) writes of

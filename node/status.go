@@ -138,7 +138,7 @@ func (e *readOnlyError) Unwrap() error { return wire.ErrReadOnly }
 
 // readOnlyLocked returns the refusal of a write in a read-only cluster,
 // counting the members this node hears.
-func (n *Node) readOnlyLocked(now time.Time) error {
+func (n *Node) readOnlyLocked(now time.Time) *readOnlyError {
 	members := n.el.Members()
 	reachable := 0
 	for _, id := range members {
