@@ -227,7 +227,15 @@ func arityMessage(cmd string, rest []string) string {
 	if len(rest) == 0 {
 		return "want " + want
 	}
-	return fmt.Sprintf("want %s, got %d arguments %q (quote a value with spaces; -- ends the flags)", want, len(rest), rest)
+	args := "arguments"
+	if len(rest) == 1 {
+		args = "argument"
+	}
+	msg := fmt.Sprintf("want %s, got %d %s %q", want, len(rest), args, rest)
+	if cmd == "put" {
+		msg += "; quote a value with spaces"
+	}
+	return msg
 }
 
 // output writes a command's results as text or JSON.
@@ -500,8 +508,11 @@ func cliError(err error) string {
 	case errors.Is(err, client.ErrNoEndpoint):
 		return fmt.Sprintf("cannot reach %s (%s): is a node running there? Set --addr or JUMPKV_ADDR to nodes that are",
 			hostOf(e.Endpoint), rootCause(e.Err))
+	case e.Status == 0 && errors.Is(err, client.ErrUnknownOutcome):
+		return fmt.Sprintf("no answer from %s (%s): the write may or may not have taken effect; read the key to know",
+			hostOf(e.Endpoint), rootCause(e.Err))
 	case e.Status == 0 && e.Err != nil:
-		return fmt.Sprintf("%s: %s at %s%s", e.Kind, rootCause(e.Err), hostOf(e.Endpoint), hint)
+		return fmt.Sprintf("cannot reach %s (%s)%s", hostOf(e.Endpoint), rootCause(e.Err), hint)
 	}
 	return strings.TrimPrefix(err.Error(), "jumpkv: ") + hint
 }

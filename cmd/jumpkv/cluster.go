@@ -62,13 +62,13 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "jumpkv cluster: %v%s\n", err, nodeFlagHint(err))
 		return 2
 	}
-	if *nodes < 1 || *nodes > 64 {
-		fmt.Fprintf(stderr, "jumpkv cluster: --nodes %d: want 1 to 64\n", *nodes)
-		return 2
-	}
 	if err := checkNodeFlags(nodeArgs, env); err != nil {
 		// Once, before any node starts: not once per node.
 		fmt.Fprintf(stderr, "jumpkv cluster: node flags after --: %v\n", err)
+		return 2
+	}
+	if *nodes < 1 || *nodes > 64 {
+		fmt.Fprintf(stderr, "jumpkv cluster: --nodes %d: want 1 to 64\n", *nodes)
 		return 2
 	}
 	if err := portsFree(*httpPort, *peerPort, *nodes); err != nil {

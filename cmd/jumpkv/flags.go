@@ -189,7 +189,7 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
 var (
-	badValue   = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -(\S+): (.*)$`)
+	badValue   = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-(\S+): (.*)$`)
 	noValue    = regexp.MustCompile(`^flag needs an argument: -(\S+)$`)
 	undefined  = regexp.MustCompile(`^flag provided but not defined: -(\S+)$`)
 	boolSyntax = regexp.MustCompile(`^invalid boolean flag (\S+): (.*)$`)
