@@ -180,6 +180,9 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	log := cfg.Logger.With("node", uint64(cfg.ID))
+	if cfg.Name != "" {
+		log = log.With("name", cfg.Name) // people read names, not 15-digit IDs
+	}
 	n := &Node{
 		cfg:          cfg,
 		log:          log,
