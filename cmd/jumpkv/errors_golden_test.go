@@ -53,6 +53,7 @@ func TestErrorFirstLines(t *testing.T) {
 		{"put", "k", "v", "--if-match", "1.1", "--if-absent"},
 		{"put", "k", "v", "--ttl", "10ms"},
 		{"put", "k", "v", "--ttl", "soon"},
+		{"put", "k", "-5"},
 		{"del"},
 		{"del", "k", "--prefix", "p"},
 		{"del", "--prefix", "p", "--if-match", "1.1"},

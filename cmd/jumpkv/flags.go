@@ -208,6 +208,9 @@ func flagError(fs *flag.FlagSet, err error) error {
 		return usagef("--%s needs a value", m[1])
 	}
 	if m := undefined.FindStringSubmatch(msg); m != nil {
+		if _, err := strconv.ParseFloat(m[1], 64); err == nil {
+			return usagef("unknown flag -%s: a value that starts with - goes after --, as in %s KEY -- -%s", m[1], fs.Name(), m[1])
+		}
 		return usagef("unknown flag --%s (%s --help lists the flags)", m[1], fs.Name())
 	}
 	if m := boolSyntax.FindStringSubmatch(msg); m != nil {
