@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,7 +67,10 @@ type refusalConn struct {
 var refusalShape = regexp.MustCompile(`\AHTTP/1\.[01] (\d{3}) [^\r\n]*\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n([^\r\n]*)\z`)
 
 func (c *refusalConn) Write(p []byte) (int, error) {
-	if !bytes.HasPrefix(p, []byte("HTTP/1.")) || !bytes.Contains(p, []byte("\r\nConnection: close\r\n\r\n")) {
+	// Cheap tests first: every answer's first write starts with the
+	// status line, and a refusal's status is 4xx or 5xx.
+	if len(p) < 13 || !bytes.HasPrefix(p, []byte("HTTP/1.")) || p[9] != '4' && p[9] != '5' ||
+		!bytes.Contains(p, []byte("\r\nConnection: close\r\n\r\n")) {
 		return c.Conn.Write(p)
 	}
 	m := refusalShape.FindSubmatch(p)
@@ -78,6 +82,24 @@ func (c *refusalConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// CloseWrite half-closes the connection as the TCP one does: net/http
+// uses it to let a client read an answer before the connection closes.
+func (c *refusalConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom lets net/http send files with the TCP connection's sendfile,
+// as it would without the wrapper; what it sends is a body, no refusal.
+func (c *refusalConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // refusalAnswer is the JSON answer that replaces net/http's text.
