@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // ClusterInfo is the cluster as the answering node sees it (GET
@@ -16,6 +17,18 @@ type ClusterInfo struct {
 	Epoch uint64 `json:"epoch"`
 	// Replicas is the number of copies of each bucket in effect.
 	Replicas int `json:"replicas"`
+	// ReplicasWanted is the number of copies the leader was configured
+	// with (--replicas), when that is not what is in effect; 0 otherwise
+	// (or auto).
+	ReplicasWanted int `json:"replicas_wanted,omitempty"`
+	// Mode is the leader's: "read-write", "read-only" (exactly half of
+	// the members reachable: writes are refused) or "no-quorum"; empty
+	// while no leader answers.
+	Mode string `json:"mode,omitempty"`
+	// Warnings says, for a person, what is not as configured or not
+	// fully working ("read-only: 1 of 2 members reachable, writes need a
+	// majority"; "replicas: wanted 5, have 1").
+	Warnings []string `json:"warnings,omitempty"`
 	// Buckets is the number of buckets keys are hashed into.
 	Buckets int        `json:"buckets"`
 	Nodes   []NodeInfo `json:"nodes"`
@@ -23,7 +36,9 @@ type ClusterInfo struct {
 
 // NodeInfo is one member in ClusterInfo.
 type NodeInfo struct {
-	ID   uint64 `json:"id"`
+	ID uint64 `json:"id"`
+	// Name is the node's --name (empty for nodes that have none).
+	Name string `json:"name,omitempty"`
 	HTTP string `json:"http"`
 	Peer string `json:"peer"`
 	// State is "alive", "suspect" or "dead".
@@ -39,6 +54,7 @@ type NodeInfo struct {
 // Status is one node's own view (GET /admin/status).
 type Status struct {
 	ID             uint64   `json:"id"`
+	Name           string   `json:"name,omitempty"`
 	Role           string   `json:"role"`
 	Leader         uint64   `json:"leader"`
 	Term           uint64   `json:"term"`
@@ -55,6 +71,7 @@ type Status struct {
 // Member is a member as a node sees it, in Status.
 type Member struct {
 	ID    uint64 `json:"id"`
+	Name  string `json:"name,omitempty"`
 	Peer  string `json:"peer"`
 	HTTP  string `json:"http"`
 	State string `json:"state"`
@@ -89,6 +106,23 @@ func (c *Client) Health(ctx context.Context) error {
 	}
 	if r.status != http.StatusOK {
 		return statusError("health", r)
+	}
+	return nil
+}
+
+// RemoveMember takes the member id out of the cluster for good: a dead
+// node that will not come back. Its buckets are re-replicated from the
+// other copies; if it returns, it joins again like a new node. The cluster
+// refuses to remove a member that is alive (stop it, or let it leave with
+// SIGTERM): ErrBadRequest; ErrNotFound for an ID that is not a member.
+func (c *Client) RemoveMember(ctx context.Context, id uint64) error {
+	op := "remove member " + strconv.FormatUint(id, 10)
+	r, err := c.do(ctx, request{op: op, method: http.MethodDelete, path: "/v1/cluster/members/" + strconv.FormatUint(id, 10), write: true})
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK && r.status != http.StatusNoContent {
+		return statusError(op, r)
 	}
 	return nil
 }

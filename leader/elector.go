@@ -108,6 +108,12 @@ type Elector struct {
 	contactLeader shard.NodeID
 	lastContact   time.Time
 	resignedAt    time.Time // when the leader we followed resigned
+	// resigned is the last leader known to have resigned, with its term:
+	// a message of that leader and term still on its way (a heartbeat, a
+	// replication sent just before the resign) must not make it leader
+	// again, which would turn away the successor's votes for DeadAfter.
+	resigned     shard.NodeID
+	resignedTerm uint64
 
 	majority        bool      // as leader: elected by more than half
 	leaseRW         time.Time // as leader: when the read-write lease ends
@@ -288,7 +294,7 @@ func (e *Elector) becomeFollower() {
 // (after ObserveTerm). It reports whether the sender is accepted as leader
 // and whether it is newly so (the moment to log "leader elected").
 func (e *Elector) OnLeaderHeartbeat(from shard.NodeID, term uint64, mode Mode, now time.Time) (accepted, isNew bool) {
-	if term < e.term.Load() || mode == NotLeading {
+	if term < e.term.Load() || mode == NotLeading || from == e.resigned && term == e.resignedTerm {
 		return false, false
 	}
 	switch {
@@ -654,6 +660,7 @@ func (e *Elector) FinishElection(term uint64, grants []Grant, now time.Time) Mod
 // lead). It stops leading at once.
 func (e *Elector) Resign(now time.Time) {
 	if e.role == Leader {
+		e.resigned, e.resignedTerm = e.cfg.ID, e.term.Load()
 		e.becomeFollower()
 		e.resignedAt = now
 		e.nextCampaign = now.Add(e.cfg.DeadAfter)
@@ -667,6 +674,7 @@ func (e *Elector) OnResign(from shard.NodeID, term uint64, now time.Time) {
 	if term != e.term.Load() || e.leader != from {
 		return
 	}
+	e.resigned, e.resignedTerm = from, term
 	e.leader = 0
 	e.leaderMode = NotLeading
 	e.readLeaseUntil = time.Time{}

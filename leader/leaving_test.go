@@ -150,16 +150,22 @@ func TestLeaseGen(t *testing.T) {
 		t.Fatalf("lease after a newer term: gen %d, want 3", e.LeaseGen())
 	}
 	e.OnResign(3, 5, until)
-	e.OnLeaderHeartbeat(3, 5, LeadingReadWrite, until)
-	e.OnReadLease(3, 5, until)
+	// A message of the resigned leader's term still on its way does not
+	// make it leader again: it leads again only in a newer term.
+	if ok, _ := e.OnLeaderHeartbeat(3, 5, LeadingReadWrite, until); ok || e.Leader() != 0 {
+		t.Fatal("a heartbeat of the term its sender resigned made it leader again")
+	}
+	e.ObserveTerm(6)
+	e.OnLeaderHeartbeat(3, 6, LeadingReadWrite, until)
+	e.OnReadLease(3, 6, until)
 	if e.LeaseGen() != 4 {
 		t.Fatalf("lease after a resign: gen %d, want 4", e.LeaseGen())
 	}
 	if a := e.Tick(until.Add(tDA)); !a.LeaderLost {
 		t.Fatal("setup: leader not lost")
 	}
-	e.OnLeaderHeartbeat(3, 5, LeadingReadWrite, until.Add(tDA))
-	e.OnReadLease(3, 5, until.Add(tDA))
+	e.OnLeaderHeartbeat(3, 6, LeadingReadWrite, until.Add(tDA))
+	e.OnReadLease(3, 6, until.Add(tDA))
 	if e.LeaseGen() != 5 {
 		t.Fatalf("lease after the leader was lost: gen %d, want 5", e.LeaseGen())
 	}

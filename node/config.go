@@ -23,8 +23,12 @@ type Config struct {
 	ID shard.NodeID
 	// PeerAddr is the advertised host:port other nodes dial to reach this one.
 	PeerAddr string
-	// HTTPAddr is the advertised host:port of the client API (informational).
+	// HTTPAddr is the advertised host:port of the client API: the address
+	// /v1/cluster and the dashboard give clients for this node.
 	HTTPAddr string
+	// Name is a name for people, shown next to the ID (--name); empty
+	// shows the ID alone.
+	Name string
 	// Join lists peer addresses (host:port) to join; DNS names resolving to
 	// several addresses mean all of them. It may include this node.
 	Join []string
@@ -153,6 +157,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--fsync %d: want always, everysec or no", int(c.Fsync))
 	case c.MaxMemory < 0:
 		return fmt.Errorf("--max-memory %d must not be negative (0: no limit)", c.MaxMemory)
+	case len(c.Name) > MaxNameBytes || !validName(c.Name):
+		return fmt.Errorf("--name %q: want up to %d letters, digits, '-', '_' or '.'", c.Name, MaxNameBytes)
 	case c.LeftoverGrace < 0:
 		return fmt.Errorf("leftover grace %v must not be negative", c.LeftoverGrace)
 	}
@@ -163,6 +169,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--dead-after %v: %w", c.DeadAfter, err)
 	}
 	return nil
+}
+
+// MaxNameBytes is the longest --name accepted.
+const MaxNameBytes = 63
+
+// validName reports whether name holds only letters, digits, '-', '_'
+// and '.' (a host name does).
+func validName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxFrame returns the peer frame limit this configuration needs: room for

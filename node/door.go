@@ -96,7 +96,7 @@ func (n *Node) checkShape(from shard.NodeID, term uint64, msg wire.Message, now 
 	case *wire.Join:
 		return n.checkSelf(from, m.Member)
 	case *wire.Leave:
-		if m.ID != from {
+		if m.ID != from && !m.Remove {
 			return fmt.Errorf("%w: node %d cannot leave for node %d", wire.ErrRefused, from, m.ID)
 		}
 	case *wire.Install:

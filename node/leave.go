@@ -89,6 +89,12 @@ func (n *Node) onLeave(l *wire.Leave) (wire.Message, error) {
 	if n.lead == nil {
 		return nil, wire.ErrNotLeader
 	}
+	if l.Remove {
+		if err := n.removeLocked(l.ID, time.Now()); err != nil {
+			return nil, err
+		}
+		return &wire.OK{}, nil
+	}
 	if _, ok := memberOf(n.state, l.ID); !ok {
 		return &wire.OK{}, nil
 	}
@@ -111,12 +117,36 @@ func (n *Node) markLeavingLocked(id shard.NodeID) {
 }
 
 // resign steps down from leading so that another node is elected, and
-// tells the members at once.
+// tells the members at once. First it stops taking writes (Write holds
+// them until the successor takes over) and lets those in flight finish,
+// for up to the write timeout: a write cut off by the resign would end
+// with an unknown outcome.
 func (n *Node) resign(why string) {
 	n.mu.Lock()
 	if n.lead == nil {
 		n.mu.Unlock()
 		return
+	}
+	lead := n.lead
+	lead.handover = true
+	n.mu.Unlock()
+	drained := time.NewTimer(n.writeTimeout())
+	defer drained.Stop()
+	poll := time.NewTicker(n.cfg.Election.HeartbeatInterval / 10)
+	defer poll.Stop()
+drain:
+	for lead.inflight.Load() > 0 {
+		select {
+		case <-drained.C:
+			n.log.Warn("resigning with writes still in flight", "writes", lead.inflight.Load())
+			break drain
+		case <-poll.C:
+		}
+	}
+	n.mu.Lock()
+	if n.lead != lead {
+		n.mu.Unlock()
+		return // the leadership ended meanwhile
 	}
 	term := n.el.Term()
 	n.el.Resign(time.Now())

@@ -151,6 +151,11 @@ type leaderState struct {
 	pending uint64                     // epoch being installed, 0 when none
 	joins   map[shard.NodeID]wire.Member
 	leaving map[shard.NodeID]bool // members handing off to leave
+	// handover is set once this leader is about to resign: new writes
+	// wait for the successor (Write holds them) while those in flight,
+	// counted by inflight, finish.
+	handover bool
+	inflight atomic.Int64
 }
 
 // keyStripes is the number of key locks (and write stripes) writes of
@@ -176,13 +181,16 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	log := cfg.Logger.With("node", uint64(cfg.ID))
+	if cfg.Name != "" {
+		log = log.With("name", cfg.Name) // people read names, not 15-digit IDs
+	}
 	n := &Node{
 		cfg:          cfg,
 		log:          log,
 		store:        mem,
 		persist:      durable,
 		fsyncSeconds: fsyncSeconds,
-		self:         wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr},
+		self:         wire.Member{ID: cfg.ID, Incarnation: cfg.Incarnation, Peer: cfg.PeerAddr, HTTP: cfg.HTTPAddr, Name: cfg.Name},
 		hub:          newHub(cfg.Watch),
 		rareLog:      ratelog.New(log, time.Minute),
 		mu:           rankedMutex{rank: rankMu},

@@ -73,6 +73,10 @@ func (n *Node) planLocked(now time.Time) *plan {
 		}
 	}
 	p, kept := planPlacement(in)
+	if p != nil && n.cfg.Replicas > p.next.Replicas {
+		n.rareLog.Log("replicas", slog.LevelWarn, "fewer copies than --replicas: too few live members",
+			"wanted", n.cfg.Replicas, "have", p.next.Replicas)
+	}
 	if kept > 0 {
 		n.rareLog.Log("kept", slog.LevelWarn, "buckets unavailable until a holder that still has them comes back", "buckets", kept)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // Status is a node's own view of itself and the cluster (/admin/status).
 type Status struct {
 	ID             shard.NodeID   `json:"id"`
+	Name           string         `json:"name,omitempty"`
 	Role           string         `json:"role"`
 	Leader         shard.NodeID   `json:"leader"`
 	Term           uint64         `json:"term"`
@@ -21,9 +23,15 @@ type Status struct {
 	BucketsPrimary int            `json:"buckets_primary"`
 	BucketsBackup  int            `json:"buckets_backup"`
 	Members        []MemberStatus `json:"members"`
-	Incarnation    uint64         `json:"incarnation"`
-	InSync         bool           `json:"in_sync"`
-	Mode           string         `json:"mode,omitempty"`
+	// Incarnation tells this process apart from earlier ones with the
+	// same ID (it changes at every restart without a data directory).
+	Incarnation uint64 `json:"incarnation"`
+	// InSync: this node holds every bucket copy it is assigned.
+	InSync bool `json:"in_sync"`
+	// Mode is the leader's mode as this node knows it: read-write,
+	// read-only (exactly half of the members reachable: writes are
+	// refused) or no-quorum; empty while no leader is known.
+	Mode string `json:"mode,omitempty"`
 	// Durability: the data directory ("" in memory only) and the fsync
 	// mode of its log, with the log's size.
 	DataDir  string `json:"data_dir"`
@@ -37,6 +45,7 @@ type Status struct {
 // MemberStatus is a member as this node sees it.
 type MemberStatus struct {
 	ID    shard.NodeID `json:"id"`
+	Name  string       `json:"name,omitempty"`
 	Peer  string       `json:"peer"`
 	HTTP  string       `json:"http"`
 	State string       `json:"state"`
@@ -59,6 +68,7 @@ func (n *Node) Status() Status {
 	defer n.mu.Unlock()
 	s := Status{
 		ID:          n.cfg.ID,
+		Name:        n.cfg.Name,
 		Role:        n.el.Role().String(),
 		Leader:      n.el.Leader(),
 		Term:        n.el.Term(),
@@ -74,8 +84,8 @@ func (n *Node) Status() Status {
 		st, _, _ := n.persist.Stats()
 		s.Fsync, s.LogBytes = st.Fsync.String(), st.LogBytes+st.SnapshotBytes
 	}
-	if n.el.Role() == leader.Leader {
-		s.Mode = modeName(n.el.Mode(now))
+	if n.el.Leader() != 0 {
+		s.Mode = modeName(n.el.LeaderMode(now))
 	}
 	if n.state != nil {
 		s.BucketsPrimary, s.BucketsBackup = n.state.Table.Counts(n.cfg.ID)
@@ -85,7 +95,7 @@ func (n *Node) Status() Status {
 		if id != n.cfg.ID {
 			m = n.known[id]
 		}
-		s.Members = append(s.Members, MemberStatus{ID: id, Peer: m.Peer, HTTP: m.HTTP, State: n.el.Health(id, now).String()})
+		s.Members = append(s.Members, MemberStatus{ID: id, Name: m.Name, Peer: m.Peer, HTTP: m.HTTP, State: n.el.Health(id, now).String()})
 	}
 	return s
 }
@@ -101,8 +111,11 @@ func modeName(m leader.Mode) string {
 }
 
 // Ready reports whether a leader is known and this node holds every bucket
-// it is assigned; when not, it says why.
+// it is assigned; when not, it says why. A ready node of a read-only
+// cluster (exactly half of the members reachable) says that: it serves
+// reads, and refuses writes.
 func (n *Node) Ready() (bool, string) {
+	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
@@ -112,8 +125,33 @@ func (n *Node) Ready() (bool, string) {
 		return false, "no placement table installed yet"
 	case !n.inSyncLocked():
 		return false, "this node's buckets are not in sync"
+	case n.el.LeaderMode(now) == leader.LeadingReadOnly:
+		return true, n.readOnlyLocked(now).Error()
 	}
 	return true, ""
+}
+
+// readOnlyError refuses a write while the cluster is read-only, saying how
+// many members are reachable. It wraps wire.ErrReadOnly.
+type readOnlyError struct{ reachable, members int }
+
+func (e *readOnlyError) Error() string {
+	return fmt.Sprintf("read-only: %d of %d members reachable, writes need a majority (%d)", e.reachable, e.members, e.members/2+1)
+}
+
+func (e *readOnlyError) Unwrap() error { return wire.ErrReadOnly }
+
+// readOnlyLocked returns the refusal of a write in a read-only cluster,
+// counting the members this node hears.
+func (n *Node) readOnlyLocked(now time.Time) *readOnlyError {
+	members := n.el.Members()
+	reachable := 0
+	for _, id := range members {
+		if id == n.cfg.ID || n.el.Health(id, now) != leader.Dead {
+			reachable++
+		}
+	}
+	return &readOnlyError{reachable: reachable, members: len(members)}
 }
 
 // Cluster returns the cluster overview: the leader's, or this node's own
@@ -156,8 +194,18 @@ func (n *Node) clusterInfoLocked(now time.Time) wire.ClusterInfo {
 		return ci
 	}
 	ci.Replicas = n.state.Replicas
+	if ci.Leader != 0 {
+		ci.Mode = modeName(n.el.LeaderMode(now))
+		if ci.Mode == "read-only" {
+			ci.Warnings = append(ci.Warnings, n.readOnlyLocked(now).Error())
+		}
+	}
+	if want := n.cfg.Replicas; want > ci.Replicas {
+		ci.ReplicasWanted = want
+		ci.Warnings = append(ci.Warnings, fmt.Sprintf("replicas: wanted %d, have %d (%d members)", want, ci.Replicas, len(n.state.Members)))
+	}
 	for _, m := range n.state.Members {
-		ni := wire.NodeInfo{ID: m.ID, HTTP: m.HTTP, Peer: m.Peer, State: n.el.Health(m.ID, now).String(), Role: "follower"}
+		ni := wire.NodeInfo{ID: m.ID, Name: m.Name, HTTP: m.HTTP, Peer: m.Peer, State: n.el.Health(m.ID, now).String(), Role: "follower"}
 		if m.ID == ci.Leader {
 			ni.Role = "leader"
 		}

@@ -20,10 +20,35 @@ import (
 // node that does not lead forwards it to the leader. Errors wrap the wire
 // sentinels: ErrUnknownOutcome when the write may or may not have taken
 // effect, ErrNoLeader/ErrReadOnly/ErrUnavailable when it surely did not.
+//
+// While leadership changes hands (ErrNoLeader: none known yet, the leader
+// resigned, the new one still taking over), the write is held and tried
+// again rather than refused, for up to CallTimeout: a hand-over to a
+// higher node costs writers latency, not refusals. It was surely not
+// performed, so trying it again is safe.
 func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {
 	if err := n.checkOp(&op); err != nil {
 		return store.Version{}, err
 	}
+	hold := time.NewTimer(n.cfg.CallTimeout)
+	defer hold.Stop()
+	for {
+		v, err := n.writeOnce(ctx, op)
+		if !errors.Is(err, wire.ErrNoLeader) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-hold.C:
+			return v, err
+		case <-time.After(n.cfg.Election.HeartbeatInterval / 4):
+		}
+	}
+}
+
+// writeOnce is one attempt of Write.
+func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, error) {
 	n.mu.Lock()
 	leading := n.lead != nil
 	addr := n.memberAddrLocked(n.el.Leader())
@@ -123,6 +148,7 @@ func (n *Node) onForward(ctx context.Context, f *wire.Forward) (wire.Message, er
 
 // route is where a leader sends a write of one bucket.
 type route struct {
+	lead     *leaderState // counts the write in flight until it ends
 	term     uint64
 	stream   *leaderStream
 	version  store.Version
@@ -156,6 +182,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	if err != nil {
 		return store.Version{}, err
 	}
+	defer r.lead.inflight.Add(-1)
 	// From here replicas may change: local reads of the key's stripe stay
 	// off until it ends, and of the key itself while its replicas may
 	// disagree (doubt.go).
@@ -239,18 +266,30 @@ func (n *Node) routeWrite(b int) (route, error) {
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch {
-	case n.lead == nil:
+	if n.lead == nil {
 		return route{}, wire.ErrNoLeader
-	case n.state == nil || n.state.Term != n.lead.term || n.state.Leader != n.cfg.ID:
-		return route{}, fmt.Errorf("%w: the new leader is still taking over", wire.ErrNoLeader)
 	}
+	if n.lead.handover {
+		return route{}, fmt.Errorf("%w: leadership is being handed over", wire.ErrNoLeader)
+	}
+	// The mode first: a leader elected by exactly half of the members
+	// never installs a table of its own term, and "still taking over"
+	// would hide why writes are refused for as long as that lasts.
 	switch n.el.Mode(now) {
 	case leader.LeadingReadWrite:
 	case leader.LeadingReadOnly:
-		return route{}, wire.ErrReadOnly
+		if ro := n.readOnlyLocked(now); ro.reachable <= ro.members/2 {
+			return route{}, ro
+		}
+		// A majority is reachable: the acknowledgments that renew the
+		// read-write lease are on their way (a leader just elected, or
+		// just joined by a member), and the write waits for them.
+		return route{}, fmt.Errorf("%w: the leader's lease is being renewed", wire.ErrNoLeader)
 	default:
 		return route{}, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
+	}
+	if n.state == nil || n.state.Term != n.lead.term || n.state.Leader != n.cfg.ID {
+		return route{}, fmt.Errorf("%w: the new leader is still taking over", wire.ErrNoLeader)
 	}
 	if id, ok := n.fullDisks.anyFull(n.state.Table.Buckets[b], now); ok {
 		// Refused before any replica applies: a write that reached the
@@ -258,6 +297,7 @@ func (n *Node) routeWrite(b int) (route, error) {
 		return route{}, fmt.Errorf("%w: node %d's data directory refused a write less than %v ago", wire.ErrInsufficientStorage, id, fullMemory)
 	}
 	r := route{
+		lead:    n.lead,
 		term:    n.lead.term,
 		stream:  n.lead.stream,
 		version: store.Version{Term: n.lead.term, Seq: n.seq.Add(1)},
@@ -273,6 +313,7 @@ func (n *Node) routeWrite(b int) (route, error) {
 			r.full = id
 		}
 	}
+	r.lead.inflight.Add(1)
 	if len(r.replicas) == 0 {
 		return route{}, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
 	}

@@ -43,10 +43,11 @@ func (f *fake) Status() node.Status                               { return node.
 func (f *fake) Watch(string, *store.Version) (*node.Subscription, error) {
 	return nil, f.err
 }
-func (f *fake) Unwatch(*node.Subscription)    {}
-func (f *fake) Placement() *wire.ClusterState { return nil }
-func (f *fake) Metrics() *prometheus.Registry { return nil }
-func (f *fake) Ready() (bool, string)         { return f.err == nil, "not yet" }
+func (f *fake) Unwatch(*node.Subscription)                       {}
+func (f *fake) Placement() *wire.ClusterState                    { return nil }
+func (f *fake) Metrics() *prometheus.Registry                    { return nil }
+func (f *fake) Ready() (bool, string)                            { return f.err == nil, "not yet" }
+func (f *fake) RemoveMember(context.Context, shard.NodeID) error { return f.err }
 
 func serve(h http.Handler, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -27,6 +27,7 @@ func (memBackend) ID() shard.NodeID                                  { return 7 
 func (memBackend) Leader() shard.NodeID                              { return 7 }
 func (memBackend) Cluster(context.Context) (wire.ClusterInfo, error) { return wire.ClusterInfo{}, nil }
 func (memBackend) Status() node.Status                               { return node.Status{ID: 7} }
+func (memBackend) RemoveMember(context.Context, shard.NodeID) error  { return wire.ErrBadRequest }
 func (memBackend) Ready() (bool, string)                             { return true, "" }
 func (memBackend) Watch(string, *store.Version) (*node.Subscription, error) {
 	return nil, wire.ErrUnavailable

@@ -46,6 +46,9 @@ type Backend interface {
 	Placement() *wire.ClusterState
 	// Metrics returns the registry served at /metrics (nil: no metrics).
 	Metrics() *prometheus.Registry
+	// RemoveMember takes a dead member out of the cluster for good (see
+	// node.Node.RemoveMember).
+	RemoveMember(ctx context.Context, id shard.NodeID) error
 }
 
 // Config sets the HTTP layer's limits.
@@ -102,7 +105,7 @@ func New(b Backend, cfg Config) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(a.recover, a.identify)
+	r.Use(a.recover, a.identify, rejectBadQuery)
 	if reg := b.Metrics(); reg != nil {
 		r.Use(newHTTPMetrics(reg))
 	}
@@ -124,6 +127,7 @@ func New(b Backend, cfg Config) http.Handler {
 	r.POST("/v1/kv/*key", a.post)
 	r.DELETE("/v1/kv/*key", a.del)
 	r.GET("/v1/cluster", a.cluster)
+	r.DELETE("/v1/cluster/members/:id", a.removeMember)
 	r.GET("/v1/placement", a.placement)
 	r.GET("/v1/watch", a.watch)
 	r.GET("/admin/status", a.status)
@@ -235,11 +239,52 @@ func (a *api) placement(c *gin.Context) {
 	c.JSON(http.StatusOK, placementView{Epoch: st.Table.Epoch, Replicas: st.Replicas, Buckets: st.Table.Buckets})
 }
 
+// ready answers /readyz: 200 {"status":"ready"}; 200
+// {"status":"read-only","reason":...} while the cluster serves reads but
+// refuses writes (exactly half of the members reachable), or 503 then
+// with ?writes=1, for checks that need writes; 503 with the reason while
+// the node cannot serve.
 func (a *api) ready(c *gin.Context) {
-	if ok, why := a.b.Ready(); !ok {
+	ok, why := a.b.Ready()
+	if !ok {
 		c.Header("Retry-After", "1")
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, ErrorBody{Error: why, Code: "not_ready"})
 		return
 	}
+	if a.b.Status().Mode == "read-only" {
+		if w := c.Query("writes"); w != "" && w != "0" && w != "false" {
+			c.Header("Retry-After", "1")
+			c.AbortWithStatusJSON(http.StatusServiceUnavailable, ErrorBody{Error: why, Code: wire.CodeOf(wire.ErrReadOnly)})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "read-only", "reason": why})
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
+
+// removeMember answers DELETE /v1/cluster/members/{id}: 204 once the
+// cluster no longer counts the dead member id. With --users it takes a
+// readwrite user whose keys are not limited to a prefix.
+func (a *api) removeMember(c *gin.Context) {
+	if u := userOf(c); a.cfg.Auth != nil && (u.Role != auth.RoleReadWrite || u.Prefix != "") {
+		writeError(c, fmt.Errorf("%w: removing a member takes a readwrite user whose keys are not limited to a prefix", wire.ErrForbidden))
+		return
+	}
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		badRequest(c, fmt.Sprintf("member ID %q: want a node ID (a number, as /v1/cluster lists)", c.Param("id")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), removeTimeout)
+	defer cancel()
+	if err := a.b.RemoveMember(ctx, shard.NodeID(id)); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// removeTimeout bounds how long DELETE /v1/cluster/members/{id} waits for
+// the new table to be committed.
+const removeTimeout = 15 * time.Second

@@ -134,6 +134,8 @@ type Member struct {
 	Incarnation uint64       `msgpack:"n"`
 	Peer        string       `msgpack:"p"`
 	HTTP        string       `msgpack:"h"`
+	// Name is the node's --name, for people (empty: none given).
+	Name string `msgpack:"nm,omitempty"`
 }
 
 // ClusterState is what a leader decides and every node installs: the
@@ -232,9 +234,12 @@ type Join struct {
 	Buckets int    `msgpack:"b"`
 }
 
-// Leave tells the leader that a member is leaving for good.
+// Leave tells the leader that a member is leaving for good: the sender
+// itself, or with Remove a dead member that will not come back (jumpkv
+// member remove), which the leader takes out only if it sees it dead too.
 type Leave struct {
-	ID shard.NodeID `msgpack:"i"`
+	ID     shard.NodeID `msgpack:"i"`
+	Remove bool         `msgpack:"r,omitempty"`
 }
 
 // Install gives a node a cluster state to adopt.
@@ -320,13 +325,23 @@ type ClusterInfo struct {
 	Term     uint64       `msgpack:"t" json:"term"`
 	Epoch    uint64       `msgpack:"e" json:"epoch"`
 	Replicas int          `msgpack:"r" json:"replicas"`
-	Buckets  int          `msgpack:"b" json:"buckets"`
-	Nodes    []NodeInfo   `msgpack:"n" json:"nodes"`
+	// ReplicasWanted is the leader's --replicas when fewer copies are in
+	// effect (too few live members); 0 otherwise.
+	ReplicasWanted int        `msgpack:"rw,omitempty" json:"replicas_wanted,omitempty"`
+	Buckets        int        `msgpack:"b" json:"buckets"`
+	Nodes          []NodeInfo `msgpack:"n" json:"nodes"`
+	// Mode is the leader's: read-write, read-only or no-quorum ("" when
+	// no leader is known).
+	Mode string `msgpack:"m,omitempty" json:"mode,omitempty"`
+	// Warnings say, for a person, what is not as configured or not fully
+	// working.
+	Warnings []string `msgpack:"w,omitempty" json:"warnings,omitempty"`
 }
 
 // NodeInfo is one node in ClusterInfo.
 type NodeInfo struct {
 	ID             shard.NodeID `msgpack:"i" json:"id"`
+	Name           string       `msgpack:"nm,omitempty" json:"name,omitempty"`
 	HTTP           string       `msgpack:"h" json:"http"`
 	Peer           string       `msgpack:"p" json:"peer"`
 	State          string       `msgpack:"s" json:"state"`

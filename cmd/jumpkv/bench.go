@@ -131,10 +131,13 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the operation sequence (every round and system replays the same one)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for a whole response before counting a timeout")
 	fs.StringVar(&f.client, "client", "raw", "HTTP client for http:// targets: raw (a minimal HTTP/1.1 client, light like wrk) or std (Go's net/http, heavier: it takes more of the CPU the servers share); https always uses std")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, 0
-		}
+	rest, err := parseFlags(fs, args, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return nil, 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv bench: %v\n", err)
 		return nil, 2
 	}
 	fs.Visit(func(fl *flag.Flag) { f.addrGiven = f.addrGiven || fl.Name == "addr" })
@@ -145,7 +148,7 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 			}
 		}
 	}
-	f.nodeArgs = fs.Args()
+	f.nodeArgs = rest
 	fail := func(format string, a ...any) (*benchFlags, int) {
 		fmt.Fprintf(stderr, "jumpkv bench: "+format+"\n", a...)
 		return nil, 2

@@ -54,7 +54,7 @@ func TestClientCommands(t *testing.T) {
 	if code, _, errs := cli("", "del", "cli/b"); code != 1 || !strings.Contains(errs, "HTTP 404") {
 		t.Fatalf("del of a missing key: %d %q", code, errs)
 	}
-	if code, _, errs := cli("", "get"); code != 2 || !strings.Contains(errs, "wrong number of arguments") {
+	if code, _, errs := cli("", "get"); code != 2 || !strings.Contains(errs, "want KEY") {
 		t.Fatalf("get without a key: %d %q", code, errs)
 	}
 	var stderr bytes.Buffer

@@ -56,10 +56,18 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	peerPort := fs.Int("peer-port", 7070, "peer port of the first node; the others count up")
 	redisPort := fs.Int("redis-port", 6380, "Redis-protocol (RESP) port of the first node; the others count up; 0 = off")
 	ftpPort := fs.Int("ftp-port", 2121, "FTP port of the first node; the others count up (0: no FTP)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	nodeArgs, err := parseFlags(fs, args, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jumpkv cluster: %v%s\n", err, nodeFlagHint(err))
+		return 2
+	}
+	if err := checkNodeFlags(nodeArgs, env); err != nil {
+		// Once, before any node starts: not once per node.
+		fmt.Fprintf(stderr, "jumpkv cluster: node flags after --: %v\n", err)
 		return 2
 	}
 	if *nodes < 1 || *nodes > 64 {
@@ -70,7 +78,8 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "jumpkv cluster: %v\n", err)
 		return 1
 	}
-	exe, err := os.Executable()
+	var exe string
+	exe, err = os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "jumpkv cluster: cannot find this program's path: %v\n", err)
 		return 1
@@ -93,7 +102,8 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 	out := &lockedWriter{w: stdout}
 	var children []*child
 	for i := range *nodes {
-		extra := fs.Args()
+		// A --name or --data-dir after -- wins: it comes later.
+		extra := append([]string{"--name", fmt.Sprintf("node-%d", i+1)}, nodeArgs...)
 		if *dataDir != "" {
 			dir := filepath.Join(*dataDir, fmt.Sprintf("node-%d", i+1))
 			extra = append([]string{"--data-dir", dir}, extra...) // a --data-dir after -- wins
@@ -125,7 +135,7 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		}
 	}
 	scheme := "http"
-	for _, a := range fs.Args() {
+	for _, a := range nodeArgs {
 		if a == "--tls-cert" || a == "-tls-cert" || strings.HasPrefix(a, "--tls-cert=") || strings.HasPrefix(a, "-tls-cert=") {
 			scheme = "https" // the nodes serve TLS: poll them over it
 		}
@@ -221,6 +231,7 @@ func announceLeader(ctx context.Context, scheme, httpAddr string, redisPort int,
 			Epoch  uint64 `json:"epoch"`
 			Nodes  []struct {
 				ID   uint64 `json:"id"`
+				Name string `json:"name"`
 				HTTP string `json:"http"`
 			} `json:"nodes"`
 		}
@@ -233,14 +244,15 @@ func announceLeader(ctx context.Context, scheme, httpAddr string, redisPort int,
 		if err != nil || ci.Leader == 0 || ci.Epoch == 0 {
 			continue
 		}
-		where := ""
+		who := fmt.Sprintf("node %d", ci.Leader)
 		for _, n := range ci.Nodes {
 			if n.ID == ci.Leader {
-				where = " (" + scheme + "://" + n.HTTP + ")"
+				who = fmt.Sprintf("%s (%d) at %s://%s", n.Name, n.ID, scheme, n.HTTP)
 			}
 		}
-		fmt.Fprintf(out, "leader: node %d%s, term %d, %d nodes\n", ci.Leader, where, ci.Term, len(ci.Nodes))
-		fmt.Fprintf(out, "try:    curl -X PUT --data world %[1]s://%[2]s/v1/kv/hello && curl %[1]s://%[2]s/v1/kv/hello\n", scheme, httpAddr)
+		fmt.Fprintf(out, "leader: %s, term %d, %d nodes\n", who, ci.Term, len(ci.Nodes))
+		fmt.Fprintf(out, "try:    curl -X PUT -H 'Content-Type: text/plain' --data-binary world %[1]s://%[2]s/v1/kv/hello && curl %[1]s://%[2]s/v1/kv/hello\n", scheme, httpAddr)
+		fmt.Fprintf(out, "        jumpkv status --addr %s://%s\n", scheme, httpAddr)
 		if redisPort != 0 {
 			fmt.Fprintf(out, "        redis-cli -p %d set hello world && redis-cli -p %d get hello\n", redisPort, redisPort)
 		}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // envName returns the environment variable of a flag: --dead-after is
@@ -20,25 +24,7 @@ func parseWithEnv(fs *flag.FlagSet, args, env []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	vars := map[string]string{}
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		v, ok := vars[envName(f.Name)]
-		if given[f.Name] || !ok || err != nil {
-			return
-		}
-		if e := fs.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)
-		}
-	})
-	return err
+	return fromEnv(fs, env)
 }
 
 // sizeFlag is a byte size such as 1MiB, 512KiB, 64KB or 1048576.
@@ -129,4 +115,149 @@ func (l *listFlag) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// parseFlags parses args into fs, accepting flags anywhere among the
+// arguments (`get KEY --addr X` as `get --addr X KEY`), then fills every
+// flag not given from its JUMPKV_* variable in env. It returns the
+// arguments that are not flags, in order; everything after "--" is
+// returned as is. Nothing is printed: a mistake comes back as an error
+// worded for the command line (see flagError), and --help as
+// flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args, env []string) ([]string, error) {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, flagError(fs, err)
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...) // "--" ends the flags
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	if err := fromEnv(fs, env); err != nil {
+		return nil, err
+	}
+	return positional, nil
+}
+
+// fromEnv sets every flag of fs not given on the command line from its
+// JUMPKV_* variable in env, if set.
+func fromEnv(fs *flag.FlagSet, env []string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := vars[envName(f.Name)]
+		if given[f.Name] || !ok || err != nil {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%s=%q: %s", envName(f.Name), v, want(f, e))
+		}
+	})
+	return err
+}
+
+// usageError is a command-line mistake: the command exits 2 with its
+// message and no usage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+var (
+	badValue   = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-(\S+): (.*)$`)
+	noValue    = regexp.MustCompile(`^flag needs an argument: -(\S+)$`)
+	undefined  = regexp.MustCompile(`^flag provided but not defined: -(\S+)$`)
+	boolSyntax = regexp.MustCompile(`^invalid boolean flag (\S+): (.*)$`)
+)
+
+// flagError words an error of the flag package in one line that says what
+// was expected: `--dead-after banana: want a duration such as 2s or 500ms`.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			return usagef("--%s %q: %s", m[2], m[1], want(f, errors.New(m[3])))
+		}
+	}
+	if m := noValue.FindStringSubmatch(msg); m != nil {
+		return usagef("--%s needs a value", m[1])
+	}
+	if m := undefined.FindStringSubmatch(msg); m != nil {
+		if _, err := strconv.ParseFloat(m[1], 64); err == nil {
+			return usagef("unknown flag -%s: a value that starts with - goes after --, as in %s KEY -- -%s", m[1], fs.Name(), m[1])
+		}
+		return usagef("unknown flag --%s (%s --help lists the flags)", m[1], fs.Name())
+	}
+	if m := boolSyntax.FindStringSubmatch(msg); m != nil {
+		return usagef("--%s: want true or false", m[1])
+	}
+	return usagef("%s", msg)
+}
+
+// want says what a flag's value should look like, from its type; a flag
+// of this package's own types says it in err already.
+func want(f *flag.Flag, err error) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return strings.TrimPrefix(err.Error(), "parse error: ")
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "want a duration such as 2s, 500ms or 1m30s"
+	case bool:
+		return "want true or false"
+	case int, int64, uint, uint64:
+		if errors.Is(err, strconv.ErrRange) || strings.Contains(err.Error(), "out of range") {
+			return "out of range"
+		}
+		return "want a whole number"
+	case float64:
+		return "want a number such as 0.5"
+	}
+	return err.Error()
+}
+
+// hoistFlags moves flags given before the command (`jumpkv --addr X get
+// k`) to after it, where the command parses them. isBool tells the flags
+// that take no value. It returns args unchanged when they do not start
+// with a flag, or when no command follows.
+func hoistFlags(args []string, isBool func(name string) bool) []string {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" && args[i] != "--" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		i++
+		if !hasValue && !isBool(name) && i < len(args) {
+			i++ // the flag's value
+		}
+	}
+	if i == 0 || i >= len(args) || strings.HasPrefix(args[i], "-") {
+		return args
+	}
+	out := append([]string{args[i]}, args[:i]...)
+	return append(out, args[i+1:]...)
 }

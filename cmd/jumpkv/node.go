@@ -32,8 +32,12 @@ Runs one node of a jumpkv cluster. Every flag can also come from the
 environment as JUMPKV_<NAME> (--dead-after is JUMPKV_DEAD_AFTER); a flag
 beats the environment.
 
+Without --join, --advertise, --http or --peer a node is a cluster of one
+on 127.0.0.1:8080 (peer 127.0.0.1:7070), reachable from this machine only;
+give any of them to serve other hosts (and see --users and --cluster-secret).
+
 Examples:
-  jumpkv node                                         # a cluster of one on :8080/:7070
+  jumpkv node                                         # a cluster of one on 127.0.0.1:8080
   jumpkv node --http :8081 --peer :7071 --join 127.0.0.1:7070
   JUMPKV_JOIN=node:7070 jumpkv node                   # in a container, joining a compose service
 
@@ -47,6 +51,8 @@ type nodeFlags struct {
 	peer          string
 	redis         string
 	advertise     string
+	advertiseHTTP string
+	name          string
 	join          listFlag
 	replicas      replicasFlag
 	buckets       int
@@ -84,7 +90,9 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.StringVar(&f.http, "http", ":8080", "client HTTP listen address")
 	fs.StringVar(&f.peer, "peer", ":7070", "node-to-node TCP listen address")
 	fs.StringVar(&f.redis, "redis", "", "Redis-protocol (RESP) listen address, e.g. :6379; empty = off")
-	fs.StringVar(&f.advertise, "advertise", "", "host other nodes dial to reach this one, or a network (CIDR, e.g. 172.30.0.0/16) to take this host's address in (default: first non-loopback address, else the --peer host)")
+	fs.StringVar(&f.advertise, "advertise", "", "host other nodes dial to reach this one, or a network (CIDR, e.g. 172.30.0.0/16) to take this host's address in (default: the --peer host when it names one, else the first non-loopback address)")
+	fs.StringVar(&f.advertiseHTTP, "advertise-http", "", "host or host:port clients should use for this node's HTTP API, as /v1/cluster and the dashboard list it (default: the --http address when it names a host, else the --advertise host with the --http port)")
+	fs.StringVar(&f.name, "name", "", "a name for people, shown next to the node ID (default: this host's name; node-<i> under jumpkv cluster)")
 	fs.Var(&f.join, "join", "comma-separated peer addresses (host:port) to join; a DNS name means all its addresses")
 	f.replicas = 0
 	fs.Var(&f.replicas, "replicas", "copies of each bucket: a number, or auto = floor(n/2)+1 for n live members")
@@ -114,15 +122,12 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 // runNode runs `jumpkv node` until ctx ends.
 func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
 	fs, f := newNodeFlags(stderr)
-	if err := parseWithEnv(fs, args, env); err != nil {
+	if err := f.parse(fs, args, env); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return 0
 		}
 		fmt.Fprintf(stderr, "jumpkv node: %v\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "jumpkv node: unexpected arguments %q (flags only; see --help)\n", fs.Args())
 		return 2
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
@@ -155,6 +160,9 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		// default): the Go runtime must collect harder near the limit
 		// rather than let the heap's headroom cross it.
 		debug.SetMemoryLimit(limit / 20 * 19)
+	}
+	if w := openAPIWarning(f.http, f.users != ""); w != "" {
+		fmt.Fprintf(stderr, "jumpkv node: WARNING: %s\n", w)
 	}
 	if !hasEnv(env, "GOGC") {
 		// A node's heap is mostly its data: size the GC headroom to it,
@@ -213,7 +221,13 @@ func (f *nodeFlags) config(log *slog.Logger) (node.Config, error) {
 		return node.Config{}, err
 	}
 	cfg := node.DefaultConfig(net.JoinHostPort(host, peerPort))
-	cfg.HTTPAddr = net.JoinHostPort(host, httpPort)
+	if cfg.HTTPAddr, err = advertisedHTTP(f.advertiseHTTP, f.http, host, httpPort); err != nil {
+		return node.Config{}, err
+	}
+	cfg.Name = f.name
+	if cfg.Name == "" {
+		cfg.Name = defaultName()
+	}
 	cfg.ID = shard.NodeID(f.id)
 	cfg.Join = f.join
 	cfg.Replicas = int(f.replicas)
@@ -257,8 +271,9 @@ func (f *nodeFlags) tlsConfig() (*tls.Config, error) {
 }
 
 // resolveAdvertise picks the host other nodes dial. An empty --advertise
-// means the first non-loopback IPv4 address of this host (else the --peer
-// host, else 127.0.0.1); a CIDR means this host's address in that network,
+// means the --peer host when it names one (the one address the node
+// listens on), else the first non-loopback IPv4 address of this host, else
+// 127.0.0.1; a CIDR means this host's address in that network,
 // which lets every container of a compose service share one setting when
 // it sits on several networks.
 func resolveAdvertise(advertise, peer string) (string, error) {
@@ -273,6 +288,11 @@ func resolveAdvertise(advertise, peer string) (string, error) {
 	}
 	if advertise != "" {
 		return advertise, nil
+	}
+	if h, _, err := net.SplitHostPort(peer); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			return h, nil // --peer names the one address it listens on
+		}
 	}
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
@@ -344,6 +364,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	ln = web.JSONRefusals(ln, n)                 // net/http's own refusals answer JSON too
 	fsys, err := newFileLayer(n, cfg, opts, log) // files.go
 	if err != nil {
 		return err
@@ -360,7 +381,7 @@ func serveNode(ctx context.Context, cfg node.Config, httpAddr, peerAddr string, 
 		srv.TLSConfig = opts.tls
 		scheme = "https"
 	}
-	log.Info("listening", "id", uint64(n.ID()), "http", ln.Addr().String(), "scheme", scheme, "peer", tr.Addr(),
+	log.Info("listening", "id", uint64(n.ID()), "name", cfg.Name, "http", ln.Addr().String(), "advertise_http", cfg.HTTPAddr, "scheme", scheme, "peer", tr.Addr(),
 		"advertise", n.Config().PeerAddr, "peer_auth", len(opts.secret) > 0, "client_auth", opts.guard != nil)
 	logClientAuth(log, opts.guard, opts.usersFile, ln.Addr())
 

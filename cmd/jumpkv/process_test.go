@@ -286,7 +286,7 @@ func TestClusterCommand(t *testing.T) {
 	leaderSeen := false
 	for !leaderSeen && sc.Scan() {
 		lines = append(lines, sc.Text())
-		leaderSeen = strings.HasPrefix(sc.Text(), "leader: node ")
+		leaderSeen = strings.HasPrefix(sc.Text(), "leader: node-")
 	}
 	if !leaderSeen {
 		t.Fatalf("no leader line:\n%s", strings.Join(lines, "\n"))
