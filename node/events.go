@@ -15,7 +15,8 @@ import (
 // behind loses its queued events and is told to reset its watchers.
 
 const (
-	streamQueueMax   = 50_000  // events queued per member before dropping them
+	streamQueueMax   = 50_000   // events queued per member before dropping them
+	streamQueueBytes = 16 << 20 // bytes of keys and values queued per member, likewise
 	streamBatchMax   = 256     // events per Events message
 	streamBatchBytes = 1 << 20 // bytes of keys and values per Events message
 )
@@ -32,6 +33,7 @@ type leaderStream struct {
 type eventSender struct {
 	mu    sync.Mutex
 	queue []wire.Event
+	bytes int    // keys and values in queue
 	first uint64 // stream number of queue[0]
 	gap   bool   // events were dropped: the next batch says Reset
 	wake  chan struct{}
@@ -51,9 +53,13 @@ func (ls *leaderStream) publish(e wire.Event) {
 
 func (s *eventSender) push(seq uint64, e wire.Event) {
 	s.mu.Lock()
-	if len(s.queue) >= streamQueueMax {
-		s.queue, s.gap = nil, true
+	size := len(e.Key) + len(e.Value)
+	if len(s.queue) >= streamQueueMax || s.bytes+size > streamQueueBytes {
+		// A member this far behind resets its watchers rather than
+		// holding the leader's memory (values can be a megabyte each).
+		s.queue, s.bytes, s.gap = nil, 0, true
 	}
+	s.bytes += size
 	if len(s.queue) == 0 {
 		s.first = seq
 	}
@@ -152,10 +158,14 @@ func (n *Node) sendEvents(ctx context.Context, term uint64, to shard.NodeID, s *
 		}
 		// Drop what was delivered, unless the queue was dropped meanwhile.
 		if sent := msg.First + uint64(len(msg.Events)); s.first == msg.First && len(s.queue) >= len(msg.Events) {
+			for _, e := range s.queue[:len(msg.Events)] {
+				s.bytes -= len(e.Key) + len(e.Value)
+			}
+			clear(s.queue[:len(msg.Events)]) // let the values go
 			s.queue = s.queue[len(msg.Events):]
 			s.first = sent
 			if len(s.queue) == 0 {
-				s.queue = nil
+				s.queue, s.bytes = nil, 0
 			}
 		}
 		s.mu.Unlock()
