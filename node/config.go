@@ -78,6 +78,13 @@ type Config struct {
 	// would grow it are refused with 507; 0 is no limit. The command line
 	// derives its default from the container's memory limit.
 	MaxMemory int64
+	// MaxHeap is the Go heap (live after the last collection) at which the
+	// node also refuses growth, whatever its data: the guard that keeps a
+	// node in a container clear of the kernel's OOM killer, since the heap
+	// holds more than the data (request buffers, replication frames, the
+	// collector's garbage). 0 is no guard. The command line sets it to 80%
+	// of the container's memory limit when there is one.
+	MaxHeap int64
 	// LeftoverGrace is how long data recovered from disk for buckets this
 	// node no longer holds is kept, so that a node placed back where it was
 	// copies only what changed.
@@ -157,6 +164,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--fsync %d: want always, everysec or no", int(c.Fsync))
 	case c.MaxMemory < 0:
 		return fmt.Errorf("--max-memory %d must not be negative (0: no limit)", c.MaxMemory)
+	case c.MaxHeap < 0:
+		return fmt.Errorf("heap guard %d must not be negative (0: none)", c.MaxHeap)
 	case len(c.Name) > MaxNameBytes || !validName(c.Name):
 		return fmt.Errorf("--name %q: want up to %d letters, digits, '-', '_' or '.'", c.Name, MaxNameBytes)
 	case c.LeftoverGrace < 0:

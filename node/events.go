@@ -17,8 +17,8 @@ import (
 const (
 	streamQueueMax   = 50_000   // events queued per member before dropping them
 	streamQueueBytes = 16 << 20 // bytes of keys and values queued per member, likewise
-	streamBatchMax   = 256     // events per Events message
-	streamBatchBytes = 1 << 20 // bytes of keys and values per Events message
+	streamBatchMax   = 256      // events per Events message
+	streamBatchBytes = 1 << 20  // bytes of keys and values per Events message
 )
 
 // leaderStream is the leader's side of the change stream for one term.

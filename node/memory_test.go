@@ -72,3 +72,35 @@ func TestMaxMemoryRefusesGrowthAndRecovers(t *testing.T) {
 		})
 	})
 }
+
+// TestHeapGuardRefusesGrowth: a node whose Go heap is at Config.MaxHeap
+// refuses writes that would grow its data, whatever its data limit says,
+// and still takes deletes; a guard above the heap refuses nothing.
+func TestHeapGuardRefusesGrowth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) {
+			cfg.MaxHeap = 1 << 50
+		}})
+		settle(t, c)
+		if r := c.Nodes()[0].Do(http.MethodPut, "/v1/kv/before", []byte("v")); r.Status != 200 {
+			t.Fatalf("PUT under a heap guard far above the heap: %v", r)
+		}
+		c.Stop()
+	})
+	synctest.Test(t, func(t *testing.T) {
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Configure: func(_ int, cfg *node.Config) {
+			cfg.MaxHeap = 1 // every heap is past it
+		}})
+		settle(t, c)
+		r := c.Nodes()[1].Do(http.MethodPut, "/v1/kv/grow", []byte("v"))
+		if r.Status != http.StatusInsufficientStorage || !strings.Contains(string(r.Body), "insufficient_storage") {
+			t.Fatalf("PUT with every node's heap at its guard: %v, want 507", r)
+		}
+		if g := c.Nodes()[0].Do(http.MethodGet, "/v1/kv/grow", nil); g.Status != http.StatusNotFound {
+			t.Fatalf("a refused write left its key behind: %v", g)
+		}
+		if d := c.Nodes()[2].Do(http.MethodDelete, "/v1/kv/grow", nil); d.Status >= 500 {
+			t.Fatalf("DELETE with every node's heap at its guard: %v", d)
+		}
+	})
+}

@@ -50,6 +50,7 @@ type Node struct {
 	metrics      *metrics             // safe for concurrent use
 	rareLog      *ratelog.Logger      // lines a peer can provoke at will, or that persist: once a minute per kind
 	tr           atomic.Pointer[transportBox]
+	heap         heapGauge // the Go heap against Config.MaxHeap; safe for concurrent use
 
 	// mu guards clusterView, all of it, and nothing else.
 	mu rankedMutex

@@ -238,11 +238,15 @@ func (f *nodeFlags) config(log *slog.Logger) (node.Config, error) {
 	cfg.Logger = log
 	cfg.DataDir = f.dataDir
 	cfg.MaxMemory = int64(f.maxMemory)
-	if cfg.MaxMemory == 0 {
-		if limit, where := cgroupMemoryLimit(); limit > 0 {
+	if limit, where := cgroupMemoryLimit(); limit > 0 {
+		// The heap guard (node.Config.MaxHeap) keeps the kernel's OOM
+		// killer away whatever --max-memory says: the Go heap holds more
+		// than the data, and the collector needs room above it.
+		cfg.MaxHeap = limit / 5 * 4
+		if cfg.MaxMemory == 0 {
 			cfg.MaxMemory = limit / 10 * 9
-			log.Info("memory limit from the container", "cgroup", where, "limit_bytes", limit, "max_memory", cfg.MaxMemory)
 		}
+		log.Info("memory limit from the container", "cgroup", where, "limit_bytes", limit, "max_memory", cfg.MaxMemory, "max_heap", cfg.MaxHeap)
 	}
 	if cfg.Fsync, err = wal.ParseFsyncMode(f.fsync); err != nil {
 		return node.Config{}, fmt.Errorf("--fsync %q: want always, everysec or no", f.fsync)
