@@ -334,6 +334,8 @@ func (p *tab) describe() string {
 		listInfo: document.getElementById('list-info')?.textContent,
 		view: document.getElementById('view')?.innerText.slice(0, 400),
 		writeStatus: document.getElementById('w-status')?.textContent,
+		loginStatus: document.getElementById('login-status')?.textContent,
+		loginOpen: document.getElementById('login')?.open,
 	}, null, 1)`))
 	if err != nil {
 		return "(unavailable: " + err.Error() + ")"

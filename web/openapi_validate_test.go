@@ -68,6 +68,9 @@ var restPaths = []struct{ prefix, template, param string }{
 
 // route finds the operation of req.
 func (ct *contract) route(req *http.Request) (*routers.Route, map[string]string, error) {
+	if ct.doc.Paths.Value(req.URL.Path) != nil {
+		return ct.router.FindRoute(req) // a path described as it is (/ui/session) beats a rest-of-path route
+	}
 	for _, rp := range restPaths {
 		rest, ok := strings.CutPrefix(req.URL.Path, rp.prefix)
 		if !ok {

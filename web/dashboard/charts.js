@@ -248,12 +248,15 @@ function renderNodes() {
 
 async function pollMetrics() {
   try {
-    const res = await fetch('/metrics', {cache: 'no-store'});
+    // The header makes a node with --users answer 401 without a Basic
+    // challenge, which would open the browser's own password dialog.
+    const res = await fetch('/metrics', {cache: 'no-store', headers: {'X-Jumpkv-Dashboard': '1'}});
     if (res.ok) {
       ingest(parseProm(await res.text()), Date.now());
       charts.error = '';
     } else {
-      charts.error = res.status === 404 ? 'this node serves no /metrics' : `/metrics answered ${res.status}`;
+      charts.error = res.status === 404 ? 'this node serves no /metrics'
+        : res.status === 401 ? 'log in to see this node\'s charts' : `/metrics answered ${res.status}`;
     }
   } catch {
     charts.error = 'node unreachable';
