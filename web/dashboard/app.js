@@ -179,27 +179,48 @@ const state = {
 
 const colors = new Map();
 
-// colorOf gives each node ID a color for the life of the page, in the order
-// the IDs were first seen, so colors do not shift as nodes come and go.
+// colorOf gives each node its color, derived from its ID: the palette
+// slot its ID hashes to, or the next free one when another node of the
+// cluster took that slot first (in ID order). A node therefore has the
+// same color on every node's dashboard, whichever node served the page; an
+// ID the page has not placed yet is grey.
 function colorOf(id) {
-  id = String(id);
-  if (id === '0' || id === '') return '#c9ced6';
-  let c = colors.get(id);
-  if (!c) {
-    const i = colors.size;
-    c = i < PALETTE.length ? PALETTE[i] : `hsl(${Math.round((i * 137.508) % 360)} 55% 52%)`;
-    colors.set(id, c);
-  }
-  return c;
+  return colors.get(String(id)) || '#c9ced6';
 }
 
 function assignColors(ids) {
-  [...new Set(ids.map(String))].filter((id) => !colors.has(id)).sort(cmpID).forEach(colorOf);
+  const fresh = [...new Set(ids.map(String))].filter((id) => id !== '0' && !colors.has(id)).sort(cmpID);
+  const used = new Set(colors.values());
+  for (const id of fresh) {
+    let h = 2166136261; // FNV-1a over the decimal ID
+    for (const ch of id) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+    let c = `hsl(${h % 360} 55% 52%)`;
+    for (let i = 0; i < PALETTE.length; i++) {
+      const p = PALETTE[(h + i) % PALETTE.length];
+      if (!used.has(p)) { c = p; break; }
+    }
+    used.add(c);
+    colors.set(id, c);
+  }
 }
 
+// nodeName is what people call a node: its --name, else its HTTP address.
 function nodeName(id) {
   const n = state.nodes.get(String(id));
-  return n && n.http ? n.http : `node ${id}`;
+  if (!n) return `node ${id}`;
+  return n.name || n.http || `node ${id}`;
+}
+
+// termText shows a term (the leader's start in microseconds since the
+// epoch) as the time it began, which people can read; the raw number is in
+// the tooltip.
+function termText(term) {
+  const us = Number(term);
+  if (!Number.isFinite(us) || us <= 0) return '–';
+  const d = new Date(us / 1000);
+  const ago = Math.max(0, Math.round((Date.now() - d.getTime()) / 1000));
+  const span = ago < 120 ? `${ago}s` : ago < 7200 ? `${Math.round(ago / 60)}m` : ago < 172800 ? `${Math.round(ago / 3600)}h` : `${Math.round(ago / 86400)}d`;
+  return `since ${d.toLocaleTimeString()} (${span} ago)`;
 }
 
 function setSelf(id) {
@@ -257,7 +278,11 @@ function renderCluster(ci) {
   lead.dataset.id = state.leader;
   lead.replaceChildren(...(state.leader === '0' ? [h('span', {class: 'warn', text: 'none'})]
     : [swatch(state.leader), h('code', {text: state.leader}), h('span', {class: 'muted', text: ' ' + nodeName(state.leader)})]));
-  $('sum-term').textContent = ci.term ?? '–';
+  const term = $('sum-term');
+  term.textContent = termText(ci.term);
+  term.title = `term ${ci.term ?? '–'}`;
+  term.dataset.term = String(ci.term ?? '');
+  if (state.self) $('sum-self').replaceChildren(swatch(state.self), h('code', {text: state.self}), h('span', {class: 'muted', text: ' ' + nodeName(state.self)}));
   $('sum-epoch').textContent = ci.epoch ?? '–';
   $('sum-replicas').textContent = ci.replicas ?? '–';
   $('sum-buckets').textContent = ci.buckets ?? '–';
@@ -269,7 +294,7 @@ function renderCluster(ci) {
       const id = String(n.id);
       const self = id === state.self;
       return h('tr', {class: `state-${n.state}${self ? ' self' : ''}`, dataset: {id, state: n.state, role: n.role}},
-        h('td', {class: 'id'}, swatch(id), h('code', {text: id}), self && h('span', {class: 'tag', text: 'this page'})),
+        h('td', {class: 'id'}, swatch(id), h('span', {class: 'name', text: n.name || ''}), ' ', h('code', {class: 'muted', text: id}), self && h('span', {class: 'tag', text: 'this page'})),
         h('td', null, httpLink(n.http)),
         h('td', {class: 'role'}, n.role === 'leader' ? h('span', {class: 'tag tag-leader', text: 'leader'}) : h('span', {class: 'muted', text: n.role})),
         h('td', {class: 'state'}, h('span', {class: `pill pill-${n.state}`, text: n.state})),

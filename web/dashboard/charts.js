@@ -158,6 +158,7 @@ export function onCluster(ci, colorOf) {
     }
     s.color = colorOf(id);
     s.http = n.http;
+    s.name = n.name;
     s.state = n.state;
     push(s.keys, Number(n.keys));
   }
@@ -234,7 +235,7 @@ function renderNodes() {
     let fig = box.querySelector(`figure[data-node="${id}"]`);
     const n = charts.nodes.get(id);
     if (!fig) {
-      fig = tile('node-keys', `keys: ${n.http || 'node ' + id}`, `live keys node ${id} holds, from /v1/cluster`, n.color);
+      fig = tile('node-keys', `keys: ${n.name || n.http || 'node ' + id}`, `live keys node ${id} holds, from /v1/cluster`, n.color);
       fig.dataset.node = id;
       box.append(fig);
     }
