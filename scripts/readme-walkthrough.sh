@@ -100,10 +100,10 @@ check "GET greeting from another node" 200 "$B/v1/kv/greeting"
 [ "$(header Content-Type)" = text/plain ] || fail "GET greeting: Content-Type $(header Content-Type)"
 check "HEAD greeting" 200 -I "$C/v1/kv/greeting"
 # --data-binary keeps the bytes as they are (--data would strip newlines)
-printf 'line 1\nline 2\n' >"$tmp/multi.txt"
-check "PUT a file with --data-binary" 200 -X PUT -H 'Content-Type: text/plain' --data-binary @"$tmp/multi.txt" "$A/v1/kv/notes/multi"
-check "GET it back byte for byte" 200 "$B/v1/kv/notes/multi"
-cmp -s "$tmp/body" "$tmp/multi.txt" || fail "the file came back changed: $(od -c "$tmp/body" | head -3)"
+printf 'line 1\nline 2\n' >"$tmp/notes.txt"
+check "PUT a file with --data-binary" 200 -X PUT -H 'Content-Type: text/plain' --data-binary @"$tmp/notes.txt" "$A/v1/kv/notes/today"
+check "GET it back byte for byte" 200 "$B/v1/kv/notes/today"
+cmp -s "$tmp/body" "$tmp/notes.txt" || fail "the file came back changed: $(od -c "$tmp/body" | head -3)"
 # folder-style keys, unicode; percent-encode what a path cannot hold
 check "PUT sensors/room1/temp" 200 -X PUT -H 'Content-Type: text/plain' --data-binary 21.5 "$A/v1/kv/sensors/room1/temp"
 check "PUT café (percent-encoded)" 200 -X PUT -H 'Content-Type: text/plain' --data-binary 'ja' "$A/v1/kv/$(printf 'caf%%C3%%A9')"
@@ -112,6 +112,12 @@ check "GET café" 200 "$B/v1/kv/caf%C3%A9"
 check "PUT 100% (a % is written %25)" 200 -X PUT --data-binary 'full' "$A/v1/kv/100%25"
 check "a raw % is a JSON 400" 400 "$A/v1/kv/100%"
 contains '"code":"bad_request"'
+# a key that expires; reads show X-Jumpkv-Expires
+check "PUT with ?ttl=30s" 200 -X PUT -H 'Content-Type: text/plain' --data-binary 'on' "$A/v1/kv/session/42?ttl=30s"
+check "HEAD an expiring key" 200 -I "$B/v1/kv/session/42"
+expires=$(header X-Jumpkv-Expires)
+[ -n "$expires" ] || fail "HEAD session/42: no X-Jumpkv-Expires header"
+check "a bad ttl is a JSON 400" 400 -X PUT --data-binary 'on' "$A/v1/kv/session/43?ttl=banana"
 # create only: 201, or 409 if the key exists
 check "POST create" 201 -X POST -H 'Content-Type: text/plain' --data-binary 'first' "$A/v1/kv/once"
 check "POST create again" 409 -X POST -H 'Content-Type: text/plain' --data-binary 'again' "$A/v1/kv/once"
@@ -172,6 +178,14 @@ run "jumpkv get" 0 jumpkv get cli/greeting
 [ "$out" = hello ] || fail "jumpkv get: $out"
 run "jumpkv get -v" 0 jumpkv get -v cli/stdin
 case "$out" in *"content-type: text/plain"*"from stdin") ;; *) fail "jumpkv get -v: $out" ;; esac
+printf '<p>hi</p>\n' >"$tmp/page.html"
+run "jumpkv put --content-type from a file" 0 sh -c "'$bin' put cli/page --content-type text/html < '$tmp/page.html'"
+check "the page's type over HTTP" 200 "$A/v1/kv/cli/page"
+[ "$(header Content-Type)" = text/html ] || fail "cli/page: Content-Type $(header Content-Type)"
+cmp -s "$tmp/body" "$tmp/page.html" || fail "cli/page came back changed"
+run "jumpkv put --ttl" 0 jumpkv put cli/session on --ttl 1h
+run "jumpkv get -v shows the expiry" 0 jumpkv get -v cli/session
+case "$out" in *"expires:"*"(in "*) ;; *) fail "jumpkv get -v of a key with --ttl: $out" ;; esac
 version=$(jumpkv get cli/greeting -o json | sed 's/.*"version":"\([^"]*\)".*/\1/')
 run "jumpkv put --if-match (our version)" 0 jumpkv put cli/greeting hi --if-match "$version"
 run "jumpkv put --if-match (a stale version)" 1 jumpkv put cli/greeting ho --if-match "$version"
@@ -179,11 +193,13 @@ run "jumpkv put --if-absent (exists)" 1 jumpkv put cli/greeting ho --if-absent
 run "flags before the command" 0 jumpkv --addr "http://$B" get cli/greeting
 [ "$out" = hi ] || fail "jumpkv --addr ... get: $out"
 run "jumpkv ls" 0 jumpkv ls cli/
-[ "$out" = "$(printf 'cli/greeting\ncli/stdin')" ] || fail "jumpkv ls: $out"
+[ "$out" = "$(printf 'cli/greeting\ncli/page\ncli/session\ncli/stdin')" ] || fail "jumpkv ls: $out"
 run "jumpkv ls -o json" 0 jumpkv ls cli/ -o json
-[ "$out" = '["cli/greeting","cli/stdin"]' ] || fail "jumpkv ls -o json: $out"
+[ "$out" = '["cli/greeting","cli/page","cli/session","cli/stdin"]' ] || fail "jumpkv ls -o json: $out"
 run "jumpkv status" 0 jumpkv status
-case "$out" in *"mode read-write"*node-1*node-2*node-3*) ;; *) fail "jumpkv status: $out" ;; esac
+case "$out" in "leader:   node-"*"mode read-write"*"cluster:  3 members, 2 copies of each of 1024 buckets"*NAME*ID*HTTP*STATE*ROLE*node-1*node-2*node-3*) ;; *) fail "jumpkv status: $out" ;; esac
+run "jumpkv members (the same table)" 0 jumpkv members
+case "$out" in *node-1*node-2*node-3*) ;; *) fail "jumpkv members: $out" ;; esac
 run "jumpkv health" 0 jumpkv health
 run "jumpkv get of a missing key" 1 jumpkv get cli/missing
 case "$out" in "jumpkv get: "*"(HTTP 404, not_found)") ;; *) fail "jumpkv get of a missing key said: $out" ;; esac
@@ -219,9 +235,9 @@ stop_cluster
 cluster_pid=$!
 for _ in $(seq 600); do grep -q '^leader: ' "$tmp/cluster.log" && break; sleep 0.1; done
 grep -q '^leader: ' "$tmp/cluster.log" || fail "the restarted cluster elected no leader"
-for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/v1/kv/notes/multi")" = 200 ] && break; sleep 0.1; done
-check "GET after the restart" 200 "$A/v1/kv/notes/multi"
-cmp -s "$tmp/body" "$tmp/multi.txt" || fail "the file changed across the restart"
+for _ in $(seq 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/v1/kv/notes/today")" = 200 ] && break; sleep 0.1; done
+check "GET after the restart" 200 "$A/v1/kv/notes/today"
+cmp -s "$tmp/body" "$tmp/notes.txt" || fail "the file changed across the restart"
 stop_cluster
 pass "cluster stopped"
 echo "walk-through: $steps steps passed"
