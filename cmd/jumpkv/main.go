@@ -1,4 +1,4 @@
-// Command jumpkv is a distributed in-memory key-value store served over
+// Command jumpkv is a distributed, durable key-value store served over
 // HTTP. One binary runs a node, starts a local cluster, and talks to one as
 // a client; `jumpkv help` lists the commands.
 package main
@@ -42,10 +42,12 @@ func gracefulStop(ctx context.Context) bool {
 }
 
 // usage is the top-level help.
-const usage = `jumpkv: a distributed in-memory key-value store over HTTP.
+const usage = `jumpkv: a distributed key-value store, kept in memory and on disk, over HTTP,
+the Redis protocol and FTP.
 
 Usage:
-  jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [-- node flags]
+  jumpkv cluster [--nodes 3] [--http-port 8080] [--peer-port 7070] [--redis-port 6380]
+                 [--ftp-port 2121] [--data-dir jumpkv-data] [-- node flags]
                                  start a local cluster of node processes on 127.0.0.1
   jumpkv node [flags]            run one node (jumpkv node --help lists its flags)
   jumpkv get KEY [-v]            print a key's value (-v: with its version and content type)
