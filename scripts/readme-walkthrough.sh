@@ -240,4 +240,35 @@ check "GET after the restart" 200 "$A/v1/kv/notes/today"
 cmp -s "$tmp/body" "$tmp/notes.txt" || fail "the file changed across the restart"
 stop_cluster
 pass "cluster stopped"
+
+# "In containers": make image, make up, compose port (the form of the
+# compose that answers), the cluster through it, make down. Needs a Docker
+# engine and make; JUMPKV_WALKTHROUGH_CONTAINERS=0 leaves it out. The
+# project name and host ports are the run's own, so that a cluster of the
+# user's is never touched.
+if [ "${JUMPKV_WALKTHROUGH_CONTAINERS:-1}" = 0 ]; then
+  echo "--- In containers: left out (JUMPKV_WALKTHROUGH_CONTAINERS=0)"
+elif ! docker info >/dev/null 2>&1 || ! command -v make >/dev/null; then
+  echo "--- In containers: skipped, no Docker engine answers here (or no make)"
+else
+  echo "--- In containers"
+  base=$((40000 + RANDOM % 10000))
+  export COMPOSE_PROJECT_NAME="jkvwalk$$" JUMPKV_HTTP_PORTS="$base-$((base + 9))"
+  if docker compose version >/dev/null 2>&1; then compose="docker compose"; port_index="--index 1"; else compose=docker-compose; port_index="--index=1"; fi
+  containers_down() { make down >/dev/null 2>&1 || true; }
+  trap 'code=$?; containers_down; cleanup; exit $code' EXIT
+  run "make image" 0 make image
+  run "make up" 0 make up
+  case "$out" in *"ready: 127.0.0.1:"*) ;; *) fail "make up printed no addresses: $out" ;; esac
+  run "$compose port $port_index node 8080" 0 $compose port $port_index node 8080
+  addr=$(printf '%s' "$out" | tail -1)
+  port=${addr##*:}
+  [ "$port" -ge "$base" ] 2>/dev/null && [ "$port" -le $((base + 9)) ] || fail "compose port said $addr, not a port of $JUMPKV_HTTP_PORTS"
+  check "GET /v1/cluster in containers" 200 "http://$addr/v1/cluster"
+  [ "$(printf '%s' "$body" | grep -o '"state":"alive"' | wc -l)" = 3 ] || fail "/v1/cluster in containers: $body"
+  check "PUT in containers" 200 -X PUT -H 'Content-Type: text/plain' --data-binary hello "http://$addr/v1/kv/greeting"
+  check "GET in containers" 200 "http://$addr/v1/kv/greeting"
+  [ "$body" = hello ] || fail "GET in containers: $body"
+  run "make down" 0 make down
+fi
 echo "walk-through: $steps steps passed"
