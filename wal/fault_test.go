@@ -272,6 +272,13 @@ func TestRotationOnFullDisk(t *testing.T) {
 	if err := l.Append(rec); err != nil {
 		t.Fatalf("an append that fits: %v", err)
 	}
+	// The writer answers a batch before it tries the rotation, so the
+	// rotation may still be running here. The writer is one goroutine: a
+	// later append is taken only after that try ended, and with the disk
+	// still full it fails.
+	if err := l.Append([]byte("x")); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("an append to a full disk: %v, want ErrNoSpace", err)
+	}
 	if n := len(segmentFiles(t, dir)); n != 1 {
 		t.Fatalf("%d segment files after a failed rotation, want 1 (the half-made one removed)", n)
 	}
