@@ -37,3 +37,21 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestGoMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	cases := []struct {
+		cgroup, maxMemory, want int64
+	}{
+		{0, 0, 0},                  // nothing known: the runtime's default
+		{1000 * mib, 0, 950 * mib}, // a container: 95% of it
+		{0, 64 * mib, 96 * mib},    // --max-memory alone: 1.5x
+		{1000 * mib, 64 * mib, 96 * mib},
+		{100 * mib, 90 * mib, 95 * mib}, // the container's bound is lower
+	}
+	for _, c := range cases {
+		if got := goMemoryLimit(c.cgroup, c.maxMemory); got != c.want {
+			t.Errorf("goMemoryLimit(%d MiB, %d MiB) = %d MiB, want %d MiB", c.cgroup/mib, c.maxMemory/mib, got/mib, c.want/mib)
+		}
+	}
+}

@@ -155,11 +155,10 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	case len(f.secret) < minSecretLen:
 		log.Warn("the cluster secret is short: use at least 16 random bytes", "length", len(f.secret))
 	}
-	if limit, _ := cgroupMemoryLimit(); limit > 0 && !hasEnv(env, "GOMEMLIMIT") {
-		// The data may take 90% of the container's memory (--max-memory's
-		// default): the Go runtime must collect harder near the limit
-		// rather than let the heap's headroom cross it.
-		debug.SetMemoryLimit(limit / 20 * 19)
+	if cgroup, _ := cgroupMemoryLimit(); !hasEnv(env, "GOMEMLIMIT") {
+		if soft := goMemoryLimit(cgroup, int64(f.maxMemory)); soft > 0 {
+			debug.SetMemoryLimit(soft)
+		}
 	}
 	if w := openAPIWarning(f.http, f.users != ""); w != "" {
 		fmt.Fprintf(stderr, "jumpkv node: WARNING: %s\n", w)
