@@ -68,6 +68,7 @@ type benchFlags struct {
 	op        string
 	readRatio float64
 	valueSize int
+	ttl       time.Duration
 	keys      int
 	dist      string
 	zipfS     float64
@@ -119,6 +120,7 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 	fs.StringVar(&f.op, "op", bench.MixMixed, "operations: get, put or mixed")
 	fs.Float64Var(&f.readRatio, "read-ratio", 0.9, "share of gets with --op mixed")
 	fs.IntVar(&f.valueSize, "value-size", 100, "bytes per value written")
+	fs.DurationVar(&f.ttl, "ttl", 0, "give every PUT this expiry (?ttl=; e.g. 1h); 0: none")
 	fs.IntVar(&f.keys, "keys", 10000, "number of distinct keys (bench/0000 ...)")
 	fs.StringVar(&f.dist, "dist", bench.DistUniform, "key distribution: uniform or zipf")
 	fs.Float64Var(&f.zipfS, "zipf-s", 1.1, "Zipf exponent (> 1; larger: hotter hot keys) with --dist zipf")
@@ -175,6 +177,9 @@ func parseBenchFlags(args, env []string, stderr io.Writer) (f *benchFlags, code 
 		return fail("--client %q: want raw or std", f.client)
 	case len(f.addrs) == 0:
 		return fail("--addr: no URL given")
+	}
+	if f.ttl < 0 || (f.ttl > 0 && f.ttl < time.Millisecond) {
+		return fail("--ttl %v: want 0 (none) or at least 1ms", f.ttl)
 	}
 	if f.valueSize > bench.BaselineMaxValue {
 		return fail("--value-size %d: the most is %d (the nodes' default --max-value)", f.valueSize, bench.BaselineMaxValue)
@@ -273,7 +278,7 @@ func runBench(ctx context.Context, cmd string, args, env []string, stdout, stder
 		}
 		described = append(described, d)
 	}
-	opts := bench.HTTPOptions{Conns: f.conns, Keys: f.keys, ValueSize: f.valueSize, Timeout: f.timeout, StdClient: f.client == "std"}
+	opts := bench.HTTPOptions{Conns: f.conns, Keys: f.keys, ValueSize: f.valueSize, Timeout: f.timeout, StdClient: f.client == "std", TTL: f.ttl}
 	opts.Targets = urls
 	jdoer, err := bench.NewHTTP(opts)
 	if err != nil {

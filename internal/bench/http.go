@@ -30,6 +30,7 @@ type HTTP struct {
 	value     []byte
 	keys      int
 	paths     []string // the URL path of each key; nil past pathCacheMax keys
+	putQuery  string   // the query every PUT carries ("ttl=...ms"), or ""
 }
 
 // pathCacheMax is the most keys whose URL paths HTTP computes up front.
@@ -45,6 +46,9 @@ type HTTPOptions struct {
 	// StdClient sends through net/http's client even to http targets,
 	// which otherwise get a minimal HTTP/1.1 client (see rawConn).
 	StdClient bool
+	// TTL, when positive, gives every PUT that expiry (?ttl=, whole
+	// milliseconds).
+	TTL time.Duration
 }
 
 // NewHTTP returns an HTTP Doer for o.
@@ -53,6 +57,9 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 		return nil, fmt.Errorf("no target to send to")
 	}
 	h := &HTTP{value: Value(o.ValueSize), keys: o.Keys, raw: &rawConns{}, std: o.StdClient}
+	if o.TTL > 0 {
+		h.putQuery = fmt.Sprintf("ttl=%dms", max(o.TTL.Milliseconds(), 1))
+	}
 	for _, t := range o.Targets {
 		u, err := ParseBaseURL(t)
 		if err != nil {
@@ -145,6 +152,9 @@ func (h *HTTP) Worker(ctx context.Context, w int) func(Op) (int, error) {
 		context.AfterFunc(ctx, c.interrupt)
 		return func(op Op) (int, error) {
 			if op.Kind == OpPut {
+				if h.putQuery != "" {
+					return c.do(ctx, "PUT", h.path(op.Key)+"?"+h.putQuery, h.value)
+				}
 				return c.do(ctx, "PUT", h.path(op.Key), h.value)
 			}
 			return c.do(ctx, "GET", h.path(op.Key), nil)
@@ -162,6 +172,7 @@ func (h *HTTP) Worker(ctx context.Context, w int) func(Op) (int, error) {
 		c.req.URL = &c.url
 		if op.Kind == OpPut {
 			c.req.Method = http.MethodPut
+			c.url.RawQuery = h.putQuery
 			if len(h.value) > 0 {
 				c.body.Reset(h.value)
 				c.req.Body = &c.body

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -169,5 +170,38 @@ func TestBaselineHandler(t *testing.T) {
 	}
 	if resp, _ = do("GET", "/healthz", nil); resp.StatusCode != 200 {
 		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTPPutsCarryTheTTL: with a TTL, every PUT asks for it (?ttl= in
+// milliseconds) through both clients, and GETs do not.
+func TestHTTPPutsCarryTheTTL(t *testing.T) {
+	var mu sync.Mutex
+	queries := map[string][]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		queries[r.Method] = append(queries[r.Method], r.URL.RawQuery)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	for _, std := range []bool{false, true} {
+		clear(queries)
+		d, err := NewHTTP(HTTPOptions{Targets: []string{srv.URL}, Conns: 1, Keys: 10, ValueSize: 8, TTL: 1500 * time.Millisecond, StdClient: std})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := d.Worker(t.Context(), 0)
+		for _, k := range []OpKind{OpPut, OpGet, OpPut} {
+			if st, err := w(Op{Kind: k, Key: 3}); st != 200 || err != nil {
+				t.Fatalf("std client %v: %v: %d %v", std, k, st, err)
+			}
+		}
+		d.Close()
+		mu.Lock()
+		if got := fmt.Sprintf("%q %q", queries["PUT"], queries["GET"]); got != `["ttl=1500ms" "ttl=1500ms"] [""]` {
+			t.Errorf("std client %v: queries of PUTs and GETs %s, want [\"ttl=1500ms\" \"ttl=1500ms\"] [\"\"]", std, got)
+		}
+		mu.Unlock()
 	}
 }
