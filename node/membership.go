@@ -44,8 +44,13 @@ func (n *Node) discoverLoop(ctx context.Context) {
 // discoverOnce greets every join address once; it reports whether this
 // node has become a recognised member.
 func (n *Node) discoverOnce(ctx context.Context, start time.Time) bool {
-	addrs := n.resolveJoin(ctx)
+	addrs, unresolved := n.resolveJoin(ctx)
 	answers, refused := n.greet(ctx, addrs)
+	// A join host that does not resolve (yet) counts as one node that has
+	// not answered: a DNS name whose records lag behind the nodes starting
+	// (a Kubernetes headless service) is no proof that no one else is
+	// there, and nodes that each saw nothing must not each form a cluster.
+	listed := len(addrs) + unresolved
 
 	n.mu.Lock()
 	answered := []shard.NodeID{n.cfg.ID}
@@ -90,9 +95,9 @@ func (n *Node) discoverOnce(ctx context.Context, start time.Time) bool {
 	// when more than half of the join list (counting this node) answered:
 	// a node restarted while its cluster is unreachable must wait for it,
 	// not start another.
-	quorum := len(answers)+1 > (len(addrs)+1)/2
+	quorum := len(answers)+1 > (listed+1)/2
 	if !n.formed && leaderID == 0 && !refused && !existing && quorum &&
-		(len(answers) == len(addrs) || time.Since(start) >= n.cfg.DeadAfter) {
+		(len(answers) == listed || time.Since(start) >= n.cfg.DeadAfter) {
 		n.formLocked(answered)
 	}
 	n.mu.Unlock()
@@ -165,9 +170,8 @@ func (n *Node) formLocked(ids []shard.NodeID) {
 }
 
 // resolveJoin expands the join list into peer addresses, without this
-// node's own.
-func (n *Node) resolveJoin(ctx context.Context) []string {
-	var out []string
+// node's own, and counts the entries whose host did not resolve.
+func (n *Node) resolveJoin(ctx context.Context) (out []string, unresolved int) {
 	for _, j := range n.cfg.Join {
 		host, port, err := net.SplitHostPort(j)
 		if err != nil {
@@ -177,7 +181,9 @@ func (n *Node) resolveJoin(ctx context.Context) []string {
 		hosts := []string{host}
 		if net.ParseIP(host) == nil {
 			if hosts, err = n.lookup(ctx, host); err != nil {
-				n.log.Debug("cannot resolve join host", "host", host, "err", err)
+				unresolved++
+				n.rareLog.Log("resolve:"+host, slog.LevelInfo, "cannot resolve a --join host yet; it counts as a node that has not answered (repeated at most once a minute)",
+					"host", host, "err", err)
 				continue
 			}
 		}
@@ -187,7 +193,7 @@ func (n *Node) resolveJoin(ctx context.Context) []string {
 			}
 		}
 	}
-	return out
+	return out, unresolved
 }
 
 func (n *Node) lookup(ctx context.Context, host string) ([]string, error) {
