@@ -326,3 +326,30 @@ func TestNodesStartedTogetherOnADNSNameFormOneCluster(t *testing.T) {
 		t.Fatalf("the leader's cluster has members %v, want all %d nodes", members, nodes)
 	}
 }
+
+// TestJoinNameResolvingLateFormsOneCluster starts three nodes whose one
+// --join entry is a DNS name that does not resolve for their first
+// seconds, as a Kubernetes headless service's name does while its
+// records catch up with the pods: they must wait for it and form one
+// cluster, not each a cluster of one.
+func TestJoinNameResolvingLateFormsOneCluster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		addrs := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Configure: func(i int, cfg *node.Config) {
+			cfg.Join = []string{"peers:7070"}
+			cfg.Resolve = func(host string) ([]string, error) {
+				if host != "peers" || time.Since(start) < 5*time.Second {
+					return nil, fmt.Errorf("lookup %s: no such host", host)
+				}
+				return addrs, nil
+			}
+		}})
+		l := settle(t, c)
+		for _, n := range c.Nodes() {
+			if st := n.Placement(); st == nil || len(st.Members) != 3 || n.Leader() != l.ID() {
+				t.Fatalf("node %d: not in the one cluster of 3 led by %d: %+v", n.Index, l.ID(), n.Status())
+			}
+		}
+	})
+}

@@ -102,6 +102,48 @@ func (r *replicasFlag) Set(v string) error {
 	return nil
 }
 
+// idFlag is --id: a node ID, or ordinal:NAME for a StatefulSet pod.
+type idFlag uint64
+
+func (v *idFlag) String() string { return strconv.FormatUint(uint64(*v), 10) }
+
+func (v *idFlag) Set(s string) error {
+	id, err := parseNodeID(s)
+	if err != nil {
+		return err
+	}
+	*v = idFlag(id)
+	return nil
+}
+
+// ordinalPrefix marks an --id taken from a name's trailing ordinal.
+const ordinalPrefix = "ordinal:"
+
+// parseNodeID parses an --id value: a whole number, or ordinal:NAME, where
+// NAME ends in -<n> (a StatefulSet pod's name, jumpkv-0, jumpkv-1, ...),
+// which gives n+1, so that every pod has a nonzero ID that stays the same
+// across its restarts. Kubernetes expands ordinal:$(POD_NAME) in a
+// container's args; there is no shell in the image to compute it.
+func parseNodeID(s string) (uint64, error) {
+	name, ok := strings.CutPrefix(s, ordinalPrefix)
+	if !ok {
+		id, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("want a whole number, or %sNAME for a name ending in -<number>", ordinalPrefix)
+		}
+		return id, nil
+	}
+	if strings.Contains(name, "$(") {
+		return 0, fmt.Errorf("%s is not expanded: define the variable in the container's env (e.g. POD_NAME from metadata.name)", name)
+	}
+	i := strings.LastIndexByte(name, '-')
+	n, err := strconv.ParseUint(name[i+1:], 10, 31) // a StatefulSet ordinal is an int32
+	if i < 1 || err != nil {
+		return 0, fmt.Errorf("%q does not end in -<number> as a StatefulSet pod's name does (jumpkv-0)", name)
+	}
+	return n + 1, nil
+}
+
 // listFlag is a comma-separated list.
 type listFlag []string
 

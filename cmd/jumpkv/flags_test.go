@@ -188,3 +188,40 @@ func TestProtectedModeAcceptsOnlyLoopbackPeers(t *testing.T) {
 		t.Errorf("logged %d refusals for 3 refused addresses:\n%s", n, logs.String())
 	}
 }
+
+func TestIDFlag(t *testing.T) {
+	good := map[string]uint64{
+		"7": 7, "0": 0, "18446744073709551615": 1<<64 - 1,
+		"ordinal:jumpkv-0": 1, "ordinal:jumpkv-2": 3, "ordinal:my-kv-store-10": 11, "ordinal:a-2147483646": 2147483647,
+	}
+	for in, want := range good {
+		fs, f := newNodeFlags(io.Discard)
+		if err := f.parse(fs, []string{"--id", in}, nil); err != nil || uint64(f.id) != want {
+			t.Errorf("--id %s: %d, %v; want %d", in, f.id, err, want)
+		}
+	}
+	bad := map[string]string{
+		"-1":                   "want a whole number",
+		"jumpkv-2":             "want a whole number, or ordinal:NAME",
+		"ordinal:jumpkv":       "does not end in -<number>",
+		"ordinal:jumpkv-":      "does not end in -<number>",
+		"ordinal:-3":           "does not end in -<number>",
+		"ordinal:jumpkv-x":     "does not end in -<number>",
+		"ordinal:jumpkv-+2":    "does not end in -<number>",
+		"ordinal:a-2147483648": "does not end in -<number>",
+		"ordinal:":             "does not end in -<number>",
+		"ordinal:$(POD_NAME)":  "not expanded",
+	}
+	for in, want := range bad {
+		fs, f := newNodeFlags(io.Discard)
+		err := f.parse(fs, []string{"--id", in}, nil)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--id") {
+			t.Errorf("--id %s: %v; want an error naming --id that says %q", in, err, want)
+		}
+	}
+	// From the environment, as JUMPKV_ID.
+	fs, f := newNodeFlags(io.Discard)
+	if err := f.parse(fs, nil, []string{"JUMPKV_ID=ordinal:jumpkv-4"}); err != nil || f.id != 5 {
+		t.Errorf("JUMPKV_ID=ordinal:jumpkv-4: %d, %v; want 5", f.id, err)
+	}
+}

@@ -46,7 +46,7 @@ Flags:
 
 // nodeFlags are the flags of `jumpkv node`.
 type nodeFlags struct {
-	id            uint64
+	id            idFlag
 	http          string
 	peer          string
 	redis         string
@@ -86,7 +86,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 		fmt.Fprint(stderr, nodeUsage)
 		fs.PrintDefaults()
 	}
-	fs.Uint64Var(&f.id, "id", 0, "node ID, unique in the cluster; the highest live ID leads (default: derived from the advertised peer address)")
+	fs.Var(&f.id, "id", "node ID, unique in the cluster; the highest live ID leads; ordinal:NAME is one more than the number NAME ends in, for StatefulSet pods (ordinal:jumpkv-2 is 3) (default: derived from the advertised peer address)")
 	fs.StringVar(&f.http, "http", ":8080", "client HTTP listen address")
 	fs.StringVar(&f.peer, "peer", ":7070", "node-to-node TCP listen address")
 	fs.StringVar(&f.redis, "redis", "", "Redis-protocol (RESP) listen address, e.g. :6379; empty = off")
