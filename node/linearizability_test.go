@@ -36,7 +36,7 @@ func TestLinearizableUnderNemesis(t *testing.T) {
 		var faults []string
 		var fromBackup float64
 		synctest.Test(t, func(t *testing.T) {
-			h, faults, fromBackup = nemesisRun(t, seed, nodes, *soakFor)
+			h, faults, fromBackup = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{})
 		})
 		backupReads += fromBackup
 		ops, unknown := h.Stats()
@@ -55,7 +55,7 @@ func TestLinearizableUnderNemesis(t *testing.T) {
 // nemesisRun runs clients against a cluster while injecting one fault at a
 // time, and returns the history, the faults injected and how many reads
 // the nodes running at the end answered from a backup copy as leader.
-func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustertest.History, []string, float64) {
+func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration, opts clustertest.ClientOptions) (*clustertest.History, []string, float64) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: size, Buckets: 64, Seed: seed})
 	settle(t, c)
 	h := clustertest.NewHistory()
@@ -70,7 +70,7 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustert
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for id := range 6 {
-		wg.Go(func() { clustertest.RunClient(h, id, seed, keys, doers, stop) })
+		wg.Go(func() { clustertest.RunClientWith(h, id, seed, keys, doers, stop, opts) })
 	}
 	faults := clustertest.RunNemesis(c, seed, d)
 	time.Sleep(2 * time.Second)
@@ -81,6 +81,44 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration) (*clustert
 		fromBackup += localReads(t, n, "backup")
 	}
 	return h, faults, fromBackup
+}
+
+var ttlRuns = flag.Int("ttl-runs", 10, "nemesis runs of the linearizability test with ttls")
+
+// TestLinearizableWithTTLsUnderNemesis is TestLinearizableUnderNemesis
+// with half of the puts and creates given a ttl of 20 to 300ms: the model
+// treats an expiry as a delete at the instant the leader stamped plus the
+// ttl (somewhere in the write's call..return, give or take
+// clustertest.ExpirySkew), so a read must never return a value past it,
+// nor miss one before it. Ten runs; more: -ttl-runs.
+func TestLinearizableWithTTLsUnderNemesis(t *testing.T) {
+	dir := t.ArtifactDir()
+	for run := range *ttlRuns {
+		seed := uint64(1000 + run)
+		nodes := 3 + 2*(run%2)
+		var h *clustertest.History
+		var faults []string
+		synctest.Test(t, func(t *testing.T) {
+			h, faults, _ = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{TTLs: true})
+		})
+		ops, unknown := h.Stats()
+		withTTL, expiredReads := 0, 0
+		for _, op := range h.Ops() {
+			in, out := op.Input.(clustertest.OpInput), op.Output.(clustertest.OpOutput)
+			if in.TTL > 0 && out.OK {
+				withTTL++
+			}
+			if in.Kind == clustertest.OpGet && !out.OK {
+				expiredReads++
+			}
+		}
+		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %d acknowledged writes with a ttl, %d reads found nothing; faults: %s",
+			run, nodes, seed, ops, unknown, withTTL, expiredReads, strings.Join(faults, ", "))
+		if ops < 200 || withTTL < 20 {
+			t.Fatalf("run %d recorded only %d operations, %d acknowledged with a ttl", run, ops, withTTL)
+		}
+		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("ttl-run-%d-seed-%d", run, seed))
+	}
 }
 
 // clusterReady reports whether every node follows one leader and is ready.

@@ -20,7 +20,7 @@ import (
 // that answered, once all of them have (or more than half, after
 // dead-after). It ends when this node is a member of an installed state.
 func (n *Node) discoverLoop(ctx context.Context) {
-	start := time.Now()
+	view := newJoinView(n.cfg.Join, n.cfg.DeadAfter, time.Now())
 	if len(n.cfg.Join) == 0 {
 		n.mu.Lock()
 		n.formLocked([]shard.NodeID{n.cfg.ID})
@@ -30,7 +30,7 @@ func (n *Node) discoverLoop(ctx context.Context) {
 	t := time.NewTicker(max(2*n.cfg.Election.HeartbeatInterval, 20*time.Millisecond))
 	defer t.Stop()
 	for {
-		if n.discoverOnce(ctx, start) {
+		if n.discoverOnce(ctx, view) {
 			return
 		}
 		select {
@@ -43,8 +43,9 @@ func (n *Node) discoverLoop(ctx context.Context) {
 
 // discoverOnce greets every join address once; it reports whether this
 // node has become a recognised member.
-func (n *Node) discoverOnce(ctx context.Context, start time.Time) bool {
-	addrs := n.resolveJoin(ctx)
+func (n *Node) discoverOnce(ctx context.Context, view *joinView) bool {
+	addrs, complete := n.resolveJoin(ctx)
+	settled := view.observe(addrs, complete, time.Now())
 	answers, refused := n.greet(ctx, addrs)
 
 	n.mu.Lock()
@@ -90,9 +91,12 @@ func (n *Node) discoverOnce(ctx context.Context, start time.Time) bool {
 	// when more than half of the join list (counting this node) answered:
 	// a node restarted while its cluster is unreachable must wait for it,
 	// not start another.
+	// A DNS name in the join list may not list every peer yet (a peer
+	// starting at the same moment): the view must have settled first, or
+	// nodes started together each form a cluster of their own.
 	quorum := len(answers)+1 > (len(addrs)+1)/2
-	if !n.formed && leaderID == 0 && !refused && !existing && quorum &&
-		(len(answers) == len(addrs) || time.Since(start) >= n.cfg.DeadAfter) {
+	if !n.formed && leaderID == 0 && !refused && !existing && quorum && settled &&
+		(len(answers) == len(addrs) || time.Since(view.start) >= n.cfg.DeadAfter) {
 		n.formLocked(answered)
 	}
 	n.mu.Unlock()
@@ -165,9 +169,9 @@ func (n *Node) formLocked(ids []shard.NodeID) {
 }
 
 // resolveJoin expands the join list into peer addresses, without this
-// node's own.
-func (n *Node) resolveJoin(ctx context.Context) []string {
-	var out []string
+// node's own. complete is false when a DNS name could not be resolved.
+func (n *Node) resolveJoin(ctx context.Context) (out []string, complete bool) {
+	complete = true
 	for _, j := range n.cfg.Join {
 		host, port, err := net.SplitHostPort(j)
 		if err != nil {
@@ -177,7 +181,8 @@ func (n *Node) resolveJoin(ctx context.Context) []string {
 		hosts := []string{host}
 		if net.ParseIP(host) == nil {
 			if hosts, err = n.lookup(ctx, host); err != nil {
-				n.log.Debug("cannot resolve join host", "host", host, "err", err)
+				complete = false
+				n.rareLog.Log("resolve:"+host, slog.LevelWarn, "cannot resolve a --join name; retrying (repeated at most once a minute)", "host", host, "err", err)
 				continue
 			}
 		}
@@ -187,7 +192,7 @@ func (n *Node) resolveJoin(ctx context.Context) []string {
 			}
 		}
 	}
-	return out
+	return out, complete
 }
 
 func (n *Node) lookup(ctx context.Context, host string) ([]string, error) {
@@ -285,4 +290,44 @@ func fmtIDs(ids []shard.NodeID) []uint64 {
 		out[i] = uint64(id)
 	}
 	return out
+}
+
+// joinView tracks what the join list resolves to while a node looks for
+// its cluster. A list of addresses is complete from the start. A DNS name
+// lists peers as they start (a Swarm service, a headless Kubernetes
+// Service), so a node started at the same moment as its peers may see only
+// itself: the view counts as settled only once the resolved addresses have
+// stayed the same for a settle time, measured from the start as well.
+type joinView struct {
+	named   bool          // the join list holds a DNS name
+	settle  time.Duration // how long the addresses must stay the same
+	start   time.Time     // when discovery began
+	last    []string      // the addresses last resolved, sorted
+	changed time.Time     // when they last changed
+}
+
+// newJoinView returns the view of a join list, discovery starting at now.
+func newJoinView(join []string, settle time.Duration, now time.Time) *joinView {
+	v := &joinView{settle: settle, start: now, changed: now}
+	for _, j := range join {
+		if host, _, err := net.SplitHostPort(j); err == nil && net.ParseIP(host) == nil {
+			v.named = true
+		}
+	}
+	return v
+}
+
+// observe records the addresses resolved at now (complete: every name
+// resolved) and reports whether the view has settled: always for a list of
+// addresses; for a DNS name, once every name resolved and the addresses
+// have not changed for the settle time. A failed lookup counts as a change.
+func (v *joinView) observe(addrs []string, complete bool, now time.Time) bool {
+	if !v.named {
+		return true
+	}
+	sorted := slices.Sorted(slices.Values(addrs))
+	if !complete || !slices.Equal(sorted, v.last) {
+		v.last, v.changed = sorted, now
+	}
+	return now.Sub(v.changed) >= v.settle
 }

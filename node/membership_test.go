@@ -3,6 +3,7 @@ package node_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -281,4 +282,47 @@ func TestBucketCountMismatchRefused(t *testing.T) {
 			t.Fatalf("members %d after a refused join", len(st.Members))
 		}
 	})
+}
+
+// TestNodesStartedTogetherOnADNSNameFormOneCluster: five nodes start at
+// once with --join naming a DNS name that, for its first moments, lists
+// each node alone (a Swarm service or headless Kubernetes Service whose
+// other tasks are not registered yet). They must wait for the name to
+// settle and form one cluster, not five of one node.
+func TestNodesStartedTogetherOnADNSNameFormOneCluster(t *testing.T) {
+	const nodes = 5
+	var all []string
+	for i := range nodes {
+		all = append(all, clustertest.PeerAddr(i))
+	}
+	start := time.Now()
+	c := clustertest.Start(t, clustertest.Options{Nodes: nodes, DeadAfter: 500 * time.Millisecond,
+		Configure: func(i int, cfg *node.Config) {
+			self := cfg.PeerAddr
+			cfg.Join = []string{"peers.test:7070"}
+			cfg.Resolve = func(host string) ([]string, error) {
+				if host != "peers.test" {
+					return nil, fmt.Errorf("no such host %q", host)
+				}
+				if time.Since(start) < 300*time.Millisecond {
+					return []string{strings.TrimSuffix(self, ":7070")}, nil
+				}
+				var hosts []string
+				for _, a := range all {
+					hosts = append(hosts, strings.TrimSuffix(a, ":7070"))
+				}
+				return hosts, nil
+			}
+		}})
+	l := c.WaitLeader(30 * time.Second)
+	st := l.Placement()
+	if st == nil || len(st.Members) != nodes {
+		var members []string
+		if st != nil {
+			for _, m := range st.Members {
+				members = append(members, m.Peer)
+			}
+		}
+		t.Fatalf("the leader's cluster has members %v, want all %d nodes", members, nodes)
+	}
 }

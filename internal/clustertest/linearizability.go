@@ -42,6 +42,13 @@ type OpInput struct {
 	Key    string
 	Value  string // put/create/cas: the value; append: the suffix
 	Expect string // cas: the value the client read with the ETag it sends
+	// TTL, when positive, makes a put or create's value expire that long
+	// after the write takes effect (?ttl=).
+	TTL time.Duration
+	// Call and Return are the operation's times in the history (Return is
+	// math.MaxInt64 for an unknown outcome): the model needs them to place
+	// expiries, which porcupine's steps do not otherwise see.
+	Call, Return int64
 }
 
 // OpOutput is what a client saw.
@@ -55,6 +62,44 @@ type OpOutput struct {
 type kvState struct {
 	exists bool
 	value  string
+	// expLo and expHi bound when the value expires (history times; 0: it
+	// does not): the leader stamps the expiry at the write's linearization
+	// point, somewhere in the write's call..return, plus its ttl.
+	expLo, expHi int64
+}
+
+// ExpirySkew is how far the instant a value counts as expired may lie
+// outside [call+ttl, return+ttl] of the write that set it. The in-process
+// cluster's nodes share one clock, so only the millisecond stamps count
+// (replication.ExpiryOf truncates the leader's now to a millisecond).
+const ExpirySkew = 2 * time.Millisecond
+
+// possibleStates returns the states the key may be in at some instant of
+// an operation called at call and returned at ret, given state s: a value
+// with an expiry is still there if the operation may come before the
+// latest expiry, and gone (expired, absent) if it may come after the
+// earliest.
+func possibleStates(s kvState, call, ret int64) []kvState {
+	if !s.exists || s.expHi == 0 {
+		return []kvState{s}
+	}
+	skew := int64(ExpirySkew)
+	var out []kvState
+	if call < satAdd(s.expHi, skew) {
+		out = append(out, s)
+	}
+	if ret >= s.expLo-skew {
+		out = append(out, kvState{})
+	}
+	return out
+}
+
+// satAdd adds without overflowing past math.MaxInt64 (an unknown return).
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // KVModel is the sequential specification of one key, partitioned by key.
@@ -79,25 +124,37 @@ var KVModel = porcupine.NondeterministicModel{
 	},
 	Init: func() []interface{} { return []interface{}{kvState{}} },
 	Step: func(state, input, output interface{}) []interface{} {
-		s, in, out := state.(kvState), input.(OpInput), output.(OpOutput)
-		if in.Kind == OpGet {
-			if out.OK == s.exists && (!out.OK || out.Value == s.value) {
-				return []interface{}{s}
+		in, out := input.(OpInput), output.(OpOutput)
+		var nexts []interface{}
+		add := func(s kvState) {
+			for _, n := range nexts {
+				if n.(kvState) == s {
+					return
+				}
 			}
-			return nil
+			nexts = append(nexts, s)
 		}
-		next, applies := applyOp(s, in)
-		switch {
-		case out.Unknown && applies:
-			return []interface{}{s, next}
-		case out.Unknown:
-			return []interface{}{s}
-		case out.OK && applies:
-			return []interface{}{next}
-		case !out.OK && !applies:
-			return []interface{}{s}
+		for _, s := range possibleStates(state.(kvState), in.Call, in.Return) {
+			if in.Kind == OpGet {
+				if out.OK == s.exists && (!out.OK || out.Value == s.value) {
+					add(s)
+				}
+				continue
+			}
+			next, applies := applyOp(s, in)
+			switch {
+			case out.Unknown && applies:
+				add(s)
+				add(next)
+			case out.Unknown:
+				add(s)
+			case out.OK && applies:
+				add(next)
+			case !out.OK && !applies:
+				add(s)
+			}
 		}
-		return nil
+		return nexts
 	},
 	DescribeOperation: func(input, output interface{}) string {
 		in, out := input.(OpInput), output.(OpOutput)
@@ -116,6 +173,9 @@ var KVModel = porcupine.NondeterministicModel{
 		if in.Kind == OpCAS {
 			arg = fmt.Sprintf("%s if %q", in.Value, in.Expect)
 		}
+		if in.TTL > 0 {
+			arg += " ttl " + in.TTL.String()
+		}
 		return fmt.Sprintf("%s(%s %s) -> %s", opNames[in.Kind], in.Key, arg, res)
 	},
 	DescribeState: func(state interface{}) string {
@@ -123,25 +183,35 @@ var KVModel = porcupine.NondeterministicModel{
 		if !s.exists {
 			return "absent"
 		}
+		if s.expHi != 0 {
+			return fmt.Sprintf("%q expiring in [%.3fs, %.3fs]", s.value, float64(s.expLo)/1e9, float64(s.expHi)/1e9)
+		}
 		return fmt.Sprintf("%q", s.value)
 	},
 }
 
 // applyOp returns the state after a write and whether its preconditions
 // hold in s (a write whose preconditions fail changes nothing).
+// A write with a ttl sets the expiry, one without clears it, and an
+// append to a value keeps the value's.
 func applyOp(s kvState, in OpInput) (kvState, bool) {
+	set := kvState{exists: true, value: in.Value}
+	if in.TTL > 0 {
+		set.expLo, set.expHi = in.Call+int64(in.TTL), satAdd(in.Return, int64(in.TTL))
+	}
 	switch in.Kind {
 	case OpPut:
-		return kvState{true, in.Value}, true
+		return set, true
 	case OpCreate:
-		return kvState{true, in.Value}, !s.exists
+		return set, !s.exists
 	case OpAppend:
 		if !s.exists {
-			return kvState{true, in.Value}, true
+			return set, true
 		}
-		return kvState{true, s.value + in.Value}, true
+		s.value += in.Value
+		return s, true
 	case OpCAS:
-		return kvState{true, in.Value}, s.exists && s.value == in.Expect
+		return set, s.exists && s.value == in.Expect
 	case OpDelete:
 		return kvState{}, s.exists
 	}
@@ -164,11 +234,11 @@ type History struct {
 func NewHistory() *History { return &History{start: time.Now()} }
 
 func (h *History) add(client int, in OpInput, call time.Time, out OpOutput, ret time.Time) {
-	op := porcupine.Operation{ClientId: client, Input: in, Output: out,
-		Call: int64(call.Sub(h.start)), Return: int64(ret.Sub(h.start))}
+	in.Call, in.Return = int64(call.Sub(h.start)), int64(ret.Sub(h.start))
 	if out.Unknown {
-		op.Return = math.MaxInt64 // it may take effect at any later time
+		in.Return = math.MaxInt64 // it may take effect at any later time
 	}
+	op := porcupine.Operation{ClientId: client, Input: in, Output: out, Call: in.Call, Return: in.Return}
 	h.mu.Lock()
 	h.ops = append(h.ops, op)
 	h.mu.Unlock()
@@ -192,11 +262,22 @@ func (h *History) Stats() (ops, unknown int) {
 	return ops, unknown
 }
 
+// ClientOptions shape the operations RunClientWith issues.
+type ClientOptions struct {
+	// TTLs gives half of the puts and creates a ttl of 20 to 300ms.
+	TTLs bool
+}
+
 // RunClient issues random operations on keys through nodes() until stop
 // closes, recording each in h. Reads that fail and writes answered 503 are
 // left out (they changed nothing); writes answered 504 (or another 5xx)
 // are recorded with unknown outcomes.
 func RunClient(h *History, id int, seed uint64, keys []string, nodes func() []Doer, stop <-chan struct{}) {
+	RunClientWith(h, id, seed, keys, nodes, stop, ClientOptions{})
+}
+
+// RunClientWith is RunClient with options.
+func RunClientWith(h *History, id int, seed uint64, keys []string, nodes func() []Doer, stop <-chan struct{}, opts ClientOptions) {
 	rng := rand.New(rand.NewPCG(seed, uint64(id)))
 	seen := map[string]struct{ value, etag string }{}
 	for seq := 0; ; seq++ {
@@ -239,6 +320,10 @@ func RunClient(h *History, id int, seed uint64, keys []string, nodes func() []Do
 		}
 		if in.Kind == OpGet {
 			in.Value = ""
+		}
+		if opts.TTLs && (in.Kind == OpPut || in.Kind == OpCreate) && rng.IntN(2) == 0 {
+			in.TTL = time.Duration(20+rng.IntN(281)) * time.Millisecond
+			path += fmt.Sprintf("?ttl=%dms", in.TTL.Milliseconds())
 		}
 		call := time.Now()
 		r := n.Do(method, path, body, header...)
