@@ -123,10 +123,24 @@ func TestSwarmStack(t *testing.T) {
 	w.checkKeys(t, ports(cs), kv, 2*time.Minute)
 	step("after the roll, every one of %d keys reads back (%d acknowledged during the roll): %s", len(kv), len(roll.acked), w.describe(cs))
 
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch := watchAll(ctx, cs)
 	w.mustDocker(time.Minute, "service", "scale", "--detach", w.service()+"=3")
-	cs = w.waitSettled(t, 3, len(kv), 4*time.Minute)
+	remaining := w.waitSettled(t, 3, len(kv), 4*time.Minute)
+	var stopped []container
+	for _, c := range cs {
+		if !slices.ContainsFunc(remaining, func(r container) bool { return r.ID == c.ID }) {
+			stopped = append(stopped, c)
+		}
+	}
+	if len(stopped) != 2 {
+		t.Errorf("scaling 5 → 3 stopped %d tasks (%s), want 2", len(stopped), names(stopped))
+	}
+	checkLeft(t, stopped, watch, time.Minute)
+	cs = remaining
 	w.checkKeys(t, ports(cs), kv, 2*time.Minute)
-	step("scaled down to 3; every one of %d keys reads back: %s", len(kv), w.describe(cs))
+	step("scaled down to 3 (SIGTERM handoffs of %s); every one of %d keys reads back: %s", names(stopped), len(kv), w.describe(cs))
 }
 
 // newSwarmStack prepares a stack of its own on a swarm, making the swarm
@@ -433,13 +447,19 @@ type rollResult struct {
 	refusedKeys  []string          // the keys of the refused writes
 }
 
+// rollWritePace is the least time between two writes of the roll's
+// writer (a write and its retries may take longer).
+const rollWritePace = 20 * time.Millisecond
+
 // rollValue is the value the roll's writer writes under key.
 func rollValue(key string) string { return "written during the roll: " + key }
 
 // rollWhileWriting runs `docker service update --force` on the node
 // service while one writer writes keys one after the other through the
-// running tasks, and returns when the update has completed and the writer
-// stopped. A write is retried, with backoff, on the next task while it
+// running tasks, at most one every rollWritePace, and returns when the
+// update has completed and the writer stopped. Every task running before
+// the update must exit 0 having handed its buckets off (within the stack
+// file's stop_grace_period). A write is retried, with backoff, on the next task while it
 // fails in a way that may pass (503, 502, 504, no answer), for up to 20
 // tries; one that still fails, or fails otherwise, is refused. Only
 // acknowledged writes are recorded as written.
@@ -474,11 +494,15 @@ func (w *swarmStack) rollWhileWriting(t *testing.T) rollResult {
 		began := time.Now()
 		defer func() { res.wrote = time.Since(began) }()
 		next := 0
-		for i := 0; i < 20_000 && time.Since(began) < 15*time.Minute; i++ {
+		// Paced, so that the writes span the whole roll (a few minutes)
+		// and their keys stay quick to read back.
+		pace := time.NewTicker(rollWritePace)
+		defer pace.Stop()
+		for i := 0; i < 30_000 && time.Since(began) < 15*time.Minute; i++ {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-pace.C:
 			}
 			key := fmt.Sprintf("roll/key-%05d", i)
 			res.attempted++
@@ -523,6 +547,10 @@ func (w *swarmStack) rollWhileWriting(t *testing.T) rollResult {
 	})
 	defer wg.Wait()
 	defer halt() // on a failure too: the writer stops before the test ends
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := w.tasks()
+	watch := watchAll(ctx, before)
 	began := time.Now()
 	w.mustDocker(2*time.Minute, "service", "update", "--detach", "--force", "--no-resolve-image", w.service())
 	var state string
@@ -545,5 +573,40 @@ func (w *swarmStack) rollWhileWriting(t *testing.T) rollResult {
 	res.took = time.Since(began)
 	halt()
 	wg.Wait()
+	checkLeft(t, before, watch, time.Minute)
 	return res
+}
+
+// watchAll starts following every container of cs until it stops (see
+// watchStop), by container ID.
+func watchAll(ctx context.Context, cs []container) map[string]*stopWatch {
+	watch := map[string]*stopWatch{}
+	for _, c := range cs {
+		watch[c.ID] = watchStop(ctx, c)
+	}
+	return watch
+}
+
+// checkLeft fails the test unless every container of cs stops within
+// timeout with exit code 0, having logged that it handed its buckets off
+// and left the cluster: a handoff that outlasts stop_grace_period ends in
+// SIGKILL (137).
+func checkLeft(t *testing.T, cs []container, watch map[string]*stopWatch, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for _, c := range cs {
+		w := watch[c.ID]
+		select {
+		case <-w.done:
+		case <-deadline:
+			t.Fatalf("%s: still running %v after Swarm stopped it", c.Name, timeout)
+		}
+		if w.exit != "0" {
+			t.Errorf("%s exited with %q (%v), want 0: killed before its handoff ended?", c.Name, w.exit, w.err)
+		}
+		logs := w.Logs()
+		if !strings.Contains(logs, "left the cluster") || strings.Contains(logs, "could not hand buckets off") {
+			t.Errorf("%s did not log a completed handoff (`left the cluster`):\n%s", c.Name, logs)
+		}
+	}
 }
