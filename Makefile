@@ -3,6 +3,7 @@
 #   make up       start the cluster (3 nodes) and wait until it is ready
 #   make down     stop it and remove its containers and networks
 #   make e2e      the container tests (a few minutes; need Docker)
+#   make swarm-e2e  the Docker Swarm test only (deploy/swarm.yml)
 
 # `docker compose` (v2) where it answers, else `docker-compose` (v1).
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -11,7 +12,7 @@ COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 JUMPKV_HTTP_PORTS ?= 8080-8089
 export JUMPKV_HTTP_PORTS
 
-.PHONY: build image up down e2e
+.PHONY: build image up down e2e swarm-e2e
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/jumpkv ./cmd/jumpkv
@@ -47,5 +48,10 @@ up: .env
 down:
 	$(COMPOSE) down -v --remove-orphans
 
+# Every container test, the Swarm one included (it makes a single-node
+# swarm if the engine is in none, and leaves it after).
 e2e:
-	JUMPKV_COMPOSE="$(COMPOSE)" go test -tags e2e -count=1 -v -timeout 15m ./e2e
+	JUMPKV_COMPOSE="$(COMPOSE)" go test -tags e2e -count=1 -v -timeout 30m ./e2e
+
+swarm-e2e:
+	go test -tags e2e -count=1 -v -timeout 20m -run TestSwarmStack ./e2e

@@ -43,7 +43,14 @@ type statusView struct {
 	InSync bool   `json:"in_sync"`
 }
 
-func base(port string) string { return "http://127.0.0.1:" + port }
+// base returns the URL of the node at port on 127.0.0.1, or at addr when
+// it is a host:port (a container's own address).
+func base(port string) string {
+	if strings.Contains(port, ":") {
+		return "http://" + port
+	}
+	return "http://127.0.0.1:" + port
+}
 
 func keyURL(port, key string) string { return base(port) + "/v1/kv/" + url.PathEscape(key) }
 
