@@ -59,6 +59,11 @@ func TestSwarmStack(t *testing.T) {
 	w.deploy(id)
 	cs := w.waitSettled(t, 3, 0, 4*time.Minute)
 	step("deployed stack %s: 3 tasks form one cluster: %s", w.name, w.describe(cs))
+	// The secret reaches the tasks as a Docker secret file, not in the
+	// service's definition, which anyone with manager access can read.
+	if spec := w.mustDocker(time.Minute, "service", "inspect", w.service()); strings.Contains(spec, w.secret) {
+		t.Errorf("docker service inspect shows the cluster secret")
+	}
 
 	kv := map[string]string{}
 	for i := range 500 {
@@ -214,11 +219,15 @@ func (w *swarmStack) deploy(image string) {
 	cmd := exec.CommandContext(ctx, "docker", "stack", "deploy", "--resolve-image", "never",
 		"-c", filepath.Join(w.root, "deploy", "swarm.yml"), w.name)
 	cmd.Dir = w.root
+	secretFile := filepath.Join(w.t.TempDir(), "cluster-secret")
+	if err := os.WriteFile(secretFile, []byte(w.secret+"\n"), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(),
 		"JUMPKV_IMAGE="+image,
 		"JUMPKV_HTTP_PORT="+w.port,
 		"JUMPKV_PEER_SUBNET="+w.subnet,
-		"JUMPKV_CLUSTER_SECRET="+w.secret)
+		"JUMPKV_CLUSTER_SECRET_FILE="+secretFile)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		w.t.Fatalf("docker stack deploy: %v\n%s", err, out)
@@ -267,6 +276,7 @@ func (w *swarmStack) cleanup() {
 	}
 	gone("containers", "container", "ls", "-aq", "--filter", label)
 	gone("networks", "network", "ls", "-q", "--filter", label)
+	gone("secrets", "secret", "ls", "-q", "--filter", label)
 	if out, _ := run(ctx, "docker", "volume", "ls", "-q", "--filter", label); len(strings.Fields(out)) > 0 {
 		if out, err := run(ctx, "docker", append([]string{"volume", "rm"}, strings.Fields(out)...)...); err != nil {
 			t.Errorf("docker volume rm: %v\n%s", err, out)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,45 @@ func TestIDFlag(t *testing.T) {
 	fs, f := newNodeFlags(io.Discard)
 	if err := f.parse(fs, nil, []string{"JUMPKV_ID=ordinal:jumpkv-4"}); err != nil || f.id != 5 {
 		t.Errorf("JUMPKV_ID=ordinal:jumpkv-4: %d, %v; want 5", f.id, err)
+	}
+}
+
+// TestClusterSecretFile: the secret comes from a file (a Docker or
+// Kubernetes secret) without its trailing newline; giving it both ways,
+// an empty file, a missing one or an oversized one is an error that says
+// so.
+func TestClusterSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", "  0123456789abcdef0123456789abcdef\n")
+	for _, c := range []struct {
+		name       string
+		args, env  []string
+		wantSecret string
+		wantErr    string
+	}{
+		{"flag", []string{"--cluster-secret-file", good}, nil, "0123456789abcdef0123456789abcdef", ""},
+		{"environment", nil, []string{"JUMPKV_CLUSTER_SECRET_FILE=" + good}, "0123456789abcdef0123456789abcdef", ""},
+		{"both", []string{"--cluster-secret-file", good}, []string{"JUMPKV_CLUSTER_SECRET=x"}, "", "both given"},
+		{"empty", []string{"--cluster-secret-file", write("empty", " \n")}, nil, "", "is empty"},
+		{"missing", []string{"--cluster-secret-file", filepath.Join(dir, "none")}, nil, "", "no such file"},
+		{"too large", []string{"--cluster-secret-file", write("large", strings.Repeat("s", maxSecretFile+1))}, nil, "", "more than"},
+	} {
+		fs, f := newNodeFlags(io.Discard)
+		err := f.parse(fs, c.args, c.env)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.wantErr)
+		case c.wantErr == "" && f.secret != c.wantSecret:
+			t.Errorf("%s: secret %q, want %q", c.name, f.secret, c.wantSecret)
+		}
 	}
 }

@@ -61,6 +61,7 @@ type nodeFlags struct {
 	maxValue      sizeFlag
 	maxMemory     sizeFlag
 	secret        string
+	secretFile    string
 	insecurePeers bool
 	tlsCert       string
 	tlsKey        string
@@ -102,6 +103,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&f.maxMemory, "max-memory", "data a node may hold before writes that grow it are refused with 507 (e.g. 2GiB); 0: 90% of the container's memory limit when there is one, else no limit")
 	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
+	fs.StringVar(&f.secretFile, "cluster-secret-file", "", "file holding the cluster secret (surrounding whitespace is ignored), e.g. a Docker or Kubernetes secret mounted as a file; instead of --cluster-secret")
 	fs.BoolVar(&f.insecurePeers, "insecure-peers", false, "without --cluster-secret, accept peer connections from any address (by default only from loopback): anyone who reaches the peer port can then read every key and take the cluster over")
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory where this node keeps its data durable (a log and snapshots); empty keeps it in memory only")
 	fs.StringVar(&f.fsync, "fsync", "always", "with --data-dir: always (a write is acknowledged once on disk at every replica; group-committed), everysec or no (as Redis's appendfsync)")

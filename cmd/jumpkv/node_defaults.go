@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -32,12 +33,45 @@ func (f *nodeFlags) parse(fs *flag.FlagSet, args, env []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected arguments %q (flags only; jumpkv node --help lists them)", rest)
 	}
+	if f.secretFile != "" {
+		if f.secret != "" {
+			return usagef("--cluster-secret and --cluster-secret-file (or JUMPKV_CLUSTER_SECRET and JUMPKV_CLUSTER_SECRET_FILE) both given: give one")
+		}
+		if f.secret, err = readSecretFile(f.secretFile); err != nil {
+			return err
+		}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if !set["http"] && !set["peer"] && !set["join"] && !set["advertise"] {
 		f.http, f.peer = loopbackHTTP, loopbackPeer
 	}
 	return nil
+}
+
+// maxSecretFile bounds what --cluster-secret-file reads.
+const maxSecretFile = 4 << 10
+
+// readSecretFile returns the secret held in path, without surrounding
+// whitespace (a file written with echo ends in a newline).
+func readSecretFile(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--cluster-secret-file: %v", err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("--cluster-secret-file %s: %v", path, err)
+	case len(b) > maxSecretFile:
+		return "", fmt.Errorf("--cluster-secret-file %s: more than %d bytes; want the secret alone", path, maxSecretFile)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("--cluster-secret-file %s is empty", path)
+	}
+	return secret, nil
 }
 
 // openAPIWarning returns the warning a node prints at start when its
