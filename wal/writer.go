@@ -123,6 +123,60 @@ func (l *Log) passTurn() {
 	next.done <- errLead
 }
 
+// TryAppendBatch is AppendBatch for a caller that must not wait for the
+// disk or for other appenders (a connection's reader, say). It appends
+// recs only when it can write them itself at once: the fsync mode does not
+// fsync each append (everysec or no), nobody else is writing or waiting
+// to, and the write needs neither a new segment nor the repair of an
+// earlier failure (each means fsyncs). Otherwise it returns ErrWouldWait
+// and has changed nothing. It still waits for its write to the file (the
+// page cache), and appenders arriving meanwhile may join the write.
+func (l *Log) TryAppendBatch(recs [][]byte) error {
+	if l.cfg.Fsync == FsyncAlways {
+		return ErrWouldWait
+	}
+	size := 0
+	for _, rec := range recs {
+		if len(rec) > l.cfg.MaxRecord {
+			return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
+		}
+		size += frameHeader + len(rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	l.q.Lock()
+	switch {
+	case l.q.closed:
+		l.q.Unlock()
+		return ErrClosed
+	case !l.q.running:
+		l.q.Unlock()
+		return ErrNotReplayed
+	case l.q.writing || !l.wmu.TryLock():
+		l.q.Unlock()
+		return ErrWouldWait
+	}
+	// Nobody writing, so nothing is queued: r is the batch's first request.
+	if l.w.broken != nil || l.w.seg.size+int64(size) >= l.cfg.SegmentSize {
+		l.wmu.Unlock()
+		l.q.Unlock()
+		return ErrWouldWait
+	}
+	r := l.requests.Get().(*request)
+	r.many, r.size = recs, size
+	l.q.reqs = append(l.q.reqs, r)
+	l.q.writing = true
+	l.q.Unlock()
+	l.writeBatch()
+	l.wmu.Unlock()
+	l.passTurn()
+	err := <-r.done
+	r.many = nil
+	l.requests.Put(r)
+	return err
+}
+
 // control runs fn as the writer would, between batches (rotation for a
 // snapshot). It returns ErrClosed once Close has begun.
 func (l *Log) control(fn func()) error {
