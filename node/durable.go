@@ -10,6 +10,7 @@ import (
 	"github.com/jumpkv/jumpkv/persist"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/wal"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -203,6 +204,14 @@ func (n *Node) markHeld(b int) error {
 // check still allows them: the check and the apply stay one step, as
 // replication.FenceWrite requires.
 func (n *Node) applyChecked(b int, es []store.Entry, check func() error) (applied bool, err error) {
+	return n.applyCheckedAs(b, es, check, false)
+}
+
+// applyCheckedAs is applyChecked; inline, on a connection's reader, it
+// does not wait for the disk or other writers: it returns
+// transport.ErrWouldBlock, having changed nothing, when the data
+// directory's log cannot take the entries at once (persist.TryAppend).
+func (n *Node) applyCheckedAs(b int, es []store.Entry, check func() error, inline bool) (applied bool, err error) {
 	if n.persist == nil {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -220,7 +229,7 @@ func (n *Node) applyChecked(b int, es []store.Entry, check func() error) (applie
 	if err != nil {
 		return false, err
 	}
-	err = n.persist.Append(b, es, func() error {
+	apply := func() error {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if err := check(); err != nil {
@@ -230,7 +239,15 @@ func (n *Node) applyChecked(b int, es []store.Entry, check func() error) (applie
 			applied = n.store.Apply(b, e) || applied
 		}
 		return nil
-	})
+	}
+	if inline {
+		err = n.persist.TryAppend(b, es, apply)
+		if errors.Is(err, wal.ErrWouldWait) {
+			return false, transport.ErrWouldBlock
+		}
+	} else {
+		err = n.persist.Append(b, es, apply)
+	}
 	return applied, storageErr(err)
 }
 

@@ -80,6 +80,27 @@ func TestWholeClusterRestartKeepsEveryKey(t *testing.T) {
 	})
 }
 
+// TestWholeClusterRestartEverysec is the whole-cluster restart under
+// --fsync everysec, where a replica writes a replicated entry to its log
+// on the connection's reader (persist.TryAppend) rather than on a
+// goroutine of its own: every acknowledged key still reads back.
+func TestWholeClusterRestartEverysec(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Durable: true,
+			Configure: func(_ int, cfg *node.Config) { cfg.Fsync = wal.FsyncEverySec }})
+		settle(t, c)
+		live, deleted := loadAndDelete(t, c, "everysec", 300)
+		for i := range 3 {
+			c.Kill(i)
+		}
+		for i := range 3 {
+			c.Restart(i)
+		}
+		settle(t, c)
+		checkEveryNode(t, c, live, deleted)
+	})
+}
+
 // TestRestartedNodeKeepsItsCopies restarts one node before it counts as
 // dead: it comes back with the same incarnation, so its copies count, and
 // it copies nothing to be in sync again.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wal"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -20,7 +21,11 @@ import (
 func (n *Node) Quick(msg wire.Message) bool {
 	switch m := msg.(type) {
 	case *wire.Replicate:
-		return n.persist == nil // a durable write waits for the disk
+		// A durable write under fsync always waits for the disk. Under
+		// everysec or no it is only written to the file, and the reader
+		// writes it itself when it can do so at once (persist.TryAppend);
+		// otherwise it declines.
+		return n.persist == nil || n.cfg.Fsync != wal.FsyncAlways
 	case *wire.Events:
 		return true
 	case *wire.Read:
@@ -66,7 +71,7 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire
 	case *wire.Digests:
 		return n.onDigests(m), nil
 	case *wire.Replicate:
-		return n.onReplicate(from, req.Term, m)
+		return n.onReplicate(ctx, from, req.Term, m)
 	case *wire.Read:
 		return n.onRead(ctx, from, req.Term, m)
 	case *wire.Forward:

@@ -13,6 +13,7 @@ import (
 	"github.com/jumpkv/jumpkv/replication"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -415,8 +416,8 @@ func (n *Node) replicateTo(ctx context.Context, m wire.Member, term uint64, msg 
 }
 
 // onReplicate applies a write the leader sends to this replica.
-func (n *Node) onReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (wire.Message, error) {
-	applied, err := n.applyReplicate(from, term, m)
+func (n *Node) onReplicate(ctx context.Context, from shard.NodeID, term uint64, m *wire.Replicate) (wire.Message, error) {
+	applied, err := n.applyReplicateAs(from, term, m, transport.Inline(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -430,12 +431,19 @@ func (n *Node) onReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (w
 // under n.mu), no write checked under the old one can still land, so a
 // merge under the new authority sees every write it will ever take.
 func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate) (bool, error) {
+	return n.applyReplicateAs(from, term, m, false)
+}
+
+// applyReplicateAs is applyReplicate; inline (on a connection's reader) it
+// returns transport.ErrWouldBlock, having changed nothing, rather than
+// wait for the data directory.
+func (n *Node) applyReplicateAs(from shard.NodeID, term uint64, m *wire.Replicate, inline bool) (bool, error) {
 	b := m.Bucket
 	if b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
 		return false, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
 	}
 	if n.persist != nil {
-		return n.applyChecked(b, []store.Entry{m.Entry}, func() error { return n.checkReplicateLocked(from, term, m) })
+		return n.applyCheckedAs(b, []store.Entry{m.Entry}, func() error { return n.checkReplicateLocked(from, term, m) }, inline)
 	}
 	// Memory only: the check and the apply in one short hold of mu (a
 	// store apply takes only the store's own locks).

@@ -91,7 +91,7 @@ type Durable struct {
 
 	// barrier is held for reading across an append and its apply, and
 	// for writing while a snapshot starts (the log rotates).
-	barrier sync.RWMutex
+	barrier *barrier
 
 	// mu guards held and state: what the next snapshot writes besides the
 	// entries. compacting is true while a snapshot is written.
@@ -119,7 +119,7 @@ func Open(cfg Config, mem *store.Store) (*Durable, Recovered, error) {
 	if err != nil {
 		return nil, Recovered{}, err
 	}
-	d := &Durable{cfg: cfg, log: l, mem: mem, held: make([]bool, cfg.Buckets)}
+	d := &Durable{cfg: cfg, log: l, mem: mem, held: make([]bool, cfg.Buckets), barrier: newBarrier()}
 	var rec Recovered
 	if raw, err := l.LoadMeta("identity"); err == nil {
 		if rec.Identity, err = parseIdentity(raw); err != nil {
@@ -179,11 +179,62 @@ func (d *Durable) SaveIdentity(id Identity) error {
 // (a full or failing disk: errors.Is(err, wal.ErrNoSpace)), apply is not
 // called.
 func (d *Durable) Append(b int, entries []store.Entry, apply func() error) error {
-	recs := make([][]byte, len(entries))
-	for i := range entries {
-		recs[i] = appendEntry(nil, b, &entries[i])
+	enc := encoders.Get().(*encoder)
+	err := d.appendThen(enc.entries(b, entries), apply)
+	enc.release()
+	return err
+}
+
+// TryAppend is Append for a caller that must not wait for the disk or for
+// other writers (see wal.Log.TryAppendBatch): it returns an error
+// matching wal.ErrWouldWait, having logged and applied nothing, when
+// appending would wait (under fsync always, always).
+func (d *Durable) TryAppend(b int, entries []store.Entry, apply func() error) error {
+	if !d.barrier.TryRLock() { // a snapshot is starting
+		return wal.ErrWouldWait
 	}
-	return d.appendThen(recs, apply)
+	defer d.barrier.RUnlock()
+	enc := encoders.Get().(*encoder)
+	err := d.log.TryAppendBatch(enc.entries(b, entries))
+	enc.release()
+	if err != nil {
+		return err
+	}
+	return apply()
+}
+
+// encoder encodes a write's records into one reused buffer (the log copies
+// them before Append returns).
+type encoder struct {
+	buf  []byte
+	ends []int
+	recs [][]byte
+}
+
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// entries returns the records of entries of bucket b, valid until release.
+func (e *encoder) entries(b int, entries []store.Entry) [][]byte {
+	e.buf, e.ends, e.recs = e.buf[:0], e.ends[:0], e.recs[:0]
+	for i := range entries {
+		e.buf = appendEntry(e.buf, b, &entries[i])
+		e.ends = append(e.ends, len(e.buf))
+	}
+	start := 0
+	for _, end := range e.ends {
+		e.recs = append(e.recs, e.buf[start:end:end])
+		start = end
+	}
+	return e.recs
+}
+
+// release returns e to the pool, unless a large write grew it.
+func (e *encoder) release() {
+	if cap(e.buf) > 1<<20 {
+		return
+	}
+	clear(e.recs)
+	encoders.Put(e)
 }
 
 // Purge logs the removal of key's tombstone at v in bucket b, then calls
@@ -210,10 +261,14 @@ func (d *Durable) MarkHeld(b int) error {
 	})
 }
 
-// SaveState records the cluster state the node installed.
+// SaveState records the cluster state the node installed. The node calls
+// it holding its own lock, which an appender's apply may be waiting for:
+// it goes ahead of a snapshot start that waits (barrier.rLockUrgent).
 func (d *Durable) SaveState(state []byte) error {
 	rec := append([]byte{kindState}, state...)
-	return d.appendThen([][]byte{rec}, func() error {
+	d.barrier.rLockUrgent()
+	defer d.barrier.RUnlock()
+	return d.appendLocked([][]byte{rec}, func() error {
 		d.mu.Lock()
 		d.state = append(d.state[:0:0], state...)
 		d.mu.Unlock()
@@ -224,6 +279,12 @@ func (d *Durable) SaveState(state []byte) error {
 func (d *Durable) appendThen(recs [][]byte, apply func() error) error {
 	d.barrier.RLock()
 	defer d.barrier.RUnlock()
+	return d.appendLocked(recs, apply)
+}
+
+// appendLocked appends recs, then calls apply; the caller holds the
+// barrier shared.
+func (d *Durable) appendLocked(recs [][]byte, apply func() error) error {
 	if err := d.log.AppendBatch(recs); err != nil {
 		return err
 	}

@@ -236,3 +236,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTryAppend: under fsync everysec an entry logged without waiting is
+// applied and recovered; while a snapshot starts (the barrier held) and
+// under fsync always, TryAppend declines and changes nothing.
+func TestTryAppend(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Log.Fsync = wal.FsyncEverySec
+	d, mem, _ := open(t, cfg)
+	e := store.Entry{Key: "k", Value: []byte("v"), Version: store.Version{Term: 1, Seq: 1}}
+	apply := func(e store.Entry) func() error { return func() error { mem.Apply(0, e); return nil } }
+	if err := d.TryAppend(0, []store.Entry{e}, apply(e)); err != nil {
+		t.Fatalf("TryAppend: %v", err)
+	}
+	d.barrier.Lock() // a snapshot starting
+	e2 := store.Entry{Key: "k2", Value: []byte("v2"), Version: store.Version{Term: 1, Seq: 2}}
+	err := d.TryAppend(0, []store.Entry{e2}, apply(e2))
+	d.barrier.Unlock()
+	if !errors.Is(err, wal.ErrWouldWait) {
+		t.Fatalf("TryAppend while a snapshot starts: %v, want ErrWouldWait", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := store.New(testBuckets)
+	want.Apply(0, e)
+	sameStores(t, "before the restart", mem, want)
+	d, got, _ := open(t, cfg)
+	sameStores(t, "after the restart", got, want)
+	d.Close()
+
+	cfg.Log.Fsync = wal.FsyncAlways
+	d, _, _ = open(t, cfg)
+	defer d.Close()
+	called := false
+	if err := d.TryAppend(0, []store.Entry{e2}, func() error { called = true; return nil }); !errors.Is(err, wal.ErrWouldWait) || called {
+		t.Fatalf("TryAppend under fsync always: %v (applied: %v), want ErrWouldWait", err, called)
+	}
+}

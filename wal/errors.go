@@ -26,6 +26,9 @@ var (
 	// ErrSnapshotBusy is returned by StartSnapshot while another snapshot
 	// is being written.
 	ErrSnapshotBusy = errors.New("wal: a snapshot is already in progress")
+	// ErrWouldWait is returned by TryAppendBatch when the append would
+	// wait for an fsync or for other appenders; nothing was appended.
+	ErrWouldWait = errors.New("wal: the append would wait")
 	// ErrLocked means another process (or another Log) holds the directory.
 	ErrLocked = errors.New("wal: data directory in use by another process")
 )

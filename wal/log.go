@@ -26,20 +26,22 @@ type Log struct {
 	// files is the directory listing Open found, consumed by Replay.
 	files dirFiles
 
-	// q is the hand-off from appenders to the writer goroutine.
+	// q is the queue of appends (writer.go: appenders take turns writing).
 	q struct {
 		sync.Mutex
 		reqs     []*request // waiting, in arrival order
+		writing  bool       // an appender writes, or has been given the turn
 		closed   bool       // Close has begun: no more requests
 		replayed bool       // Replay has been called
-		running  bool       // Replay finished: the writer takes requests
+		running  bool       // Replay finished: appends are taken
 	}
-	wake chan struct{} // capacity 1: the queue has work
-	ctl  chan func()   // run by the writer between batches (rotation)
 	stop chan struct{} // closed by Close
 	wg   sync.WaitGroup
 
-	// w is owned by the writer goroutine once Replay has started it.
+	// wmu is held by whoever writes to the active segment: the appender
+	// whose turn it is, a rotation, Close.
+	wmu sync.Mutex
+	// w is guarded by wmu once Replay has started the log.
 	w struct {
 		seg    *segment
 		buf    []byte
@@ -110,7 +112,7 @@ func Open(cfg Config) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{requests: sync.Pool{New: newRequest}, cfg: cfg, fs: cfg.FS, log: cfg.Logger,
-		wake: make(chan struct{}, 1), ctl: make(chan func()), stop: make(chan struct{})}
+		stop: make(chan struct{})}
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
@@ -175,11 +177,21 @@ func (l *Log) Close() error {
 		l.snapMu.Lock()
 		close(l.stop)
 		l.snapMu.Unlock()
+		// Write what is still queued (an appender whose turn comes later
+		// then finds nothing to write), and keep rotations out.
+		l.wmu.Lock()
+		if running {
+			for l.writeBatch() {
+			}
+		}
+		l.wmu.Unlock()
 		l.wg.Wait()
 		l.metaMu.Lock() // let a SaveMeta under way finish before unlocking the directory
 		l.metaMu.Unlock()
 		if running {
+			l.wmu.Lock()
 			l.closeErr = l.closeActive()
+			l.wmu.Unlock()
 		}
 		if err := l.lock.Close(); err != nil && l.closeErr == nil {
 			l.closeErr = err

@@ -351,3 +351,75 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("ParseFsyncMode accepted sometimes")
 	}
 }
+
+// TestTurnsWithSmallBatches: with batches of one request, almost every
+// appender's turn writes someone else's record first and passes the turn
+// on; rotations for snapshots run between the batches. Every append comes
+// back, and each one acknowledged is replayed, in no particular order.
+func TestTurnsWithSmallBatches(t *testing.T) {
+	cfg := testConfig(t.TempDir(), NewFaultFS(nil))
+	cfg.MaxBatchBytes = 1
+	l, _ := openLog(t, cfg)
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if err := l.Append([]byte{byte(w), byte(i)}); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for range 3 {
+		s, err := l.StartSnapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Abort()
+	}
+	wg.Wait()
+	if st := l.Stats(); st.Batches != writers*each {
+		t.Fatalf("%d batches, want one per append (%d)", st.Batches, writers*each)
+	}
+	_, r := reopen(t, l, cfg)
+	if len(r.log) != writers*each {
+		t.Fatalf("replayed %d records, want %d", len(r.log), writers*each)
+	}
+}
+
+// TestTryAppendBatch: the append a reader may make without waiting
+// happens only when nothing would wait, and otherwise changes nothing.
+func TestTryAppendBatch(t *testing.T) {
+	always, _ := openLog(t, testConfig(t.TempDir(), NewFaultFS(nil)))
+	if err := always.TryAppendBatch([][]byte{[]byte("x")}); !errors.Is(err, ErrWouldWait) {
+		t.Fatalf("TryAppendBatch under fsync always: %v, want ErrWouldWait", err)
+	}
+
+	cfg := testConfig(t.TempDir(), NewFaultFS(nil))
+	cfg.Fsync = FsyncEverySec
+	cfg.SegmentSize = MinSegmentSize
+	l, _ := openLog(t, cfg)
+	if err := l.TryAppendBatch([][]byte{[]byte("one"), []byte("two")}); err != nil {
+		t.Fatalf("TryAppendBatch with nobody writing: %v", err)
+	}
+	l.wmu.Lock() // someone else's turn
+	err := l.TryAppendBatch([][]byte{[]byte("busy")})
+	l.wmu.Unlock()
+	if !errors.Is(err, ErrWouldWait) {
+		t.Fatalf("TryAppendBatch while another writes: %v, want ErrWouldWait", err)
+	}
+	big := make([]byte, MinSegmentSize) // would need a new segment after it
+	if err := l.TryAppendBatch([][]byte{big}); !errors.Is(err, ErrWouldWait) {
+		t.Fatalf("TryAppendBatch that fills the segment: %v, want ErrWouldWait", err)
+	}
+	if err := l.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Appends != 3 {
+		t.Fatalf("%d records appended, want 3", st.Appends)
+	}
+	_, r := reopen(t, l, cfg)
+	sameRecords(t, "after TryAppendBatch", r.log, [][]byte{[]byte("one"), []byte("two"), big})
+}

@@ -115,8 +115,8 @@ func (l *Log) Replay(apply func(src Source, rec []byte) error) (Recovery, error)
 	return rec, l.start(seg, rec.Duration)
 }
 
-// start hands the active segment to the writer and opens the queue, unless
-// Close came first.
+// start installs the active segment and opens the queue, unless Close came
+// first.
 func (l *Log) start(seg *segment, took time.Duration) error {
 	l.q.Lock()
 	defer l.q.Unlock()
@@ -129,13 +129,11 @@ func (l *Log) start(seg *segment, took time.Duration) error {
 	l.active.Store(seg)
 	l.st.recovery = took
 	l.st.mu.Unlock()
-	l.wg.Add(1)
-	go l.writer()
 	if l.cfg.Fsync == FsyncEverySec {
 		l.wg.Add(1)
 		go l.syncer()
 	}
-	l.q.running = true // Close, which sets closed under q, now waits for both
+	l.q.running = true // Close, which sets closed under q, now drains the queue and waits for the syncer
 	return nil
 }
 

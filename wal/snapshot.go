@@ -67,13 +67,10 @@ func (l *Log) startSnapshot() (*Snapshot, error) {
 		seq uint64
 		err error
 	}
-	res := make(chan rotated, 1)
-	select {
-	case l.ctl <- func() { seq, err := l.rotate(); res <- rotated{seq, err} }:
-	case <-l.stop:
-		return nil, ErrClosed
+	var r rotated
+	if err := l.control(func() { r.seq, r.err = l.rotate() }); err != nil {
+		return nil, err
 	}
-	r := <-res
 	if r.err != nil {
 		return nil, fmt.Errorf("wal: snapshot: %w", r.err)
 	}

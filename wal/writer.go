@@ -1,12 +1,13 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
 )
 
-// request is one Append or AppendBatch waiting for the writer.
+// request is one Append or AppendBatch waiting to be written.
 type request struct {
 	one  []byte   // a single record, or
 	many [][]byte // several
@@ -58,7 +59,19 @@ func (l *Log) AppendBatch(recs [][]byte) error {
 	return err
 }
 
-// submit queues r for the writer and waits for its answer.
+// errLead is sent on a waiting request's done channel to make its
+// appender the next writer: the queue holds requests and nobody writes.
+// It never leaves the package.
+var errLead = errors.New("wal: your turn to write")
+
+// submit queues r and waits for its answer. There is no writer goroutine:
+// appenders take turns. The appender that finds nobody writing becomes the
+// writer (q.writing) and writes a batch of everything queued, its own
+// request included (unless MaxBatchBytes cuts the batch short), then
+// passes the turn to the first request still queued, whose appender wakes
+// to write the next batch. So a lone appender writes its own record with
+// no hand-off to another goroutine, and appenders that arrive while a
+// batch is being written (and fsynced) share the next one.
 func (l *Log) submit(r *request) error {
 	l.q.Lock()
 	switch {
@@ -70,42 +83,114 @@ func (l *Log) submit(r *request) error {
 		return ErrNotReplayed
 	}
 	l.q.reqs = append(l.q.reqs, r)
+	lead := !l.q.writing
+	l.q.writing = true
 	l.q.Unlock()
-	l.signal()
-	return <-r.done
-}
-
-func (l *Log) signal() {
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writer is the one goroutine that writes segments: it takes every waiting
-// request (up to MaxBatchBytes), writes them with one write and, with
-// fsync always, one fsync, then answers them all. Between batches it runs
-// control work (rotation for a snapshot). At Close it drains the queue.
-func (l *Log) writer() {
-	defer l.wg.Done()
 	for {
-		select {
-		case <-l.wake:
-			if l.writeBatch() {
-				l.signal() // more waiting: let control work in between
-			}
-		case fn := <-l.ctl:
-			fn()
-		case <-l.stop:
-			for l.writeBatch() {
-			}
-			return
+		if lead {
+			l.lead()
 		}
+		err := <-r.done
+		if err != errLead {
+			return err
+		}
+		lead = true
 	}
+}
+
+// lead writes one batch as the writer, then passes the turn on: to the
+// first request still queued, or to nobody.
+func (l *Log) lead() {
+	l.wmu.Lock()
+	l.writeBatch()
+	l.wmu.Unlock()
+	l.passTurn()
+}
+
+// passTurn ends a writer's turn: it wakes the appender of the first
+// request still queued to write the next batch, or ends the writing.
+func (l *Log) passTurn() {
+	l.q.Lock()
+	if len(l.q.reqs) == 0 {
+		l.q.writing = false
+		l.q.Unlock()
+		return
+	}
+	next := l.q.reqs[0]
+	l.q.Unlock()
+	// next is queued, so nothing has answered it, and its appender waits
+	// on done (capacity 1) for exactly this.
+	next.done <- errLead
+}
+
+// TryAppendBatch is AppendBatch for a caller that must not wait for the
+// disk or for other appenders (a connection's reader, say). It appends
+// recs only when it can write them itself at once: the fsync mode does not
+// fsync each append (everysec or no), nobody else is writing or waiting
+// to, and the write needs neither a new segment nor the repair of an
+// earlier failure (each means fsyncs). Otherwise it returns ErrWouldWait
+// and has changed nothing. It still waits for its write to the file (the
+// page cache), and appenders arriving meanwhile may join the write.
+func (l *Log) TryAppendBatch(recs [][]byte) error {
+	if l.cfg.Fsync == FsyncAlways {
+		return ErrWouldWait
+	}
+	size := 0
+	for _, rec := range recs {
+		if len(rec) > l.cfg.MaxRecord {
+			return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
+		}
+		size += frameHeader + len(rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	l.q.Lock()
+	switch {
+	case l.q.closed:
+		l.q.Unlock()
+		return ErrClosed
+	case !l.q.running:
+		l.q.Unlock()
+		return ErrNotReplayed
+	case l.q.writing || !l.wmu.TryLock():
+		l.q.Unlock()
+		return ErrWouldWait
+	}
+	// Nobody writing, so nothing is queued: r is the batch's first request.
+	if l.w.broken != nil || l.w.seg.size+int64(size) >= l.cfg.SegmentSize {
+		l.wmu.Unlock()
+		l.q.Unlock()
+		return ErrWouldWait
+	}
+	r := l.requests.Get().(*request)
+	r.many, r.size = recs, size
+	l.q.reqs = append(l.q.reqs, r)
+	l.q.writing = true
+	l.q.Unlock()
+	l.writeBatch()
+	l.wmu.Unlock()
+	l.passTurn()
+	err := <-r.done
+	r.many = nil
+	l.requests.Put(r)
+	return err
+}
+
+// control runs fn as the writer would, between batches (rotation for a
+// snapshot). It returns ErrClosed once Close has begun.
+func (l *Log) control(fn func()) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.isClosed() {
+		return ErrClosed
+	}
+	fn()
+	return nil
 }
 
 // take moves the next batch from the queue to l.w.batch and reports
-// whether requests remain.
+// whether requests remain. The caller holds wmu.
 func (l *Log) take() bool {
 	l.q.Lock()
 	defer l.q.Unlock()
@@ -122,7 +207,7 @@ func (l *Log) take() bool {
 }
 
 // writeBatch writes one batch and answers its requests; it reports whether
-// more requests wait.
+// more requests wait. The caller holds wmu.
 func (l *Log) writeBatch() bool {
 	more := l.take()
 	batch := l.w.batch
