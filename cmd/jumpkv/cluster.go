@@ -140,7 +140,11 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 			scheme = "https" // the nodes serve TLS: poll them over it
 		}
 	}
-	go announceLeader(ctx, scheme, children[0].http, *redisPort, out)
+	var addrs []string
+	for _, c := range children {
+		addrs = append(addrs, c.http)
+	}
+	go announceLeader(ctx, scheme, addrs, *redisPort, out)
 
 	allDone := make(chan struct{})
 	go func() {
@@ -206,9 +210,12 @@ func stopChildren(children []*child, out io.Writer) {
 	}
 }
 
-// announceLeader polls a node's /v1/cluster until a leader is known and
-// prints it.
-func announceLeader(ctx context.Context, scheme, httpAddr string, redisPort int, out io.Writer) {
+// announceLeader polls the first node's /v1/cluster until a leader is
+// known and listed at one of this cluster's addresses, and prints it. (A
+// cluster restarted from its data directories on other ports lists its
+// leader at the old address until the leader has rejoined at its new one.)
+func announceLeader(ctx context.Context, scheme string, addrs []string, redisPort int, out io.Writer) {
+	httpAddr := addrs[0]
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		// Local nodes on loopback, often with a self-signed certificate.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
@@ -244,11 +251,14 @@ func announceLeader(ctx context.Context, scheme, httpAddr string, redisPort int,
 		if err != nil || ci.Leader == 0 || ci.Epoch == 0 {
 			continue
 		}
-		who := fmt.Sprintf("node %d", ci.Leader)
+		who := ""
 		for _, n := range ci.Nodes {
-			if n.ID == ci.Leader {
+			if n.ID == ci.Leader && slices.Contains(addrs, n.HTTP) {
 				who = fmt.Sprintf("%s (%d) at %s://%s", n.Name, n.ID, scheme, n.HTTP)
 			}
+		}
+		if who == "" {
+			continue // the leader is not listed at its current address yet
 		}
 		fmt.Fprintf(out, "leader: %s, term %d, %d nodes\n", who, ci.Term, len(ci.Nodes))
 		fmt.Fprintf(out, "try:    curl -X PUT -H 'Content-Type: text/plain' --data-binary world %[1]s://%[2]s/v1/kv/hello && curl %[1]s://%[2]s/v1/kv/hello\n", scheme, httpAddr)

@@ -353,3 +353,61 @@ func TestClusterCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRestartedOnOtherPortsNamesItsLeader starts `jumpkv cluster`,
+// stops it with Ctrl-C, and starts it again from the same data directory
+// on other ports: the leader line must name the leader at its new address,
+// not the one its data directory remembers from the first run.
+func TestClusterRestartedOnOtherPortsNamesItsLeader(t *testing.T) {
+	bin := binary(t)
+	dataDir := t.TempDir()
+	run := func() (leaderLine string, httpPort int) {
+		for attempt := 0; ; attempt++ {
+			base := 20000 + rand.IntN(30000)
+			if portsFree(3, base, base+10) == nil {
+				httpPort = base
+				break
+			}
+			if attempt == 50 {
+				t.Fatal("no free range of ports found")
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(httpPort+10),
+			"--redis-port", "0", "--ftp-port", "0", "--data-dir", dataDir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.HasPrefix(sc.Text(), "leader: ") || strings.HasPrefix(sc.Text(), "no leader") {
+				leaderLine = sc.Text()
+				break
+			}
+		}
+		go io.Copy(io.Discard, stdout)
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if leaderLine == "" {
+			t.Fatalf("no leader line:\n%s", strings.Join(lines, "\n"))
+		}
+		return leaderLine, httpPort
+	}
+	first, _ := run()
+	second, port := run()
+	ours := false
+	for i := range 3 {
+		ours = ours || strings.Contains(second, fmt.Sprintf(" at http://127.0.0.1:%d,", port+i))
+	}
+	if !ours {
+		t.Fatalf("restarted on HTTP ports %d-%d, the cluster announced %q (first run: %q)", port, port+2, second, first)
+	}
+}
