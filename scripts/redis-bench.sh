@@ -23,7 +23,7 @@ cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /pro
 
 base=$((20000 + RANDOM % 20000))
 log=$(mktemp)
-"$bin" cluster --http-port $base --peer-port $((base+10)) --redis-port $((base+20)) -- --log-level warn >"$log" 2>&1 &
+"$bin" cluster --data-dir '' --ftp-port 0 --http-port $base --peer-port $((base+10)) --redis-port $((base+20)) -- --log-level warn >"$log" 2>&1 &
 cluster=$!
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
@@ -45,10 +45,10 @@ redis-cli --cluster create $(for i in 0 1 2 3 4 5; do echo -n "127.0.0.1:$((rcba
 for _ in $(seq 50); do redis-cli -p $rcbase cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2; done
 rcpids=${rcpids# }
 echo "redis cluster: 127.0.0.1:$rcbase.. (3 masters, 3 replicas), pids $rcpids"
-for _ in $(seq 100); do grep -q '^leader: node' "$log" && break; sleep 0.2; done
-leader_id=$(sed -n 's/^leader: node \([0-9]*\).*/\1/p' "$log")
+for _ in $(seq 100); do grep -q '^leader: ' "$log" && break; sleep 0.2; done
+leader_id=$(sed -n 's/^leader: [^ ]* (\([0-9]*\)).*/\1/p' "$log")
 # The leader's HTTP address is in the leader line; its index gives its ports.
-leader_http=$(sed -n 's/^leader: node [0-9]* (http:\/\/\([^)]*\)).*/\1/p' "$log")
+leader_http=$(sed -n 's/^leader: .* at http:\/\/\([^,]*\),.*/\1/p' "$log")
 idx=$(( ${leader_http##*:} - base ))
 jport=$((base + 20 + idx))
 pids=$(sed -n 's/^node [0-9]*: pid \([0-9]*\).*/\1/p' "$log")
