@@ -181,7 +181,7 @@ func (l *Log) Close() error {
 		// then finds nothing to write), and keep rotations out.
 		l.wmu.Lock()
 		if running {
-			for l.writeBatch() {
+			for l.writeBatch(false) {
 			}
 		}
 		l.wmu.Unlock()

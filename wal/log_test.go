@@ -4,8 +4,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -422,4 +424,57 @@ func TestTryAppendBatch(t *testing.T) {
 	}
 	_, r := reopen(t, l, cfg)
 	sameRecords(t, "after TryAppendBatch", r.log, [][]byte{[]byte("one"), []byte("two"), big})
+}
+
+// TestTryAppendBatchNeverFsyncs: an appender that joins a
+// TryAppendBatch's write may fill the segment, but the rotation's fsyncs
+// are left to an appender that may wait: no fsync runs inside
+// TryAppendBatch (on a connection's reader it would stall every request
+// behind it).
+func TestTryAppendBatchNeverFsyncs(t *testing.T) {
+	cfg := testConfig(t.TempDir(), NewFaultFS(nil))
+	cfg.Fsync = FsyncEverySec
+	cfg.SegmentSize = MinSegmentSize
+	var inTry atomic.Int64
+	cfg.ObserveFsync = func(time.Duration) {
+		buf := make([]byte, 64<<10)
+		if strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*Log).TryAppendBatch(") {
+			inTry.Add(1)
+		}
+	}
+	l, _ := openLog(t, cfg)
+	joined := make(chan error, 1)
+	testHookTryQueued = func(l *Log) {
+		// Another appender queues a record that fills the segment, and
+		// joins the try's batch.
+		go func() { joined <- l.Append(make([]byte, MinSegmentSize)) }()
+		for {
+			l.q.Lock()
+			n := len(l.q.reqs)
+			l.q.Unlock()
+			if n == 2 {
+				return
+			}
+			runtime.Gosched() // waiting for the other appender to queue
+		}
+	}
+	defer func() { testHookTryQueued = nil }()
+	if err := l.TryAppendBatch([][]byte{[]byte("small")}); err != nil {
+		t.Fatal(err)
+	}
+	testHookTryQueued = nil
+	if err := <-joined; err != nil {
+		t.Fatal(err)
+	}
+	if n := inTry.Load(); n != 0 {
+		t.Fatalf("%d fsyncs ran inside TryAppendBatch", n)
+	}
+	if err := l.Append([]byte("next")); err != nil { // an appender that may wait rotates
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Segments < 2 {
+		t.Fatalf("%d segments after filling one: no rotation came", st.Segments)
+	}
+	_, r := reopen(t, l, cfg)
+	sameRecords(t, "after a try joined by a full record", r.log, [][]byte{[]byte("small"), make([]byte, MinSegmentSize), []byte("next")})
 }

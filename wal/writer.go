@@ -102,7 +102,7 @@ func (l *Log) submit(r *request) error {
 // first request still queued, or to nobody.
 func (l *Log) lead() {
 	l.wmu.Lock()
-	l.writeBatch()
+	l.writeBatch(true)
 	l.wmu.Unlock()
 	l.passTurn()
 }
@@ -122,6 +122,11 @@ func (l *Log) passTurn() {
 	// on done (capacity 1) for exactly this.
 	next.done <- errLead
 }
+
+// testHookTryQueued, when set (by tests), runs in TryAppendBatch between
+// queueing its request and writing the batch, where other appenders may
+// join it.
+var testHookTryQueued func(*Log)
 
 // TryAppendBatch is AppendBatch for a caller that must not wait for the
 // disk or for other appenders (a connection's reader, say). It appends
@@ -168,7 +173,12 @@ func (l *Log) TryAppendBatch(recs [][]byte) error {
 	l.q.reqs = append(l.q.reqs, r)
 	l.q.writing = true
 	l.q.Unlock()
-	l.writeBatch()
+	if testHookTryQueued != nil {
+		testHookTryQueued(l)
+	}
+	// Appenders queued meanwhile join this batch and may fill the segment:
+	// its rotation (fsyncs) is left to the next appender that may wait.
+	l.writeBatch(false)
 	l.wmu.Unlock()
 	l.passTurn()
 	err := <-r.done
@@ -207,8 +217,9 @@ func (l *Log) take() bool {
 }
 
 // writeBatch writes one batch and answers its requests; it reports whether
-// more requests wait. The caller holds wmu.
-func (l *Log) writeBatch() bool {
+// more requests wait. With rotate it then starts a new segment if this one
+// is full. The caller holds wmu.
+func (l *Log) writeBatch(rotate bool) bool {
 	more := l.take()
 	batch := l.w.batch
 	if len(batch) == 0 {
@@ -233,7 +244,7 @@ func (l *Log) writeBatch() bool {
 		r.done <- err
 	}
 	clear(l.w.batch)
-	if err == nil && l.w.seg.size >= l.cfg.SegmentSize && time.Now().After(l.w.rotateAfter) {
+	if rotate && err == nil && l.w.seg.size >= l.cfg.SegmentSize && time.Now().After(l.w.rotateAfter) {
 		l.sealFull()
 	}
 	return more
