@@ -191,6 +191,9 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		opts.redisAuth = guardAuth{opts.guard}
 		stopReload := reloadOnHangup(f.users, users, log)
 		defer stopReload()
+	} else {
+		stopReload := reloadOnHangup("", nil, log)
+		defer stopReload()
 	}
 	if f.pprof != "" {
 		_, stop, err := servePprof(f.pprof, log)

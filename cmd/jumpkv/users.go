@@ -15,6 +15,9 @@ import (
 // SIGHUP until the returned stop is called (safe to call twice). A bad
 // file keeps the users as they were; either way the outcome is logged,
 // with the file's error (which names a line, never a hash or password).
+// Without a users file (users nil) a SIGHUP is logged and ignored: left to
+// Go's default it would end the process without a handoff, and a service
+// manager's reload would take the node down.
 func reloadOnHangup(path string, users *auth.Users, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -27,6 +30,10 @@ func reloadOnHangup(path string, users *auth.Users, log *slog.Logger) (stop func
 			case <-done:
 				return
 			case <-hup:
+				if users == nil {
+					log.Info("SIGHUP: nothing to reload (no --users file)")
+					continue
+				}
 				if err := users.Reload(path); err != nil {
 					log.Error("SIGHUP: users file not reloaded: keeping the previous users", "path", path, "err", err)
 					continue

@@ -214,3 +214,26 @@ func TestProcessUsers(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestHangupWithoutUsersKeepsRunning: a node without --users gets SIGHUP
+// (a service manager's reload): it logs that there is nothing to reload
+// and goes on serving. Left to Go's default, SIGHUP ended the process.
+func TestHangupWithoutUsersKeepsRunning(t *testing.T) {
+	ports := freePorts(t, 2)
+	httpAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	p := startProc(t, binary(t), httpAddr, "node", "--http", httpAddr, "--peer", "127.0.0.1:"+strconv.Itoa(ports[1]))
+	waitCluster(t, []*proc{p}, 30*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, p, 10*time.Second, "SIGHUP: nothing to reload")
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("the node exited on SIGHUP: %v", err)
+	default:
+	}
+	if st, _, b := request(t, "PUT", "http://"+httpAddr+"/v1/kv/after-hup", []byte("v")); st != 200 {
+		t.Fatalf("PUT after SIGHUP: %d %s", st, b)
+	}
+}
