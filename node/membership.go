@@ -44,8 +44,8 @@ func (n *Node) discoverLoop(ctx context.Context) {
 // discoverOnce greets every join address once; it reports whether this
 // node has become a recognised member.
 func (n *Node) discoverOnce(ctx context.Context, view *joinView) bool {
-	addrs, complete := n.resolveJoin(ctx)
-	settled := view.observe(addrs, complete, time.Now())
+	addrs, unresolved := n.resolveJoin(ctx)
+	settled := view.observe(addrs, unresolved, time.Now())
 	answers, refused := n.greet(ctx, addrs)
 
 	n.mu.Lock()
@@ -94,7 +94,9 @@ func (n *Node) discoverOnce(ctx context.Context, view *joinView) bool {
 	// A DNS name in the join list may not list every peer yet (a peer
 	// starting at the same moment): the view must have settled first, or
 	// nodes started together each form a cluster of their own.
-	quorum := len(answers)+1 > (len(addrs)+1)/2
+	// A join name that does not resolve counts as one node that has not
+	// answered: a lone node whose name is not in DNS yet must not form.
+	quorum := len(answers)+1 > (len(addrs)+len(unresolved)+1)/2
 	if !n.formed && leaderID == 0 && !refused && !existing && quorum && settled &&
 		(len(answers) == len(addrs) || time.Since(view.start) >= n.cfg.DeadAfter) {
 		n.formLocked(answered)
@@ -169,9 +171,8 @@ func (n *Node) formLocked(ids []shard.NodeID) {
 }
 
 // resolveJoin expands the join list into peer addresses, without this
-// node's own. complete is false when a DNS name could not be resolved.
-func (n *Node) resolveJoin(ctx context.Context) (out []string, complete bool) {
-	complete = true
+// node's own, and the DNS names that could not be resolved.
+func (n *Node) resolveJoin(ctx context.Context) (out, unresolved []string) {
 	for _, j := range n.cfg.Join {
 		host, port, err := net.SplitHostPort(j)
 		if err != nil {
@@ -181,8 +182,10 @@ func (n *Node) resolveJoin(ctx context.Context) (out []string, complete bool) {
 		hosts := []string{host}
 		if net.ParseIP(host) == nil {
 			if hosts, err = n.lookup(ctx, host); err != nil {
-				complete = false
-				n.rareLog.Log("resolve:"+host, slog.LevelWarn, "cannot resolve a --join name; retrying (repeated at most once a minute)", "host", host, "err", err)
+				unresolved = append(unresolved, host)
+				// Routine while replicas start (a name lists a task or pod
+				// only once it runs): info, not a warning.
+				n.rareLog.Log("resolve:"+host, slog.LevelInfo, "cannot resolve a --join name yet; it counts as a node that has not answered (repeated at most once a minute)", "host", host, "err", err)
 				continue
 			}
 		}
@@ -192,7 +195,7 @@ func (n *Node) resolveJoin(ctx context.Context) (out []string, complete bool) {
 			}
 		}
 	}
-	return out, complete
+	return out, unresolved
 }
 
 func (n *Node) lookup(ctx context.Context, host string) ([]string, error) {
@@ -296,19 +299,23 @@ func fmtIDs(ids []shard.NodeID) []uint64 {
 // its cluster. A list of addresses is complete from the start. A DNS name
 // lists peers as they start (a Swarm service, a headless Kubernetes
 // Service), so a node started at the same moment as its peers may see only
-// itself: the view counts as settled only once the resolved addresses have
-// stayed the same for a settle time, measured from the start as well.
+// itself: the view counts as settled only once it has stayed the same for
+// a settle time, measured from the start as well. The view is every
+// address seen so far (a DNS server may answer with a different subset
+// each time: the union changes only when it grows) and the names that do
+// not resolve now.
 type joinView struct {
-	named   bool          // the join list holds a DNS name
-	settle  time.Duration // how long the addresses must stay the same
-	start   time.Time     // when discovery began
-	last    []string      // the addresses last resolved, sorted
-	changed time.Time     // when they last changed
+	named   bool                // the join list holds a DNS name
+	settle  time.Duration       // how long the view must stay the same
+	start   time.Time           // when discovery began
+	seen    map[string]struct{} // every address resolved so far
+	last    []string            // the view last observed, sorted
+	changed time.Time           // when it last changed
 }
 
 // newJoinView returns the view of a join list, discovery starting at now.
 func newJoinView(join []string, settle time.Duration, now time.Time) *joinView {
-	v := &joinView{settle: settle, start: now, changed: now}
+	v := &joinView{settle: settle, start: now, changed: now, seen: map[string]struct{}{}}
 	for _, j := range join {
 		if host, _, err := net.SplitHostPort(j); err == nil && net.ParseIP(host) == nil {
 			v.named = true
@@ -317,17 +324,27 @@ func newJoinView(join []string, settle time.Duration, now time.Time) *joinView {
 	return v
 }
 
-// observe records the addresses resolved at now (complete: every name
-// resolved) and reports whether the view has settled: always for a list of
-// addresses; for a DNS name, once every name resolved and the addresses
-// have not changed for the settle time. A failed lookup counts as a change.
-func (v *joinView) observe(addrs []string, complete bool, now time.Time) bool {
+// observe records the addresses resolved at now and the names that did not
+// resolve, and reports whether the view has settled: always for a list of
+// addresses; with a DNS name, once neither the addresses seen nor the
+// unresolved names have changed for the settle time.
+func (v *joinView) observe(addrs, unresolved []string, now time.Time) bool {
 	if !v.named {
 		return true
 	}
-	sorted := slices.Sorted(slices.Values(addrs))
-	if !complete || !slices.Equal(sorted, v.last) {
-		v.last, v.changed = sorted, now
+	for _, a := range addrs {
+		v.seen[a] = struct{}{}
+	}
+	view := make([]string, 0, len(v.seen)+len(unresolved))
+	for a := range v.seen {
+		view = append(view, a)
+	}
+	for _, u := range unresolved {
+		view = append(view, "?"+u) // no address starts with '?'
+	}
+	slices.Sort(view)
+	if !slices.Equal(view, v.last) {
+		v.last, v.changed = view, now
 	}
 	return now.Sub(v.changed) >= v.settle
 }

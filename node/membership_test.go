@@ -353,3 +353,26 @@ func TestJoinNameResolvingLateFormsOneCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinNameThatNeverResolvesDoesNotBlockTheOthers: a join list names
+// three hosts, and the third's DNS entry is gone for good. The two others
+// must still form a cluster (the missing one counts as a node that has not
+// answered), not wait for it forever.
+func TestJoinNameThatNeverResolvesDoesNotBlockTheOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hosts := map[string]string{"db1": "10.0.0.1", "db2": "10.0.0.2"}
+		c := clustertest.Start(t, clustertest.Options{Nodes: 2, Configure: func(i int, cfg *node.Config) {
+			cfg.Join = []string{"db1:7070", "db2:7070", "db3:7070"}
+			cfg.Resolve = func(host string) ([]string, error) {
+				if ip, ok := hosts[host]; ok {
+					return []string{ip}, nil
+				}
+				return nil, fmt.Errorf("lookup %s: no such host", host)
+			}
+		}})
+		l := settle(t, c)
+		if st := l.Placement(); st == nil || len(st.Members) != 2 {
+			t.Fatalf("the two resolvable nodes did not form one cluster of 2: %+v", l.Status())
+		}
+	})
+}
