@@ -114,7 +114,7 @@ func TestLinearizableWithTTLsUnderNemesis(t *testing.T) {
 		}
 		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %d acknowledged writes with a ttl, %d reads found nothing; faults: %s",
 			run, nodes, seed, ops, unknown, withTTL, expiredReads, strings.Join(faults, ", "))
-		if ops < 200 || withTTL < 20 {
+		if ops < 200 || withTTL < 10 {
 			t.Fatalf("run %d recorded only %d operations, %d acknowledged with a ttl", run, ops, withTTL)
 		}
 		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("ttl-run-%d-seed-%d", run, seed))

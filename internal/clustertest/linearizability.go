@@ -66,6 +66,10 @@ type kvState struct {
 	// does not): the leader stamps the expiry at the write's linearization
 	// point, somewhere in the write's call..return, plus its ttl.
 	expLo, expHi int64
+	// after, in an absent state that an expiry made, is the earliest
+	// instant of the operation that saw the value expired: every later
+	// operation lies after it (one expiry instant for all of them).
+	after int64
 }
 
 // ExpirySkew is how far the instant a value counts as expired may lie
@@ -80,7 +84,13 @@ const ExpirySkew = 2 * time.Millisecond
 // latest expiry, and gone (expired, absent) if it may come after the
 // earliest.
 func possibleStates(s kvState, call, ret int64) []kvState {
-	if !s.exists || s.expHi == 0 {
+	if !s.exists {
+		if ret < s.after { // it ended before an expiry seen earlier in the order
+			return nil
+		}
+		return []kvState{s}
+	}
+	if s.expHi == 0 {
 		return []kvState{s}
 	}
 	skew := int64(ExpirySkew)
@@ -89,7 +99,7 @@ func possibleStates(s kvState, call, ret int64) []kvState {
 		out = append(out, s)
 	}
 	if ret >= s.expLo-skew {
-		out = append(out, kvState{})
+		out = append(out, kvState{after: max(call, s.expLo-skew, 1)})
 	}
 	return out
 }
@@ -197,7 +207,8 @@ var KVModel = porcupine.NondeterministicModel{
 func applyOp(s kvState, in OpInput) (kvState, bool) {
 	set := kvState{exists: true, value: in.Value}
 	if in.TTL > 0 {
-		set.expLo, set.expHi = in.Call+int64(in.TTL), satAdd(in.Return, int64(in.TTL))
+		// The write comes after the instant an earlier expiry was seen.
+		set.expLo, set.expHi = max(in.Call, s.after)+int64(in.TTL), satAdd(in.Return, int64(in.TTL))
 	}
 	switch in.Kind {
 	case OpPut:

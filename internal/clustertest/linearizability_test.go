@@ -47,6 +47,14 @@ func TestKVModelExpiry(t *testing.T) {
 		{"create refused on a live key", []porcupine.Operation{put("a", 100*time.Millisecond, 0, 10),
 			op(0, OpInput{Kind: OpCreate, Value: "c"}, OpOutput{OK: true}, 50, 60)}, false},
 		{"no ttl: never expires", []porcupine.Operation{put("a", 0, 0, 10), get("", 5000, 5010)}, false},
+		// A long read that may come after the expiry does not make an
+		// earlier short one see it expired.
+		{"absent early, hidden by a long read", []porcupine.Operation{put("a", 100*time.Millisecond, 0, 10),
+			op(2, OpInput{Kind: OpGet}, OpOutput{}, 11, 500), get("", 20, 30)}, false},
+		{"absent after, with a long read", []porcupine.Operation{put("a", 100*time.Millisecond, 0, 10),
+			op(2, OpInput{Kind: OpGet}, OpOutput{}, 11, 500), get("", 120, 130)}, true},
+		{"present, then a long read absent", []porcupine.Operation{put("a", 100*time.Millisecond, 0, 10),
+			op(2, OpInput{Kind: OpGet}, OpOutput{}, 11, 500), get("a", 20, 30)}, true},
 	}
 	model := KVModel.ToModel()
 	for _, c := range cases {
