@@ -213,7 +213,9 @@ func stopChildren(children []*child, out io.Writer) {
 // announceLeader polls the first node's /v1/cluster until a leader is
 // known and listed at one of this cluster's addresses, and prints it. (A
 // cluster restarted from its data directories on other ports lists its
-// leader at the old address until the leader has rejoined at its new one.)
+// leader at the old address until the leader has rejoined at its new one;
+// after 10s the listed address is taken, for nodes that advertise another
+// with --advertise-http.)
 func announceLeader(ctx context.Context, scheme string, addrs []string, redisPort int, out io.Writer) {
 	httpAddr := addrs[0]
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
@@ -223,6 +225,9 @@ func announceLeader(ctx context.Context, scheme string, addrs []string, redisPor
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	giveUp := time.After(60 * time.Second)
+	// With --advertise-http among the node flags no listed address is one
+	// of addrs: after a while, the address as listed is the answer.
+	anyAddress := time.Now().Add(10 * time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -253,7 +258,7 @@ func announceLeader(ctx context.Context, scheme string, addrs []string, redisPor
 		}
 		who := ""
 		for _, n := range ci.Nodes {
-			if n.ID == ci.Leader && slices.Contains(addrs, n.HTTP) {
+			if n.ID == ci.Leader && (slices.Contains(addrs, n.HTTP) || time.Now().After(anyAddress)) {
 				who = fmt.Sprintf("%s (%d) at %s://%s", n.Name, n.ID, scheme, n.HTTP)
 			}
 		}
