@@ -20,7 +20,7 @@ import (
 // that answered, once all of them have (or more than half, after
 // dead-after). It ends when this node is a member of an installed state.
 func (n *Node) discoverLoop(ctx context.Context) {
-	view := newJoinView(n.cfg.Join, n.cfg.DeadAfter, time.Now())
+	view := newJoinView(n.cfg.Join, max(n.cfg.DeadAfter, minJoinSettle), time.Now())
 	if len(n.cfg.Join) == 0 {
 		n.mu.Lock()
 		n.formLocked([]shard.NodeID{n.cfg.ID})
@@ -294,6 +294,14 @@ func fmtIDs(ids []shard.NodeID) []uint64 {
 	}
 	return out
 }
+
+// minJoinSettle is the least time a DNS join view must stay the same
+// before a node forms a cluster from it (the settle time is --dead-after,
+// but not less): a DNS name's records reach every host within a moment
+// (Swarm spreads them by gossip), and --dead-after lowered for a quicker
+// failover must not make two nodes each settle on a view without the
+// other.
+const minJoinSettle = 2 * time.Second
 
 // joinView tracks what the join list resolves to while a node looks for
 // its cluster. A list of addresses is complete from the start. A DNS name
