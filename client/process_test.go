@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,15 +254,17 @@ func TestRealProcesses(t *testing.T) {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	var (
-		mu       sync.Mutex
-		seen     []client.Event
-		connects int
+		mu        sync.Mutex
+		seen      []client.Event
+		connects  int
+		endpoints []string // where the watch connected, in order
 	)
 	connected := make(chan struct{}, 1)
 	wg.Go(func() {
-		onConnect := client.OnConnect(func(string) {
+		onConnect := client.OnConnect(func(ep string) {
 			mu.Lock()
 			connects++
+			endpoints = append(endpoints, ep)
 			mu.Unlock()
 			select {
 			case connected <- struct{}{}:
@@ -283,7 +286,21 @@ func TestRealProcesses(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the watch never connected")
 	}
-	acked := map[string]bool{}
+	// Until the watcher has seen a change it has no version to resume
+	// from, and a watch that loses its node then can only begin again with
+	// a reset. A node restarted a moment ago gets the leader's stream only
+	// once the leader's sender reaches it: wait for a first change, so that
+	// what is checked below is the resumption, not that start.
+	firstVer, err := c.Put(ctx, "proc/watch/start", []byte("start"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitFor(t, 30*time.Second, "the watcher seeing a first change", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(seen, func(e client.Event) bool { return e.Version == firstVer })
+	})
+	acked := map[string]bool{firstVer: true}
 	unknown := 0
 	for i := range 150 {
 		switch i {
@@ -302,20 +319,35 @@ func TestRealProcesses(t *testing.T) {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
-	clustertest.WaitFor(t, 30*time.Second, "every acknowledged write watched", func() bool {
+	missing := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		got := map[string]bool{}
 		for _, e := range seen {
 			got[e.Version] = true
 		}
+		var out []string
 		for v := range acked {
 			if !got[v] {
-				return false
+				out = append(out, v)
 			}
 		}
-		return true
-	})
+		slices.Sort(out)
+		return out
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(missing()) > 0; {
+		if time.Now().After(deadline) {
+			mu.Lock()
+			var trace []string
+			for _, e := range seen {
+				trace = append(trace, string(e.Type)+" "+e.Key+" "+e.Version)
+			}
+			mu.Unlock()
+			t.Fatalf("after 30s, %d of %d acknowledged writes never watched: %v\n%d connections (%v; leader %s, killed and restarted %s); events seen:\n%s",
+				len(missing()), len(acked), missing(), connects, endpoints, pc.endpoint(leader), pc.endpoint(followers[0]), strings.Join(trace, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the watcher's progress
+	}
 	wcancel()
 	wg.Wait()
 	mu.Lock()
