@@ -37,23 +37,30 @@ func (l *Log) Append(rec []byte) error {
 	return err
 }
 
+// batchSize returns the bytes recs take framed in the log (0 for none), or
+// ErrTooLarge for a record past MaxRecord.
+func (l *Log) batchSize(recs [][]byte) (int, error) {
+	size := 0
+	for _, rec := range recs {
+		if len(rec) > l.cfg.MaxRecord {
+			return 0, fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
+		}
+		size += frameHeader + len(rec)
+	}
+	return size, nil
+}
+
 // AppendBatch writes recs, in order, with one wait: all of them are
 // durable when it returns nil, and none of them is in the log when it
 // returns an error. The records are written contiguously, in one write.
 func (l *Log) AppendBatch(recs [][]byte) error {
-	size := 0
-	for _, rec := range recs {
-		if len(rec) > l.cfg.MaxRecord {
-			return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
-		}
-		size += frameHeader + len(rec)
-	}
-	if len(recs) == 0 {
-		return nil
+	size, err := l.batchSize(recs)
+	if err != nil || size == 0 {
+		return err
 	}
 	r := l.requests.Get().(*request)
 	r.many, r.size = recs, size
-	err := l.submit(r)
+	err = l.submit(r)
 	r.many = nil
 	l.requests.Put(r)
 	return err
@@ -140,15 +147,9 @@ func (l *Log) TryAppendBatch(recs [][]byte) error {
 	if l.cfg.Fsync == FsyncAlways {
 		return ErrWouldWait
 	}
-	size := 0
-	for _, rec := range recs {
-		if len(rec) > l.cfg.MaxRecord {
-			return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrTooLarge, len(rec), l.cfg.MaxRecord)
-		}
-		size += frameHeader + len(rec)
-	}
-	if len(recs) == 0 {
-		return nil
+	size, err := l.batchSize(recs)
+	if err != nil || size == 0 {
+		return err
 	}
 	l.q.Lock()
 	switch {
@@ -181,7 +182,7 @@ func (l *Log) TryAppendBatch(recs [][]byte) error {
 	l.writeBatch(false)
 	l.wmu.Unlock()
 	l.passTurn()
-	err := <-r.done
+	err = <-r.done
 	r.many = nil
 	l.requests.Put(r)
 	return err

@@ -257,30 +257,13 @@ func TestProcessesCRUDThroughFollower(t *testing.T) {
 // nodes and the leader, serves requests, and stops every node on SIGINT.
 func TestClusterCommand(t *testing.T) {
 	bin := binary(t)
-	var httpPort, peerPort, redisPort, ftpPort int
-	for attempt := 0; ; attempt++ {
-		base := 20000 + rand.IntN(30000)
-		if portsFree(3, base, base+10, base+20, base+30) == nil {
-			httpPort, peerPort, redisPort, ftpPort = base, base+10, base+20, base+30
-			break
-		}
-		if attempt == 50 {
-			t.Fatal("no free range of ports found")
-		}
-	}
+	first := freePortBase(t, 4)
+	httpPort, peerPort, redisPort, ftpPort := first, first+10, first+20, first+30
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dataDir := t.TempDir()
-	cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort),
+	cmd, stdout := startClusterCommand(t, ctx, bin, "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(peerPort),
 		"--redis-port", strconv.Itoa(redisPort), "--ftp-port", strconv.Itoa(ftpPort), "--data-dir", dataDir, "--", "--dead-after", "1s")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	var lines []string
 	sc := bufio.NewScanner(stdout)
 	leaderSeen := false
@@ -362,28 +345,11 @@ func TestClusterRestartedOnOtherPortsNamesItsLeader(t *testing.T) {
 	bin := binary(t)
 	dataDir := t.TempDir()
 	run := func() (leaderLine string, httpPort int) {
-		for attempt := 0; ; attempt++ {
-			base := 20000 + rand.IntN(30000)
-			if portsFree(3, base, base+10) == nil {
-				httpPort = base
-				break
-			}
-			if attempt == 50 {
-				t.Fatal("no free range of ports found")
-			}
-		}
+		httpPort = freePortBase(t, 2)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "cluster", "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(httpPort+10),
+		cmd, stdout := startClusterCommand(t, ctx, bin, "--http-port", strconv.Itoa(httpPort), "--peer-port", strconv.Itoa(httpPort+10),
 			"--redis-port", "0", "--ftp-port", "0", "--data-dir", dataDir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		var lines []string
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -410,4 +376,39 @@ func TestClusterRestartedOnOtherPortsNamesItsLeader(t *testing.T) {
 	if !ours {
 		t.Fatalf("restarted on HTTP ports %d-%d, the cluster announced %q (first run: %q)", port, port+2, second, first)
 	}
+}
+
+// freePortBase returns a base port such that the three ports from base,
+// base+10, ... base+10*(ranges-1) were all free a moment ago: the ranges
+// `jumpkv cluster` counts up from for its 3 nodes.
+func freePortBase(t *testing.T, ranges int) int {
+	t.Helper()
+	for range 50 {
+		base := 20000 + rand.IntN(30000)
+		var starts []int
+		for i := range ranges {
+			starts = append(starts, base+10*i)
+		}
+		if portsFree(3, starts...) == nil {
+			return base
+		}
+	}
+	t.Fatal("no free range of ports found")
+	return 0
+}
+
+// startClusterCommand starts `jumpkv cluster` with args and returns it and
+// its output (stdout and stderr together).
+func startClusterCommand(t *testing.T, ctx context.Context, bin string, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"cluster"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout
 }
