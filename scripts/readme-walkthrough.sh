@@ -252,13 +252,37 @@ elif ! docker info >/dev/null 2>&1 || ! command -v make >/dev/null; then
   echo "--- In containers: skipped, no Docker engine answers here (or no make)"
 else
   echo "--- In containers"
-  base=$((40000 + RANDOM % 10000))
-  export COMPOSE_PROJECT_NAME="jkvwalk$$" JUMPKV_HTTP_PORTS="$base-$((base + 9))"
+  # Ten host ports free a moment ago; another process may still take one
+  # before Docker binds it, so make up is tried again on a new range.
+  free_range() {
+    python3 -c 'import random, socket
+for _ in range(50):
+    base = random.randrange(40000, 50000)
+    socks = []
+    try:
+        for p in range(base, base + 10):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks: s.close()
+    print(base); break'
+  }
+  export COMPOSE_PROJECT_NAME="jkvwalk$$"
   if docker compose version >/dev/null 2>&1; then compose="docker compose"; port_index="--index 1"; else compose=docker-compose; port_index="--index=1"; fi
   containers_down() { make down >/dev/null 2>&1 || true; }
   trap 'code=$?; containers_down; cleanup; exit $code' EXIT
   run "make image" 0 make image
-  run "make up" 0 make up
+  for attempt in 1 2 3; do
+    base=$(free_range)
+    [ -n "$base" ] || fail "no ten free ports found for the containers"
+    export JUMPKV_HTTP_PORTS="$base-$((base + 9))"
+    got=0; out=$(make up 2>&1) || got=$?
+    [ "$got" != 0 ] && [ "$attempt" -lt 3 ] && case "$out" in *"address already in use"*) containers_down; continue ;; esac
+    break
+  done
+  [ "$got" = 0 ] || fail "make up: exit $got, want 0: $out"
+  pass "make up (exit 0)"
   case "$out" in *"ready: 127.0.0.1:"*) ;; *) fail "make up printed no addresses: $out" ;; esac
   run "$compose port $port_index node 8080" 0 $compose port $port_index node 8080
   addr=$(printf '%s' "$out" | tail -1)
