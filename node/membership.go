@@ -93,9 +93,9 @@ func (n *Node) discoverOnce(ctx context.Context, view *joinView) bool {
 	// not start another.
 	// A DNS name in the join list may not list every peer yet (a peer
 	// starting at the same moment): the view must have settled first, or
-	// nodes started together each form a cluster of their own.
-	// A join name that does not resolve counts as one node that has not
-	// answered: a lone node whose name is not in DNS yet must not form.
+	// nodes started together each form a cluster of their own. A name that
+	// does not resolve counts as a node that has not answered, so a lone
+	// node whose name is not in DNS yet does not form alone.
 	quorum := len(answers)+1 > (len(addrs)+len(unresolved)+1)/2
 	if !n.formed && leaderID == 0 && !refused && !existing && quorum && settled &&
 		(len(answers) == len(addrs) || time.Since(view.start) >= n.cfg.DeadAfter) {

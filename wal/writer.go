@@ -37,6 +37,18 @@ func (l *Log) Append(rec []byte) error {
 	return err
 }
 
+// refusalLocked returns why the log takes no append now (ErrClosed,
+// ErrNotReplayed), or nil. The caller holds q.
+func (l *Log) refusalLocked() error {
+	switch {
+	case l.q.closed:
+		return ErrClosed
+	case !l.q.running:
+		return ErrNotReplayed
+	}
+	return nil
+}
+
 // batchSize returns the bytes recs take framed in the log (0 for none), or
 // ErrTooLarge for a record past MaxRecord.
 func (l *Log) batchSize(recs [][]byte) (int, error) {
@@ -81,13 +93,9 @@ var errLead = errors.New("wal: your turn to write")
 // batch is being written (and fsynced) share the next one.
 func (l *Log) submit(r *request) error {
 	l.q.Lock()
-	switch {
-	case l.q.closed:
+	if err := l.refusalLocked(); err != nil {
 		l.q.Unlock()
-		return ErrClosed
-	case !l.q.running:
-		l.q.Unlock()
-		return ErrNotReplayed
+		return err
 	}
 	l.q.reqs = append(l.q.reqs, r)
 	lead := !l.q.writing
@@ -152,14 +160,11 @@ func (l *Log) TryAppendBatch(recs [][]byte) error {
 		return err
 	}
 	l.q.Lock()
-	switch {
-	case l.q.closed:
+	if err := l.refusalLocked(); err != nil {
 		l.q.Unlock()
-		return ErrClosed
-	case !l.q.running:
-		l.q.Unlock()
-		return ErrNotReplayed
-	case l.q.writing || !l.wmu.TryLock():
+		return err
+	}
+	if l.q.writing || !l.wmu.TryLock() {
 		l.q.Unlock()
 		return ErrWouldWait
 	}

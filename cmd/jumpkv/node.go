@@ -100,7 +100,7 @@ func newNodeFlags(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	fs.IntVar(&f.buckets, "buckets", 1024, "buckets keys are hashed into; fixed for the life of a cluster")
 	fs.DurationVar(&f.deadAfter, "dead-after", 2*time.Second, "silence after which a node counts as dead and its buckets are re-replicated")
 	fs.DurationVar(&f.syncInterval, "sync-interval", 5*time.Second, "period of anti-entropy between replicas")
-	fs.Var(&f.maxMemory, "max-memory", "data a node may hold before writes that grow it are refused with 507 (e.g. 2GiB); 0: 90% of the container's memory limit when there is one, else no limit")
+	fs.Var(&f.maxMemory, "max-memory", "data a node may hold before writes that grow it are refused with 507 (e.g. 2GiB); 0: 90% of this process's cgroup memory limit (a container's, a systemd unit's MemoryMax) when there is one, else no limit")
 	fs.Var(&f.maxValue, "max-value", "largest value accepted (e.g. 1MiB, 512KiB)")
 	fs.StringVar(&f.secret, "cluster-secret", "", "shared secret every node of the cluster must hold: each peer connection opens with a mutual proof of it, and a node without it cannot join, vote or receive data (prefer JUMPKV_CLUSTER_SECRET: a flag shows in the process list)")
 	fs.StringVar(&f.secretFile, "cluster-secret-file", "", "file holding the cluster secret (surrounding whitespace is ignored), e.g. a Docker or Kubernetes secret mounted as a file; instead of --cluster-secret")
@@ -178,9 +178,9 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "jumpkv node: --ftp-passive-ports: %v\n", err)
 		return 2
 	}
+	var users *auth.Users // nil without --users: SIGHUP then has nothing to reload
 	if f.users != "" {
-		users, err := auth.Load(f.users, auth.DefaultConfig())
-		if err != nil {
+		if users, err = auth.Load(f.users, auth.DefaultConfig()); err != nil {
 			fmt.Fprintf(stderr, "jumpkv node: --users: %v\n", err)
 			return 2
 		}
@@ -189,12 +189,9 @@ func runNode(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		}
 		opts.guard = auth.NewGuard(users, nil)
 		opts.redisAuth = guardAuth{opts.guard}
-		stopReload := reloadOnHangup(f.users, users, log)
-		defer stopReload()
-	} else {
-		stopReload := reloadOnHangup("", nil, log)
-		defer stopReload()
 	}
+	stopReload := reloadOnHangup(f.users, users, log)
+	defer stopReload()
 	if f.pprof != "" {
 		_, stop, err := servePprof(f.pprof, log)
 		if err != nil {
