@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -242,6 +243,10 @@ func TestClusterSecretFile(t *testing.T) {
 		return p
 	}
 	good := write("good", "  0123456789abcdef0123456789abcdef\n")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name       string
 		args, env  []string
@@ -254,6 +259,9 @@ func TestClusterSecretFile(t *testing.T) {
 		{"empty", []string{"--cluster-secret-file", write("empty", " \n")}, nil, "", "is empty"},
 		{"missing", []string{"--cluster-secret-file", filepath.Join(dir, "none")}, nil, "", "no such file"},
 		{"too large", []string{"--cluster-secret-file", write("large", strings.Repeat("s", maxSecretFile+1))}, nil, "", "more than"},
+		{"a directory", []string{"--cluster-secret-file", dir}, nil, "", "not a regular file"},
+		{"a device", []string{"--cluster-secret-file", "/dev/zero"}, nil, "", "not a regular file"},
+		{"a FIFO with no writer (used to hang)", []string{"--cluster-secret-file", fifo}, nil, "", "not a regular file"},
 	} {
 		fs, f := newNodeFlags(io.Discard)
 		err := f.parse(fs, c.args, c.env)

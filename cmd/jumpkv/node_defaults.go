@@ -55,6 +55,14 @@ const maxSecretFile = 4 << 10
 // readSecretFile returns the secret held in path, without surrounding
 // whitespace (a file written with echo ends in a newline).
 func readSecretFile(path string) (string, error) {
+	// A regular file only (following symlinks, as Kubernetes mounts
+	// secrets): opening a FIFO with no writer would hang the start with
+	// nothing said, and a device is no secret.
+	if st, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("--cluster-secret-file: %v", err)
+	} else if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("--cluster-secret-file %s is not a regular file (%v); want a file holding the secret", path, st.Mode().Type())
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("--cluster-secret-file: %v", err)
