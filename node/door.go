@@ -136,6 +136,22 @@ func (n *Node) checkShape(from shard.NodeID, term uint64, msg wire.Message, now 
 			return err
 		}
 		return n.checkEntries(term, []store.Entry{m.Entry})
+	case *wire.ReplicateBatch:
+		if len(m.Items) == 0 || len(m.Items) > maxBatchItems {
+			return fmt.Errorf("%w: a batch of %d writes: want 1 to %d", wire.ErrBadRequest, len(m.Items), maxBatchItems)
+		}
+		for i := range m.Items {
+			if err := n.checkBucket(m.Items[i].Bucket); err != nil {
+				return err
+			}
+			if err := n.checkEntries(term, []store.Entry{m.Items[i].Entry}); err != nil {
+				return err
+			}
+		}
+	case *wire.ReplicateBatchAck:
+		if len(m.Results) > maxBatchItems {
+			return fmt.Errorf("%w: %d answers to a batch: at most %d", wire.ErrBadRequest, len(m.Results), maxBatchItems)
+		}
 	case *wire.Read:
 		if err := n.checkBucket(m.Bucket); err != nil {
 			return err

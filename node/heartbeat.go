@@ -112,6 +112,7 @@ func (n *Node) heartbeatLocked(now time.Time) *wire.Heartbeat {
 		Leaving:   n.leaving,
 		Leftover:  n.leftoverBucketsLocked(),
 		Full:      n.memoryFull(),
+		Batches:   true,
 	}
 	return hb
 }
@@ -216,7 +217,7 @@ func (n *Node) grantLeaseLocked(from shard.NodeID, hb *wire.Heartbeat, now time.
 
 // recordStatLocked keeps what a node reported of itself.
 func (n *Node) recordStatLocked(from shard.NodeID, hb *wire.Heartbeat) {
-	n.peerStats[from] = peerStat{keys: hb.Keys, epoch: hb.Epoch, inSync: hb.InSync, inc: hb.Self.Incarnation, leftover: hb.Leftover, full: hb.Full}
+	n.peerStats[from] = peerStat{keys: hb.Keys, epoch: hb.Epoch, inSync: hb.InSync, inc: hb.Self.Incarnation, leftover: hb.Leftover, full: hb.Full, batches: hb.Batches}
 	n.noteEpochLocked(hb.Epoch)
 	n.el.SetLeaving(from, hb.Leaving)
 	if hb.Leaving && n.lead != nil && !n.lead.leaving[from] {

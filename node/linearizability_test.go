@@ -36,7 +36,7 @@ func TestLinearizableUnderNemesis(t *testing.T) {
 		var faults []string
 		var fromBackup float64
 		synctest.Test(t, func(t *testing.T) {
-			h, faults, fromBackup = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{})
+			h, faults, fromBackup, _ = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, defaultShape)
 		})
 		backupReads += fromBackup
 		ops, unknown := h.Stats()
@@ -53,13 +53,14 @@ func TestLinearizableUnderNemesis(t *testing.T) {
 }
 
 // nemesisRun runs clients against a cluster while injecting one fault at a
-// time, and returns the history, the faults injected and how many reads
-// the nodes running at the end answered from a backup copy as leader.
-func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration, opts clustertest.ClientOptions) (*clustertest.History, []string, float64) {
-	c := clustertest.Start(t, clustertest.Options{Nodes: size, Buckets: 64, Seed: seed})
+// time, and returns the history, the faults injected, how many reads the
+// nodes running at the end answered from a backup copy as leader and how
+// many batches of replica writes they sent.
+func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration, opts clustertest.ClientOptions, shape nemesisShape) (h *clustertest.History, faults []string, fromBackup, batches float64) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: size, Buckets: 64, Seed: seed, DelayMin: shape.delayMin, DelayMax: shape.delayMax})
 	settle(t, c)
-	h := clustertest.NewHistory()
-	keys := []string{"x", "y", "z", "w/1"}
+	h = clustertest.NewHistory()
+	keys := shape.keys
 	doers := func() []clustertest.Doer {
 		var out []clustertest.Doer
 		for _, n := range c.Nodes() {
@@ -69,18 +70,68 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration, opts clust
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for id := range 6 {
+	for id := range shape.clients {
 		wg.Go(func() { clustertest.RunClientWith(h, id, seed, keys, doers, stop, opts) })
 	}
-	faults := clustertest.RunNemesis(c, seed, d)
+	faults = clustertest.RunNemesis(c, seed, d)
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
-	var fromBackup float64
 	for _, n := range c.Nodes() {
 		fromBackup += localReads(t, n, "backup")
+		batches += counterValue(t, n, "jumpkv_replication_batches_total")
 	}
-	return h, faults, fromBackup
+	return h, faults, fromBackup, batches
+}
+
+// nemesisShape is the load of a nemesis run: clients on keys, over a
+// network whose every message takes delayMin to delayMax.
+type nemesisShape struct {
+	clients            int
+	keys               []string
+	delayMin, delayMax time.Duration
+}
+
+// defaultShape: six clients on four hot keys, no delay but the nemesis's.
+var defaultShape = nemesisShape{clients: 6, keys: []string{"x", "y", "z", "w/1"}}
+
+var batchRuns = flag.Int("batch-runs", 6, "nemesis runs of the linearizability test of batched replication")
+
+// TestLinearizableWithBatchedReplication is TestLinearizableUnderNemesis
+// with 16 clients on 16 keys over a network that delays every message by
+// up to a millisecond, so that writes to one replica overlap and the
+// leader sends them in batches (replbatch.go): batched writes must keep
+// every guarantee of single ones, under the same faults. Six runs; more:
+// -batch-runs.
+func TestLinearizableWithBatchedReplication(t *testing.T) {
+	dir := t.ArtifactDir()
+	var keys []string
+	for i := range 32 {
+		keys = append(keys, fmt.Sprintf("b/%d", i))
+	}
+	shape := nemesisShape{clients: 32, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond}
+	var total float64
+	for run := range *batchRuns {
+		seed := uint64(2000 + run)
+		nodes := 3 + 2*(run%2)
+		var h *clustertest.History
+		var faults []string
+		var batches float64
+		synctest.Test(t, func(t *testing.T) {
+			h, faults, _, batches = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, shape)
+		})
+		total += batches
+		ops, unknown := h.Stats()
+		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %v batches sent by the nodes running at the end; faults: %s",
+			run, nodes, seed, ops, unknown, batches, strings.Join(faults, ", "))
+		if ops < 200 {
+			t.Fatalf("run %d recorded only %d operations", run, ops)
+		}
+		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("batch-run-%d-seed-%d", run, seed))
+	}
+	if total == 0 {
+		t.Fatal("no write was sent in a batch: the runs did not check that path")
+	}
 }
 
 var ttlRuns = flag.Int("ttl-runs", 10, "nemesis runs of the linearizability test with ttls")
@@ -99,7 +150,7 @@ func TestLinearizableWithTTLsUnderNemesis(t *testing.T) {
 		var h *clustertest.History
 		var faults []string
 		synctest.Test(t, func(t *testing.T) {
-			h, faults, _ = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{TTLs: true})
+			h, faults, _, _ = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{TTLs: true}, defaultShape)
 		})
 		ops, unknown := h.Stats()
 		withTTL, expiredReads := 0, 0

@@ -31,6 +31,9 @@ type metrics struct {
 	// Reads this node answered from its own copy, as the bucket's primary
 	// or, leading, as a backup (atomics: they are counted on the hot path).
 	readsPrimaryCopy, readsBackupCopy atomic.Uint64
+	// Batches of replica writes this node sent as leader, and the writes
+	// they carried (replbatch.go).
+	replicateBatches, replicateBatched atomic.Uint64
 }
 
 // latencyBuckets span 100µs to about 6s.
@@ -121,6 +124,10 @@ func newMetrics(n *Node) *metrics {
 			func(s transport.Stats) uint64 { return s.SlowWrites }),
 		peer("jumpkv_peer_requests_on_reader_total", "Peer requests served on their connection's reader, without a goroutine hand-off.",
 			func(s transport.Stats) uint64 { return s.ServedQuick }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_replication_batches_total",
+			Help: "Frames that carried several writes to one replica at once (sent as leader)."}, func() float64 { return float64(m.replicateBatches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_replication_batched_writes_total",
+			Help: "Replica writes those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.replicateBatched.Load()) }),
 		localReads("primary", &m.readsPrimaryCopy),
 		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",

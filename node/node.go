@@ -38,7 +38,8 @@ import (
 //  5. streamMu (followerStream);
 //  6. a leaderStream's mu, then an eventSender's mu (events.go);
 //  7. leaves, which take no other lock: the watch hub's, inDoubt's, a
-//     gate's own, gmu, and the store's bucket locks.
+//     gate's own, gmu, a replica batcher's (replbatch.go) and the
+//     store's bucket locks.
 type Node struct {
 	cfg          Config // immutable after New
 	log          *slog.Logger
@@ -50,7 +51,8 @@ type Node struct {
 	metrics      *metrics             // safe for concurrent use
 	rareLog      *ratelog.Logger      // lines a peer can provoke at will, or that persist: once a minute per kind
 	tr           atomic.Pointer[transportBox]
-	heap         heapGauge // the Go heap against Config.MaxHeap; safe for concurrent use
+	heap         heapGauge    // the Go heap against Config.MaxHeap; safe for concurrent use
+	batchers     replBatchers // the leader's queues of writes to each replica; safe for concurrent use
 
 	// mu guards clusterView, all of it, and nothing else.
 	mu rankedMutex
@@ -108,6 +110,7 @@ type writePath struct {
 	doubt     inDoubt       // keys whose last write failed (doubt.go)
 	gates     []gate        // per bucket: closed while a placement change moves it
 	fullDisks fullReplicas  // replicas that just refused a write for lack of storage
+	writeCtx  writeContexts // the contexts that bound leader writes
 }
 
 // followerStream is this node's position in the leader's change stream
@@ -140,6 +143,7 @@ type peerStat struct {
 	inc      uint64
 	leftover []int // buckets it recovered from disk and does not hold
 	full     bool  // it holds its --max-memory
+	batches  bool  // it takes wire.ReplicateBatch
 }
 
 // leaderState is the leader's bookkeeping for its term.
@@ -213,6 +217,7 @@ func New(cfg Config) (*Node, error) {
 		},
 		writePath: writePath{
 			keyLocks: newChanLocks(keyStripes, rankKeyLock),
+			writeCtx: writeContexts{timeout: cfg.CallTimeout, grain: writeGrain},
 			writing:  make(writeStripes, keyStripes),
 			gates:    make([]gate, cfg.Buckets),
 		},

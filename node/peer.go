@@ -26,6 +26,10 @@ func (n *Node) Quick(msg wire.Message) bool {
 		// writes it itself when it can do so at once (persist.TryAppend);
 		// otherwise it declines.
 		return n.persist == nil || n.cfg.Fsync != wal.FsyncAlways
+	case *wire.ReplicateBatch:
+		// Durable writes of a batch go to a goroutine: one may wait for
+		// the log, and a batch cannot decline half-applied.
+		return n.persist == nil
 	case *wire.Events:
 		return true
 	case *wire.Read:
@@ -72,6 +76,8 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire
 		return n.onDigests(m), nil
 	case *wire.Replicate:
 		return n.onReplicate(ctx, from, req.Term, m)
+	case *wire.ReplicateBatch:
+		return n.onReplicateBatch(from, req.Term, m)
 	case *wire.Read:
 		return n.onRead(ctx, from, req.Term, m)
 	case *wire.Forward:

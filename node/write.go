@@ -31,12 +31,15 @@ func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error
 	if err := n.checkOp(&op); err != nil {
 		return store.Version{}, err
 	}
-	hold := time.NewTimer(n.cfg.CallTimeout)
-	defer hold.Stop()
+	var hold *time.Timer // made on the first refusal: most writes need none
 	for {
 		v, err := n.writeOnce(ctx, op)
 		if !errors.Is(err, wire.ErrNoLeader) {
 			return v, err
+		}
+		if hold == nil {
+			hold = time.NewTimer(n.cfg.CallTimeout)
+			defer hold.Stop()
 		}
 		select {
 		case <-ctx.Done():
@@ -155,6 +158,7 @@ type route struct {
 	version  store.Version
 	since    uint64
 	replicas []wire.Member // primary first
+	batches  []bool        // whether each replica takes wire.ReplicateBatch
 	full     shard.NodeID  // a replica that holds its --max-memory (0: none)
 }
 
@@ -165,8 +169,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	// Once begun, a write runs to its end or its timeout even if the client
 	// goes away: stopping half-way only makes its outcome unknown. (This
 	// also spares registering with the request's context on every write.)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout())
-	defer cancel()
+	ctx = n.writeCtx.get(time.Now())
 	b := shard.BucketOf(op.Key, n.cfg.Buckets)
 	stripe := n.stripeOf(op.Key)
 	kl := n.keyLocks[stripe]
@@ -310,6 +313,7 @@ func (n *Node) routeWrite(b int) (route, error) {
 			return route{}, fmt.Errorf("%w: replica %d of bucket %d is not a member", wire.ErrInternal, id, b)
 		}
 		r.replicas = append(r.replicas, m)
+		r.batches = append(r.batches, n.peerStats[id].batches)
 		if r.full == 0 && (id == n.cfg.ID && n.memoryFull() || id != n.cfg.ID && n.peerStats[id].full) {
 			r.full = id
 		}
@@ -362,7 +366,7 @@ func (n *Node) readForWrite(ctx context.Context, b int, r route, key string) (st
 	if len(lagging) > 0 {
 		msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: newest}
 		for _, i := range lagging {
-			if err := n.replicateTo(ctx, r.replicas[i], r.term, msg); err != nil {
+			if err := n.replicateTo(ctx, r.replicas[i], false, r.term, msg); err != nil {
 				return store.Entry{}, false, fmt.Errorf("%w: completing an earlier write of %q: %v", wire.ErrUnavailable, key, err)
 			}
 		}
@@ -397,16 +401,25 @@ func (n *Node) readRaw(from shard.NodeID, term uint64, b int, since uint64, key 
 func (n *Node) replicate(ctx context.Context, b int, r route, e store.Entry) error {
 	msg := &wire.Replicate{Bucket: b, Since: r.since, Entry: e}
 	return replication.Write(ctx, r.replicas, func(ctx context.Context, m wire.Member) error {
-		return n.replicateTo(ctx, m, r.term, msg)
+		batch := false
+		for i := range r.replicas {
+			batch = batch || r.replicas[i].ID == m.ID && r.batches[i]
+		}
+		return n.replicateTo(ctx, m, batch, r.term, msg)
 	})
 }
 
-// replicateTo applies msg on one replica, locally when it is this node.
-func (n *Node) replicateTo(ctx context.Context, m wire.Member, term uint64, msg *wire.Replicate) error {
+// replicateTo applies msg on one replica, locally when it is this node,
+// else in a batch with other writes to it when it takes batches (batch)
+// and msg is small.
+func (n *Node) replicateTo(ctx context.Context, m wire.Member, batch bool, term uint64, msg *wire.Replicate) error {
 	var err error
-	if m.ID == n.cfg.ID {
+	switch {
+	case m.ID == n.cfg.ID:
 		_, err = n.applyReplicate(n.cfg.ID, term, msg)
-	} else {
+	case batch && len(msg.Entry.Key)+len(msg.Entry.Value) < batchAlone:
+		err = n.batchers.get(m.Peer).do(ctx, msg, func(b []*replItem) { n.sendReplicas(m.Peer, b) })
+	default:
 		_, err = n.call(ctx, m.Peer, msg)
 	}
 	if errors.Is(err, wire.ErrInsufficientStorage) {
@@ -438,21 +451,37 @@ func (n *Node) applyReplicate(from shard.NodeID, term uint64, m *wire.Replicate)
 // returns transport.ErrWouldBlock, having changed nothing, rather than
 // wait for the data directory.
 func (n *Node) applyReplicateAs(from shard.NodeID, term uint64, m *wire.Replicate, inline bool) (bool, error) {
-	b := m.Bucket
-	if b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
-		return false, fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
-	}
 	if n.persist != nil {
-		return n.applyCheckedAs(b, []store.Entry{m.Entry}, func() error { return n.checkReplicateLocked(from, term, m) }, inline)
+		if err := n.checkReplicateBucket(m); err != nil {
+			return false, err
+		}
+		return n.applyCheckedAs(m.Bucket, []store.Entry{m.Entry}, func() error { return n.checkReplicateLocked(from, term, m) }, inline)
 	}
 	// Memory only: the check and the apply in one short hold of mu (a
 	// store apply takes only the store's own locks).
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.applyReplicateLocked(from, term, m)
+}
+
+// applyReplicateLocked is applyReplicate on a node without a data
+// directory, under n.mu.
+func (n *Node) applyReplicateLocked(from shard.NodeID, term uint64, m *wire.Replicate) (bool, error) {
+	if err := n.checkReplicateBucket(m); err != nil {
+		return false, err
+	}
 	if err := n.checkReplicateLocked(from, term, m); err != nil {
 		return false, err
 	}
-	return n.store.Apply(b, m.Entry), nil
+	return n.store.Apply(m.Bucket, m.Entry), nil
+}
+
+// checkReplicateBucket checks that m's key belongs to its bucket.
+func (n *Node) checkReplicateBucket(m *wire.Replicate) error {
+	if b := m.Bucket; b < 0 || b >= n.cfg.Buckets || shard.BucketOf(m.Entry.Key, n.cfg.Buckets) != b {
+		return fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, b)
+	}
+	return nil
 }
 
 // checkReplicateLocked decides whether this replica takes m from the

@@ -133,6 +133,9 @@ func edgeSamples() []generatedMessage {
 		&Events{Term: 1 << 50, First: 3, Reset: true, Events: []Event{}},
 		&Events{Term: 9, First: 1 << 33, Events: []Event{{Reset: true}, {Key: "k", Value: []byte("v"), Version: v}, {Key: "d", Version: v, Deleted: true}}},
 		&Events{Term: 9, Events: make([]Event, 20)},
+		&ReplicateBatch{Items: []Replicate{{Bucket: 3, Since: 2, Entry: kv.Entry{Key: "a", Value: []byte("1"), Version: v}}, {Bucket: 1023, Entry: kv.Entry{Key: "b", Version: v, Deleted: true}}}},
+		&ReplicateBatch{Items: make([]Replicate, 300)},
+		&ReplicateBatchAck{Results: []ReplicateResult{{Applied: true}, {}, {Code: "stale_term", Message: "stale term: 3 < 4"}}},
 		&Replicate{Bucket: -7}, &Read{Bucket: -200}, &Read{Bucket: -40000}, &Read{Bucket: -1 << 40}, &Read{Bucket: 1 << 40},
 	}
 }

@@ -37,6 +37,29 @@ type ReplicateAck struct {
 	Applied bool `msgpack:"a"`
 }
 
+// ReplicateBatch carries several writes to one replica in one frame. Each
+// item is checked and applied as the Replicate it is would be on its own,
+// and answered in ReplicateBatchAck's Results, in the same order. The
+// leader sends one when several writes to the same replica wait at once
+// (their keys differ: a key's writes are never in flight together), so
+// that they share one round trip.
+type ReplicateBatch struct {
+	Items []Replicate `msgpack:"i"`
+}
+
+// ReplicateBatchAck answers a ReplicateBatch item by item.
+type ReplicateBatchAck struct {
+	Results []ReplicateResult `msgpack:"r"`
+}
+
+// ReplicateResult is one item's answer: as ReplicateAck when Code is
+// empty, else the error (ErrorOf(Code, Message)) it would have got alone.
+type ReplicateResult struct {
+	Applied bool   `msgpack:"a,omitempty"`
+	Code    string `msgpack:"c,omitempty"`
+	Message string `msgpack:"m,omitempty"`
+}
+
 // Read asks a bucket's primary for a key. With ViaLeader it goes to the
 // leader instead, which reads from the primary on its own authority (for a
 // primary that has no read lease at the moment). With Acting, a read-only

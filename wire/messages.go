@@ -7,124 +7,130 @@ import (
 
 // Message type numbers. Append only; never renumber.
 const (
-	TypeError        Type = 1
-	TypeOK           Type = 2
-	TypeHello        Type = 3
-	TypeHelloResp    Type = 4
-	TypeHeartbeat    Type = 5
-	TypeHeartbeatAck Type = 6
-	TypeVote         Type = 7
-	TypeVoteResp     Type = 8
-	TypeResign       Type = 9
-	TypePreempt      Type = 10
-	TypeJoin         Type = 11
-	TypeLeave        Type = 12
-	TypeInstall      Type = 13
-	TypeInstallAck   Type = 14
-	TypeGetState     Type = 15
-	TypeState        Type = 16
-	TypeFill         Type = 17
-	TypePull         Type = 18
-	TypeChunk        Type = 19
-	TypeReplicate    Type = 20
-	TypeReplicateAck Type = 21
-	TypeRead         Type = 22
-	TypeReadResp     Type = 23
-	TypeForward      Type = 24
-	TypeWriteResult  Type = 25
-	TypeList         Type = 26
-	TypeListResp     Type = 27
-	TypeDigests      Type = 28
-	TypeDigestsResp  Type = 29
-	TypeClusterReq   Type = 30
-	TypeClusterInfo  Type = 31
-	TypeSummary      Type = 32
-	TypeSummaryResp  Type = 33
-	TypeFetch        Type = 34
-	TypeRepair       Type = 35
-	TypePurge        Type = 36
-	TypeEvents       Type = 37
+	TypeError             Type = 1
+	TypeOK                Type = 2
+	TypeHello             Type = 3
+	TypeHelloResp         Type = 4
+	TypeHeartbeat         Type = 5
+	TypeHeartbeatAck      Type = 6
+	TypeVote              Type = 7
+	TypeVoteResp          Type = 8
+	TypeResign            Type = 9
+	TypePreempt           Type = 10
+	TypeJoin              Type = 11
+	TypeLeave             Type = 12
+	TypeInstall           Type = 13
+	TypeInstallAck        Type = 14
+	TypeGetState          Type = 15
+	TypeState             Type = 16
+	TypeFill              Type = 17
+	TypePull              Type = 18
+	TypeChunk             Type = 19
+	TypeReplicate         Type = 20
+	TypeReplicateAck      Type = 21
+	TypeRead              Type = 22
+	TypeReadResp          Type = 23
+	TypeForward           Type = 24
+	TypeWriteResult       Type = 25
+	TypeList              Type = 26
+	TypeListResp          Type = 27
+	TypeDigests           Type = 28
+	TypeDigestsResp       Type = 29
+	TypeClusterReq        Type = 30
+	TypeClusterInfo       Type = 31
+	TypeSummary           Type = 32
+	TypeSummaryResp       Type = 33
+	TypeFetch             Type = 34
+	TypeRepair            Type = 35
+	TypePurge             Type = 36
+	TypeEvents            Type = 37
+	TypeReplicateBatch    Type = 38
+	TypeReplicateBatchAck Type = 39
 )
 
 // registry builds an empty message for each known type. It is never
 // written after initialisation.
 var registry = map[Type]func() Message{
-	TypeError:        func() Message { return new(ErrorMsg) },
-	TypeOK:           func() Message { return new(OK) },
-	TypeHello:        func() Message { return new(Hello) },
-	TypeHelloResp:    func() Message { return new(HelloResp) },
-	TypeHeartbeat:    func() Message { return new(Heartbeat) },
-	TypeHeartbeatAck: func() Message { return new(HeartbeatAck) },
-	TypeVote:         func() Message { return new(Vote) },
-	TypeVoteResp:     func() Message { return new(VoteResp) },
-	TypeResign:       func() Message { return new(Resign) },
-	TypePreempt:      func() Message { return new(Preempt) },
-	TypeJoin:         func() Message { return new(Join) },
-	TypeLeave:        func() Message { return new(Leave) },
-	TypeInstall:      func() Message { return new(Install) },
-	TypeInstallAck:   func() Message { return new(InstallAck) },
-	TypeGetState:     func() Message { return new(GetState) },
-	TypeState:        func() Message { return new(State) },
-	TypeFill:         func() Message { return new(Fill) },
-	TypePull:         func() Message { return new(Pull) },
-	TypeChunk:        func() Message { return new(Chunk) },
-	TypeReplicate:    func() Message { return new(Replicate) },
-	TypeReplicateAck: func() Message { return new(ReplicateAck) },
-	TypeRead:         func() Message { return new(Read) },
-	TypeReadResp:     func() Message { return new(ReadResp) },
-	TypeForward:      func() Message { return new(Forward) },
-	TypeWriteResult:  func() Message { return new(WriteResult) },
-	TypeList:         func() Message { return new(List) },
-	TypeListResp:     func() Message { return new(ListResp) },
-	TypeDigests:      func() Message { return new(Digests) },
-	TypeDigestsResp:  func() Message { return new(DigestsResp) },
-	TypeClusterReq:   func() Message { return new(ClusterReq) },
-	TypeClusterInfo:  func() Message { return new(ClusterInfo) },
-	TypeSummary:      func() Message { return new(Summary) },
-	TypeSummaryResp:  func() Message { return new(SummaryResp) },
-	TypeFetch:        func() Message { return new(Fetch) },
-	TypeRepair:       func() Message { return new(Repair) },
-	TypePurge:        func() Message { return new(Purge) },
-	TypeEvents:       func() Message { return new(Events) },
+	TypeError:             func() Message { return new(ErrorMsg) },
+	TypeOK:                func() Message { return new(OK) },
+	TypeHello:             func() Message { return new(Hello) },
+	TypeHelloResp:         func() Message { return new(HelloResp) },
+	TypeHeartbeat:         func() Message { return new(Heartbeat) },
+	TypeHeartbeatAck:      func() Message { return new(HeartbeatAck) },
+	TypeVote:              func() Message { return new(Vote) },
+	TypeVoteResp:          func() Message { return new(VoteResp) },
+	TypeResign:            func() Message { return new(Resign) },
+	TypePreempt:           func() Message { return new(Preempt) },
+	TypeJoin:              func() Message { return new(Join) },
+	TypeLeave:             func() Message { return new(Leave) },
+	TypeInstall:           func() Message { return new(Install) },
+	TypeInstallAck:        func() Message { return new(InstallAck) },
+	TypeGetState:          func() Message { return new(GetState) },
+	TypeState:             func() Message { return new(State) },
+	TypeFill:              func() Message { return new(Fill) },
+	TypePull:              func() Message { return new(Pull) },
+	TypeChunk:             func() Message { return new(Chunk) },
+	TypeReplicate:         func() Message { return new(Replicate) },
+	TypeReplicateAck:      func() Message { return new(ReplicateAck) },
+	TypeRead:              func() Message { return new(Read) },
+	TypeReadResp:          func() Message { return new(ReadResp) },
+	TypeForward:           func() Message { return new(Forward) },
+	TypeWriteResult:       func() Message { return new(WriteResult) },
+	TypeList:              func() Message { return new(List) },
+	TypeListResp:          func() Message { return new(ListResp) },
+	TypeDigests:           func() Message { return new(Digests) },
+	TypeDigestsResp:       func() Message { return new(DigestsResp) },
+	TypeClusterReq:        func() Message { return new(ClusterReq) },
+	TypeClusterInfo:       func() Message { return new(ClusterInfo) },
+	TypeSummary:           func() Message { return new(Summary) },
+	TypeSummaryResp:       func() Message { return new(SummaryResp) },
+	TypeFetch:             func() Message { return new(Fetch) },
+	TypeRepair:            func() Message { return new(Repair) },
+	TypePurge:             func() Message { return new(Purge) },
+	TypeEvents:            func() Message { return new(Events) },
+	TypeReplicateBatch:    func() Message { return new(ReplicateBatch) },
+	TypeReplicateBatchAck: func() Message { return new(ReplicateBatchAck) },
 }
 
-func (*ErrorMsg) WireType() Type     { return TypeError }
-func (*OK) WireType() Type           { return TypeOK }
-func (*Hello) WireType() Type        { return TypeHello }
-func (*HelloResp) WireType() Type    { return TypeHelloResp }
-func (*Heartbeat) WireType() Type    { return TypeHeartbeat }
-func (*HeartbeatAck) WireType() Type { return TypeHeartbeatAck }
-func (*Vote) WireType() Type         { return TypeVote }
-func (*VoteResp) WireType() Type     { return TypeVoteResp }
-func (*Resign) WireType() Type       { return TypeResign }
-func (*Preempt) WireType() Type      { return TypePreempt }
-func (*Join) WireType() Type         { return TypeJoin }
-func (*Leave) WireType() Type        { return TypeLeave }
-func (*Install) WireType() Type      { return TypeInstall }
-func (*InstallAck) WireType() Type   { return TypeInstallAck }
-func (*GetState) WireType() Type     { return TypeGetState }
-func (*State) WireType() Type        { return TypeState }
-func (*Fill) WireType() Type         { return TypeFill }
-func (*Pull) WireType() Type         { return TypePull }
-func (*Chunk) WireType() Type        { return TypeChunk }
-func (*Replicate) WireType() Type    { return TypeReplicate }
-func (*ReplicateAck) WireType() Type { return TypeReplicateAck }
-func (*Read) WireType() Type         { return TypeRead }
-func (*ReadResp) WireType() Type     { return TypeReadResp }
-func (*Forward) WireType() Type      { return TypeForward }
-func (*WriteResult) WireType() Type  { return TypeWriteResult }
-func (*List) WireType() Type         { return TypeList }
-func (*ListResp) WireType() Type     { return TypeListResp }
-func (*Digests) WireType() Type      { return TypeDigests }
-func (*DigestsResp) WireType() Type  { return TypeDigestsResp }
-func (*ClusterReq) WireType() Type   { return TypeClusterReq }
-func (*ClusterInfo) WireType() Type  { return TypeClusterInfo }
-func (*Summary) WireType() Type      { return TypeSummary }
-func (*SummaryResp) WireType() Type  { return TypeSummaryResp }
-func (*Fetch) WireType() Type        { return TypeFetch }
-func (*Repair) WireType() Type       { return TypeRepair }
-func (*Purge) WireType() Type        { return TypePurge }
-func (*Events) WireType() Type       { return TypeEvents }
+func (*ErrorMsg) WireType() Type          { return TypeError }
+func (*OK) WireType() Type                { return TypeOK }
+func (*Hello) WireType() Type             { return TypeHello }
+func (*HelloResp) WireType() Type         { return TypeHelloResp }
+func (*Heartbeat) WireType() Type         { return TypeHeartbeat }
+func (*HeartbeatAck) WireType() Type      { return TypeHeartbeatAck }
+func (*Vote) WireType() Type              { return TypeVote }
+func (*VoteResp) WireType() Type          { return TypeVoteResp }
+func (*Resign) WireType() Type            { return TypeResign }
+func (*Preempt) WireType() Type           { return TypePreempt }
+func (*Join) WireType() Type              { return TypeJoin }
+func (*Leave) WireType() Type             { return TypeLeave }
+func (*Install) WireType() Type           { return TypeInstall }
+func (*InstallAck) WireType() Type        { return TypeInstallAck }
+func (*GetState) WireType() Type          { return TypeGetState }
+func (*State) WireType() Type             { return TypeState }
+func (*Fill) WireType() Type              { return TypeFill }
+func (*Pull) WireType() Type              { return TypePull }
+func (*Chunk) WireType() Type             { return TypeChunk }
+func (*Replicate) WireType() Type         { return TypeReplicate }
+func (*ReplicateAck) WireType() Type      { return TypeReplicateAck }
+func (*Read) WireType() Type              { return TypeRead }
+func (*ReadResp) WireType() Type          { return TypeReadResp }
+func (*Forward) WireType() Type           { return TypeForward }
+func (*WriteResult) WireType() Type       { return TypeWriteResult }
+func (*List) WireType() Type              { return TypeList }
+func (*ListResp) WireType() Type          { return TypeListResp }
+func (*Digests) WireType() Type           { return TypeDigests }
+func (*DigestsResp) WireType() Type       { return TypeDigestsResp }
+func (*ClusterReq) WireType() Type        { return TypeClusterReq }
+func (*ClusterInfo) WireType() Type       { return TypeClusterInfo }
+func (*Summary) WireType() Type           { return TypeSummary }
+func (*SummaryResp) WireType() Type       { return TypeSummaryResp }
+func (*Fetch) WireType() Type             { return TypeFetch }
+func (*Repair) WireType() Type            { return TypeRepair }
+func (*Purge) WireType() Type             { return TypePurge }
+func (*Events) WireType() Type            { return TypeEvents }
+func (*ReplicateBatch) WireType() Type    { return TypeReplicateBatch }
+func (*ReplicateBatchAck) WireType() Type { return TypeReplicateBatchAck }
 
 // Member is a node as the cluster knows it. Incarnation changes every time
 // the node's process starts, so a restarted (empty) node is told apart from
@@ -192,6 +198,10 @@ type Heartbeat struct {
 	// Full says the sender holds its --max-memory: the leader refuses
 	// writes that would grow its buckets.
 	Full bool `msgpack:"f,omitempty"`
+	// Batches says the sender takes ReplicateBatch. A node that does not
+	// say so (an older build, during a rolling upgrade) gets its writes
+	// one Replicate at a time.
+	Batches bool `msgpack:"b,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat with the responder's own view. Lease is

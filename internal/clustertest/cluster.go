@@ -50,6 +50,10 @@ type Options struct {
 	// RESP serves the Redis protocol on every node (DialRESP), over
 	// in-memory pipes.
 	RESP bool
+	// DelayMin and DelayMax delay every message by a duration drawn from
+	// [DelayMin, DelayMax] (the nemesis puts it back after a fault of
+	// its own delays), so that requests overlap as on a real network.
+	DelayMin, DelayMax time.Duration
 }
 
 // Cluster is a set of in-process nodes on one in-memory network.
@@ -131,6 +135,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	// A quick request whose handler blocks its connection's reader (see
 	// transport.QuickHandler) fails the test, rather than slowing it.
 	c.Net.SetQuickStall(0, func(s transport.QuickStall) { t.Errorf("%v", s) })
+	c.Net.SetDelay(opts.DelayMin, opts.DelayMax)
 	for i := range opts.Nodes {
 		c.peers = append(c.peers, c.peerAddr(i))
 	}

@@ -52,7 +52,7 @@ func RunNemesis(c *Cluster, seed uint64, d time.Duration) []string {
 			c.Net.SetDelay(0, 30*time.Millisecond)
 			time.Sleep(hold)
 			c.Net.SetDropRate(0)
-			c.Net.SetDelay(0, 0)
+			c.Net.SetDelay(c.opts.DelayMin, c.opts.DelayMax)
 		case 0:
 			faults = append(faults, fmt.Sprintf("kill %d for %v", victim, hold))
 			c.Kill(victim)

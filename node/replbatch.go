@@ -1,0 +1,260 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/wal"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Batched replication. Writes of different keys that wait for the same
+// replica at the same time (a pipeline's writes, many clients' writes)
+// share one wire.ReplicateBatch frame and one answer instead of paying a
+// round trip, a frame and a handler each. Each write is still checked and
+// applied on the replica as its own Replicate would be, and gets its own
+// answer: batching changes what a write costs, not what it means.
+//
+// There is no goroutine of its own: writers take turns. A writer whose
+// write finds fewer than batchInflight batches on their way to the replica
+// sends at once, taking the writes already waiting along; otherwise its
+// write waits, and the writer whose batch comes back first hands the next
+// turn, with every write that waits meanwhile, to the writer of the oldest.
+
+// Limits of one batch.
+const (
+	batchInflight = 2         // batches on their way to one replica at once
+	batchMaxItems = 256       // writes in one batch
+	batchMaxBytes = 256 << 10 // their key and value bytes
+	batchAlone    = 16 << 10  // a write of this many bytes or more goes alone
+)
+
+// maxBatchItems bounds the writes of a ReplicateBatch a replica accepts
+// (the door's bound; above batchMaxItems so that a later build may send
+// more).
+const maxBatchItems = 4 * batchMaxItems
+
+// replItem is one write waiting for, or carried by, a batch.
+type replItem struct {
+	msg      *wire.Replicate
+	deadline time.Time
+	err      error         // its outcome, set before ready is signalled
+	ready    chan struct{} // signalled once: the outcome is set, or it is this writer's turn
+	turn     []*replItem   // set with ready: the batch this writer is to send (itself first)
+}
+
+func (it *replItem) size() int { return len(it.msg.Entry.Key) + len(it.msg.Entry.Value) }
+
+// replBatcher queues the writes for one replica. Safe for concurrent use.
+type replBatcher struct {
+	mu       sync.Mutex
+	waiting  []*replItem // oldest first
+	inflight int         // batches sent and not yet answered
+}
+
+// replBatchers holds a batcher per replica peer address, made on first
+// use (a cluster has few members; an address that leaves keeps an empty
+// batcher). Safe for concurrent use.
+type replBatchers struct {
+	mu sync.Mutex
+	by map[string]*replBatcher
+}
+
+func (bs *replBatchers) get(addr string) *replBatcher {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b := bs.by[addr]
+	if b == nil {
+		if bs.by == nil {
+			bs.by = map[string]*replBatcher{}
+		}
+		b = &replBatcher{}
+		bs.by[addr] = b
+	}
+	return b
+}
+
+// sendFunc sends a batch of writes to the replica and sets each one's err.
+type sendFunc func(batch []*replItem)
+
+// do sends msg to the replica, in a batch with other writes waiting for it
+// at the same time, and returns its outcome, as a call of msg alone would
+// (the wire sentinels). It returns by ctx's deadline at the latest plus
+// the time the batch ahead of it takes, itself bounded by its writes'
+// deadlines.
+func (b *replBatcher) do(ctx context.Context, msg *wire.Replicate, send sendFunc) error {
+	it := &replItem{msg: msg, ready: make(chan struct{}, 1)}
+	it.deadline, _ = ctx.Deadline()
+	b.mu.Lock()
+	if b.inflight < batchInflight {
+		b.inflight++
+		batch := b.takeLocked(it)
+		b.mu.Unlock()
+		b.run(batch, send)
+		return it.err
+	}
+	b.waiting = append(b.waiting, it)
+	b.mu.Unlock()
+	<-it.ready
+	if it.turn != nil {
+		b.run(it.turn, send)
+	}
+	return it.err
+}
+
+// takeLocked returns a batch: first (if not nil), then the oldest waiting
+// writes, within the batch limits.
+func (b *replBatcher) takeLocked(first *replItem) []*replItem {
+	var batch []*replItem
+	size := 0
+	if first != nil {
+		batch = append(batch, first)
+		size = first.size()
+	}
+	n := 0
+	for n < len(b.waiting) && len(batch) < batchMaxItems {
+		if len(batch) > 0 && size+b.waiting[n].size() > batchMaxBytes {
+			break
+		}
+		size += b.waiting[n].size()
+		batch = append(batch, b.waiting[n])
+		n++
+	}
+	rest := copy(b.waiting, b.waiting[n:])
+	clear(b.waiting[rest:])
+	b.waiting = b.waiting[:rest]
+	return batch
+}
+
+// run sends batch (whose first write is the caller's), tells the other
+// writes their outcome, and hands the turn on.
+func (b *replBatcher) run(batch []*replItem, send sendFunc) {
+	send(batch)
+	for _, it := range batch[1:] {
+		it.ready <- struct{}{}
+	}
+	b.mu.Lock()
+	if len(b.waiting) == 0 {
+		b.inflight--
+		b.mu.Unlock()
+		return
+	}
+	next := b.takeLocked(nil)
+	b.mu.Unlock()
+	next[0].turn = next
+	next[0].ready <- struct{}{}
+}
+
+// sendReplicas sends a batch of writes to the replica at addr: a
+// Replicate when it holds one write, else a ReplicateBatch, under the
+// earliest of its writes' deadlines.
+func (n *Node) sendReplicas(addr string, batch []*replItem) {
+	deadline := batchDeadline(batch)
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	if len(batch) == 1 {
+		_, batch[0].err = n.call(ctx, addr, batch[0].msg)
+		return
+	}
+	msg := &wire.ReplicateBatch{Items: make([]wire.Replicate, len(batch))}
+	for i, it := range batch {
+		msg.Items[i] = *it.msg
+	}
+	n.metrics.replicateBatches.Add(1)
+	n.metrics.replicateBatched.Add(uint64(len(batch)))
+	env, err := n.call(ctx, addr, msg)
+	takeBatchAnswer(batch, env.Msg, err)
+}
+
+// takeBatchAnswer sets each write's outcome from the answer to its batch
+// (or the call's error).
+func takeBatchAnswer(batch []*replItem, answer wire.Message, err error) {
+	if err == nil {
+		err = batchAnswerErr(answer, len(batch))
+	}
+	for i, it := range batch {
+		if err != nil {
+			it.err = err
+			continue
+		}
+		if r := answer.(*wire.ReplicateBatchAck).Results[i]; r.Code != "" {
+			it.err = wire.ErrorOf(r.Code, r.Message)
+		}
+	}
+}
+
+// batchDeadline is the earliest deadline of a batch's writes (zero: none
+// has one).
+func batchDeadline(batch []*replItem) time.Time {
+	var deadline time.Time
+	for _, it := range batch {
+		if deadline.IsZero() || !it.deadline.IsZero() && it.deadline.Before(deadline) {
+			deadline = it.deadline
+		}
+	}
+	return deadline
+}
+
+// batchAnswerErr checks the answer to a batch of n writes. The batch was
+// delivered, so a wrong answer leaves every write's outcome unknown.
+func batchAnswerErr(m wire.Message, n int) error {
+	ack, ok := m.(*wire.ReplicateBatchAck)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: a replica answered a batch of writes with %T", wire.ErrUnknownOutcome, m)
+	case len(ack.Results) != n:
+		return fmt.Errorf("%w: a replica answered %d of a batch of %d writes", wire.ErrUnknownOutcome, len(ack.Results), n)
+	}
+	return nil
+}
+
+// onReplicateBatch applies a batch of writes the leader sends to this
+// replica, each as onReplicate would.
+func (n *Node) onReplicateBatch(from shard.NodeID, term uint64, m *wire.ReplicateBatch) (wire.Message, error) {
+	results := make([]wire.ReplicateResult, len(m.Items))
+	set := func(i int, applied bool, err error) {
+		if err != nil {
+			results[i] = wire.ReplicateResult{Code: wire.CodeOf(err), Message: err.Error()}
+			return
+		}
+		results[i].Applied = applied
+	}
+	switch {
+	case n.persist == nil:
+		// Memory only, on the connection's reader: the checks and applies
+		// in short holds of mu, a few writes each.
+		const perHold = 32
+		for lo := 0; lo < len(m.Items); lo += perHold {
+			n.mu.Lock()
+			for i := lo; i < min(lo+perHold, len(m.Items)); i++ {
+				applied, err := n.applyReplicateLocked(from, term, &m.Items[i])
+				set(i, applied, err)
+			}
+			n.mu.Unlock()
+		}
+	case n.cfg.Fsync == wal.FsyncAlways:
+		// Each write waits for the disk: all at once, so that they share
+		// the log's fsyncs.
+		var wg sync.WaitGroup
+		for i := range m.Items {
+			wg.Go(func() {
+				applied, err := n.applyReplicateAs(from, term, &m.Items[i], false)
+				set(i, applied, err)
+			})
+		}
+		wg.Wait()
+	default:
+		for i := range m.Items {
+			applied, err := n.applyReplicateAs(from, term, &m.Items[i], false)
+			set(i, applied, err)
+		}
+	}
+	return &wire.ReplicateBatchAck{Results: results}, nil
+}

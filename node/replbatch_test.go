@@ -1,0 +1,224 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// fakeReplica records the batches a replBatcher sends and answers each
+// write with an error named after its key when the key ends in "!". The
+// first hold batches wait for release.
+type fakeReplica struct {
+	mu       sync.Mutex
+	batches  [][]string // keys of each batch, in sending order
+	sending  int
+	maxSends int // batches on their way at once, at most
+	hold     int
+	release  chan struct{}
+}
+
+func (f *fakeReplica) send(batch []*replItem) {
+	f.mu.Lock()
+	keys := make([]string, len(batch))
+	for i, it := range batch {
+		keys[i] = it.msg.Entry.Key
+	}
+	f.batches = append(f.batches, keys)
+	f.sending++
+	f.maxSends = max(f.maxSends, f.sending)
+	wait := len(f.batches) <= f.hold
+	f.mu.Unlock()
+	if wait {
+		<-f.release
+	}
+	for _, it := range batch {
+		if strings.HasSuffix(it.msg.Entry.Key, "!") {
+			it.err = fmt.Errorf("%w: %s", wire.ErrStaleTerm, it.msg.Entry.Key)
+		}
+	}
+	f.mu.Lock()
+	f.sending--
+	f.mu.Unlock()
+}
+
+func replMsg(key string, valueSize int) *wire.Replicate {
+	return &wire.Replicate{Entry: store.Entry{Key: key, Value: make([]byte, valueSize)}}
+}
+
+// TestReplBatcherSharesRoundTrips: while batchInflight batches are on
+// their way, later writes wait and then go together in one batch; every
+// writer gets its own write's outcome; no more than batchInflight batches
+// are ever on their way at once.
+func TestReplBatcherSharesRoundTrips(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
+		outcomes := make(map[string]error)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		write := func(key string) {
+			wg.Go(func() {
+				err := b.do(context.Background(), replMsg(key, 10), f.send)
+				mu.Lock()
+				outcomes[key] = err
+				mu.Unlock()
+			})
+		}
+		for i := range batchInflight {
+			write(fmt.Sprintf("first-%d", i))
+		}
+		synctest.Wait() // both sent, held by the replica
+		for i := range 10 {
+			key := fmt.Sprintf("later-%d", i)
+			if i%3 == 0 {
+				key += "!"
+			}
+			write(key)
+		}
+		synctest.Wait()
+		b.mu.Lock()
+		waiting := len(b.waiting)
+		b.mu.Unlock()
+		if waiting != 10 {
+			t.Fatalf("%d writes wait, want 10", waiting)
+		}
+		close(f.release)
+		wg.Wait()
+
+		if len(f.batches) != batchInflight+1 {
+			t.Fatalf("batches %v: want %d of one write, then one of the 10 that waited", f.batches, batchInflight)
+		}
+		if last := f.batches[batchInflight]; len(last) != 10 {
+			t.Errorf("last batch %v: want the 10 waiting writes", last)
+		}
+		if f.maxSends > batchInflight {
+			t.Errorf("%d batches on their way at once, want at most %d", f.maxSends, batchInflight)
+		}
+		if len(outcomes) != 10+batchInflight {
+			t.Fatalf("%d writers returned, want %d", len(outcomes), 10+batchInflight)
+		}
+		for key, err := range outcomes {
+			want := strings.HasSuffix(key, "!")
+			if got := err != nil; got != want || got && !strings.Contains(err.Error(), key) || got && !errors.Is(err, wire.ErrStaleTerm) {
+				t.Errorf("write %s: outcome %v, want its own (error: %v)", key, err, want)
+			}
+		}
+		if b.inflight != 0 || len(b.waiting) != 0 {
+			t.Errorf("after all: %d in flight, %d waiting, want none", b.inflight, len(b.waiting))
+		}
+	})
+}
+
+// TestReplBatcherLimits: waiting writes are split into batches of at most
+// batchMaxItems writes and batchMaxBytes bytes, oldest first.
+func TestReplBatcherLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		writes    int
+		valueSize int
+		wantSizes []int
+	}{
+		{"count", batchMaxItems + 44, 10, []int{batchMaxItems, 44}},
+		{"bytes", 40, 15 << 10, []int{17, 17, 6}}, // 17 of ~15 KiB fit 256 KiB
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var b replBatcher
+				f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
+				var wg sync.WaitGroup
+				for i := range batchInflight {
+					wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 1), f.send) })
+				}
+				synctest.Wait()
+				for i := range tc.writes {
+					wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("w-%04d", i), tc.valueSize), f.send) })
+					synctest.Wait() // in order: the oldest waits first
+				}
+				close(f.release)
+				wg.Wait()
+				// Batches taken in turn may reach the replica in either order.
+				later := f.batches[batchInflight:]
+				slices.SortFunc(later, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+				var sizes []int
+				var order []string
+				for _, keys := range later {
+					sizes = append(sizes, len(keys))
+					order = append(order, keys...)
+				}
+				if fmt.Sprint(sizes) != fmt.Sprint(tc.wantSizes) {
+					t.Errorf("batch sizes %v, want %v", sizes, tc.wantSizes)
+				}
+				for i, k := range order {
+					if want := fmt.Sprintf("w-%04d", i); k != want {
+						t.Fatalf("write %d sent as %s: want oldest first (%s)", i, k, want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestSendReplicasTakesTheEarliestDeadline: a batch is sent under the
+// earliest deadline of its writes, so that none waits past its own.
+func TestSendReplicasTakesTheEarliestDeadline(t *testing.T) {
+	now := time.Now()
+	items := []*replItem{
+		{deadline: now.Add(3 * time.Second)},
+		{},
+		{deadline: now.Add(time.Second)},
+		{deadline: now.Add(2 * time.Second)},
+	}
+	if got := batchDeadline(items); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("deadline %v after now, want 1s", got.Sub(now))
+	}
+	if got := batchDeadline([]*replItem{{}}); !got.IsZero() {
+		t.Errorf("deadline %v for a write without one, want none", got)
+	}
+}
+
+// TestTakeBatchAnswer: each write gets its own result of the answer, or
+// the call's error.
+func TestTakeBatchAnswer(t *testing.T) {
+	batch := func() []*replItem { return []*replItem{{}, {}, {}} }
+	b := batch()
+	takeBatchAnswer(b, &wire.ReplicateBatchAck{Results: []wire.ReplicateResult{
+		{Applied: true}, {Code: "stale_epoch", Message: "stale placement epoch: 3 here"}, {}}}, nil)
+	if b[0].err != nil || b[2].err != nil || !errors.Is(b[1].err, wire.ErrStaleEpoch) || b[1].err.Error() != "stale placement epoch: 3 here" {
+		t.Errorf("outcomes %v, %v, %v: want nil, the stale epoch, nil", b[0].err, b[1].err, b[2].err)
+	}
+	b = batch()
+	takeBatchAnswer(b, nil, wire.ErrTimeout)
+	for i, it := range b {
+		if !errors.Is(it.err, wire.ErrTimeout) {
+			t.Errorf("write %d after a timed-out call: %v", i, it.err)
+		}
+	}
+}
+
+// TestBatchAnswerErr: a replica's answer that does not match the batch
+// leaves every write of it unknown, never refused.
+func TestBatchAnswerErr(t *testing.T) {
+	for _, tc := range []struct {
+		msg  wire.Message
+		n    int
+		want error
+	}{
+		{&wire.ReplicateBatchAck{Results: make([]wire.ReplicateResult, 3)}, 3, nil},
+		{&wire.ReplicateBatchAck{Results: make([]wire.ReplicateResult, 2)}, 3, wire.ErrUnknownOutcome},
+		{&wire.ReplicateAck{Applied: true}, 3, wire.ErrUnknownOutcome},
+	} {
+		if err := batchAnswerErr(tc.msg, tc.n); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%T for %d writes: %v, want %v", tc.msg, tc.n, err, tc.want)
+		}
+	}
+}
