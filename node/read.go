@@ -46,7 +46,7 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 		switch {
 		case err != nil:
 			return store.Entry{}, unavailable(err)
-		case !found || e.Expired(time.Now().UnixMilli()):
+		case !found || e.Expires != 0 && e.Expired(time.Now().UnixMilli()):
 			// Expiry (a value is absent at and after its Expires) is
 			// judged by this node's clock, against an instant the leader
 			// stamped with its own: a node whose clock is behind the

@@ -103,7 +103,7 @@ func (n *Node) checkOp(op *wire.WriteOp) error {
 	switch {
 	case op.TTL < 0 || op.TTL > maxTTL.Milliseconds():
 		return fmt.Errorf("%w: ttl %dms: want up to %v", wire.ErrBadRequest, op.TTL, maxTTL)
-	case op.ExpireAt < 0 || op.ExpireAt > time.Now().Add(maxTTL).UnixMilli():
+	case op.ExpireAt < 0 || op.ExpireAt > 0 && op.ExpireAt > time.Now().Add(maxTTL).UnixMilli():
 		return fmt.Errorf("%w: expiry at %dms since 1970: want within %v", wire.ErrBadRequest, op.ExpireAt, maxTTL)
 	case op.Expiring && (op.Kind != wire.WriteDelete || op.IfMatch == nil):
 		return fmt.Errorf("%w: an expiring write is a delete of one version", wire.ErrBadRequest)
@@ -156,6 +156,7 @@ type route struct {
 	term     uint64
 	stream   *leaderStream
 	version  store.Version
+	now      time.Time // when the write was routed: the instant a ttl counts from
 	since    uint64
 	replicas []wire.Member // primary first
 	batches  []bool        // whether each replica takes wire.ReplicateBatch
@@ -213,7 +214,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 			return store.Version{}, err
 		}
 	}
-	e, err := replication.Result(op, cur, found, time.Now().UnixMilli(), n.cfg.MaxValue)
+	e, err := replication.Result(op, cur, found, r.now.UnixMilli(), n.cfg.MaxValue)
 	if err != nil {
 		return store.Version{}, err
 	}
@@ -301,6 +302,7 @@ func (n *Node) routeWrite(b int) (route, error) {
 		return route{}, fmt.Errorf("%w: node %d's data directory refused a write less than %v ago", wire.ErrInsufficientStorage, id, fullMemory)
 	}
 	r := route{
+		now:     now,
 		lead:    n.lead,
 		term:    n.lead.term,
 		stream:  n.lead.stream,
