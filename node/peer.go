@@ -27,9 +27,9 @@ func (n *Node) Quick(msg wire.Message) bool {
 		// otherwise it declines.
 		return n.persist == nil || n.cfg.Fsync != wal.FsyncAlways
 	case *wire.ReplicateBatch:
-		// Durable writes of a batch go to a goroutine: one may wait for
-		// the log, and a batch cannot decline half-applied.
-		return n.persist == nil
+		// As a Replicate: a batch is logged in one turn, inline when the
+		// log can take it at once (applyBatchDurable).
+		return n.persist == nil || n.cfg.Fsync != wal.FsyncAlways
 	case *wire.Events:
 		return true
 	case *wire.Read:
@@ -77,7 +77,7 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire
 	case *wire.Replicate:
 		return n.onReplicate(ctx, from, req.Term, m)
 	case *wire.ReplicateBatch:
-		return n.onReplicateBatch(from, req.Term, m)
+		return n.onReplicateBatch(ctx, from, req.Term, m)
 	case *wire.Read:
 		return n.onRead(ctx, from, req.Term, m)
 	case *wire.Forward:

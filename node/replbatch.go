@@ -2,11 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/wal"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -217,7 +220,7 @@ func batchAnswerErr(m wire.Message, n int) error {
 
 // onReplicateBatch applies a batch of writes the leader sends to this
 // replica, each as onReplicate would.
-func (n *Node) onReplicateBatch(from shard.NodeID, term uint64, m *wire.ReplicateBatch) (wire.Message, error) {
+func (n *Node) onReplicateBatch(ctx context.Context, from shard.NodeID, term uint64, m *wire.ReplicateBatch) (wire.Message, error) {
 	results := make([]wire.ReplicateResult, len(m.Items))
 	set := func(i int, applied bool, err error) {
 		if err != nil {
@@ -226,35 +229,72 @@ func (n *Node) onReplicateBatch(from shard.NodeID, term uint64, m *wire.Replicat
 		}
 		results[i].Applied = applied
 	}
-	switch {
-	case n.persist == nil:
-		// Memory only, on the connection's reader: the checks and applies
-		// in short holds of mu, a few writes each.
-		const perHold = 32
-		for lo := 0; lo < len(m.Items); lo += perHold {
-			n.mu.Lock()
-			for i := lo; i < min(lo+perHold, len(m.Items)); i++ {
-				applied, err := n.applyReplicateLocked(from, term, &m.Items[i])
-				set(i, applied, err)
-			}
-			n.mu.Unlock()
+	if n.persist != nil {
+		if err := n.applyBatchDurable(from, term, m, transport.Inline(ctx), set); err != nil {
+			return nil, err
 		}
-	case n.cfg.Fsync == wal.FsyncAlways:
-		// Each write waits for the disk: all at once, so that they share
-		// the log's fsyncs.
-		var wg sync.WaitGroup
-		for i := range m.Items {
-			wg.Go(func() {
-				applied, err := n.applyReplicateAs(from, term, &m.Items[i], false)
-				set(i, applied, err)
-			})
-		}
-		wg.Wait()
-	default:
-		for i := range m.Items {
-			applied, err := n.applyReplicateAs(from, term, &m.Items[i], false)
+		return &wire.ReplicateBatchAck{Results: results}, nil
+	}
+	// Memory only, on the connection's reader: the checks and applies in
+	// short holds of mu, a few writes each.
+	const perHold = 32
+	for lo := 0; lo < len(m.Items); lo += perHold {
+		n.mu.Lock()
+		for i := lo; i < min(lo+perHold, len(m.Items)); i++ {
+			applied, err := n.applyReplicateLocked(from, term, &m.Items[i])
 			set(i, applied, err)
 		}
+		n.mu.Unlock()
 	}
 	return &wire.ReplicateBatchAck{Results: results}, nil
+}
+
+// applyBatchDurable logs the writes of a batch that pass their checks in
+// one turn at the log, then applies them, each checked again (as
+// applyCheckedAs does for one write), and reports each one's outcome to
+// set. Inline (on a connection's reader) it returns
+// transport.ErrWouldBlock, having changed nothing, when the log cannot
+// take them at once.
+func (n *Node) applyBatchDurable(from shard.NodeID, term uint64, m *wire.ReplicateBatch, inline bool, set func(int, bool, error)) error {
+	var idx, buckets []int
+	var entries []store.Entry
+	n.mu.Lock()
+	for i := range m.Items {
+		it := &m.Items[i]
+		err := n.checkReplicateBucket(it)
+		if err == nil {
+			err = n.checkReplicateLocked(from, term, it)
+		}
+		if err != nil {
+			set(i, false, err)
+			continue
+		}
+		idx, buckets, entries = append(idx, i), append(buckets, it.Bucket), append(entries, it.Entry)
+	}
+	n.mu.Unlock()
+	if len(idx) == 0 {
+		return nil
+	}
+	err := n.persist.AppendAcross(buckets, entries, inline, func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for j, i := range idx {
+			if err := n.checkReplicateLocked(from, term, &m.Items[i]); err != nil {
+				set(i, false, err)
+				continue
+			}
+			set(i, n.store.Apply(buckets[j], entries[j]), nil)
+		}
+		return nil
+	})
+	switch {
+	case inline && errors.Is(err, wal.ErrWouldWait):
+		return transport.ErrWouldBlock
+	case err != nil:
+		err = storageErr(err)
+		for _, i := range idx {
+			set(i, false, err)
+		}
+	}
+	return nil
 }

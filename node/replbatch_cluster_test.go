@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wal"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -27,14 +29,30 @@ func keyIn(prefix string, b, buckets int) string {
 // every node, the answer the same write gets sent alone (a twin of it: the
 // same bucket, assignment and version, another key), and a write the batch
 // applied is held as sent. The writes cover applied, not held here, a key
-// outside its bucket and a stale assignment.
+// outside its bucket and a stale assignment; the nodes hold their data in
+// memory, or in data directories, with the batch served on a connection's
+// reader (inline) or not.
 func TestReplicateBatchAnswersAsSingleWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		durable, inline bool
+	}{{"memory", false, true}, {"durable", true, false}, {"durable inline", true, true}} {
+		t.Run(tc.name, func(t *testing.T) { testReplicateBatchAnswers(t, tc.durable, tc.inline) })
+	}
+}
+
+func testReplicateBatchAnswers(t *testing.T, durable, inline bool) {
 	const buckets = 8
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets})
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, Durable: durable,
+		Configure: func(_ int, cfg *node.Config) { cfg.Fsync = wal.FsyncEverySec }})
 	l := c.WaitLeader(30 * time.Second)
 	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	batchCtx := ctx
+	if inline {
+		batchCtx = transport.WithInline(ctx)
+	}
 	term := l.Status().Term
 	follower := c.Followers(l)[0]
 	stMsg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(follower.ID()), Term: term, Msg: &wire.GetState{}})
@@ -65,7 +83,7 @@ func TestReplicateBatchAnswersAsSingleWrites(t *testing.T) {
 		add(func(r *wire.Replicate) { r.Bucket = (r.Bucket + 1) % buckets }, 2) // key outside its bucket
 		add(func(r *wire.Replicate) { r.Since++ }, 3)                           // another assignment
 
-		msg, err := n.ServePeer(ctx, transport.Envelope{From: uint64(l.ID()), Term: term, Msg: &wire.ReplicateBatch{Items: batch}})
+		msg, err := n.ServePeer(batchCtx, transport.Envelope{From: uint64(l.ID()), Term: term, Msg: &wire.ReplicateBatch{Items: batch}})
 		if err != nil {
 			t.Fatalf("node %d: batch refused whole: %v", n.Index, err)
 		}

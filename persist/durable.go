@@ -190,14 +190,34 @@ func (d *Durable) Append(b int, entries []store.Entry, apply func() error) error
 // matching wal.ErrWouldWait, having logged and applied nothing, when
 // appending would wait (under fsync always, always).
 func (d *Durable) TryAppend(b int, entries []store.Entry, apply func() error) error {
+	enc := encoders.Get().(*encoder)
+	defer enc.release()
+	return d.tryAppendThen(enc.entries(b, entries), apply)
+}
+
+// AppendAcross is Append for entries of several buckets (entries[i] of
+// bucket buckets[i]): one batch of records, logged in one turn at the log,
+// then one call of apply. With try it is TryAppend: it returns an error
+// matching wal.ErrWouldWait, having logged and applied nothing, rather
+// than wait.
+func (d *Durable) AppendAcross(buckets []int, entries []store.Entry, try bool, apply func() error) error {
+	enc := encoders.Get().(*encoder)
+	defer enc.release()
+	recs := enc.across(buckets, entries)
+	if try {
+		return d.tryAppendThen(recs, apply)
+	}
+	return d.appendThen(recs, apply)
+}
+
+// tryAppendThen appends recs, then calls apply, unless appending would
+// wait (wal.ErrWouldWait, nothing done).
+func (d *Durable) tryAppendThen(recs [][]byte, apply func() error) error {
 	if !d.barrier.TryRLock() { // a snapshot is starting
 		return wal.ErrWouldWait
 	}
 	defer d.barrier.RUnlock()
-	enc := encoders.Get().(*encoder)
-	err := d.log.TryAppendBatch(enc.entries(b, entries))
-	enc.release()
-	if err != nil {
+	if err := d.log.TryAppendBatch(recs); err != nil {
 		return err
 	}
 	return apply()
@@ -215,9 +235,19 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 
 // entries returns the records of entries of bucket b, valid until release.
 func (e *encoder) entries(b int, entries []store.Entry) [][]byte {
+	return e.encode(entries, func(int) int { return b })
+}
+
+// across returns the records of entries, entries[i] of bucket buckets[i],
+// valid until release.
+func (e *encoder) across(buckets []int, entries []store.Entry) [][]byte {
+	return e.encode(entries, func(i int) int { return buckets[i] })
+}
+
+func (e *encoder) encode(entries []store.Entry, bucket func(i int) int) [][]byte {
 	e.buf, e.ends, e.recs = e.buf[:0], e.ends[:0], e.recs[:0]
 	for i := range entries {
-		e.buf = appendEntry(e.buf, b, &entries[i])
+		e.buf = appendEntry(e.buf, bucket(i), &entries[i])
 		e.ends = append(e.ends, len(e.buf))
 	}
 	start := 0

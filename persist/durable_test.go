@@ -274,3 +274,53 @@ func TestTryAppend(t *testing.T) {
 		t.Fatalf("TryAppend under fsync always: %v (applied: %v), want ErrWouldWait", err, called)
 	}
 }
+
+// TestAppendAcross: entries of several buckets logged in one call come
+// back each in its own bucket; tried while a snapshot starts, nothing is
+// logged or applied.
+func TestAppendAcross(t *testing.T) {
+	for _, try := range []bool{false, true} {
+		t.Run(fmt.Sprintf("try=%v", try), func(t *testing.T) {
+			cfg := testConfig(t.TempDir())
+			cfg.Log.Fsync = wal.FsyncEverySec
+			d, mem, _ := open(t, cfg)
+			buckets := []int{3, 0, 3, 7}
+			es := []store.Entry{
+				{Key: "a", Value: []byte("1"), Version: store.Version{Term: 2, Seq: 1}},
+				{Key: "b", Value: []byte("2"), Version: store.Version{Term: 2, Seq: 2}},
+				{Key: "c", Deleted: true, Version: store.Version{Term: 2, Seq: 3}},
+				{Key: "d", Value: []byte("4"), Version: store.Version{Term: 2, Seq: 4}, Expires: 1_800_000_000_000},
+			}
+			applyAll := func() error {
+				for i, e := range es {
+					mem.Apply(buckets[i], e)
+				}
+				return nil
+			}
+			if err := d.AppendAcross(buckets, es, try, applyAll); err != nil {
+				t.Fatal(err)
+			}
+			if try {
+				d.barrier.Lock() // a snapshot starting
+				called := false
+				late := store.Entry{Key: "late", Value: []byte("x"), Version: store.Version{Term: 2, Seq: 5}}
+				err := d.AppendAcross([]int{1}, []store.Entry{late}, true, func() error { called = true; return nil })
+				d.barrier.Unlock()
+				if !errors.Is(err, wal.ErrWouldWait) || called {
+					t.Fatalf("tried while a snapshot starts: %v (applied: %v), want ErrWouldWait", err, called)
+				}
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := store.New(testBuckets)
+			for i, e := range es {
+				want.Apply(buckets[i], e)
+			}
+			sameStores(t, "before the restart", mem, want)
+			d, got, _ := open(t, cfg)
+			defer d.Close()
+			sameStores(t, "after the restart", got, want)
+		})
+	}
+}
