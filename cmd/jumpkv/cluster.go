@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,9 @@ and then the elected leader, and stops them all on Ctrl-C. Node i keeps its
 data in jumpkv-data/node-<i>, so a cluster started again in the same
 directory has every key it had (--data-dir '' keeps them in memory only).
 The nodes authenticate each other with a secret made for the run
-($JUMPKV_CLUSTER_SECRET if set). Flags after -- go to every node, e.g.
+($JUMPKV_CLUSTER_SECRET if set). Each node gets its share of the CPUs
+(GOMAXPROCS = CPUs / nodes, at least 1) unless GOMAXPROCS is set. Flags
+after -- go to every node, e.g.
   jumpkv cluster --nodes 5 -- --dead-after 1s --log-level debug
 
 Flags:
@@ -100,6 +103,8 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		env = append(slices.Clip(env), "JUMPKV_CLUSTER_SECRET="+secret)
 	}
 	out := &lockedWriter{w: stdout}
+	env, cpuNote := shareCPUs(env, *nodes, runtime.GOMAXPROCS(0))
+	fmt.Fprintln(out, cpuNote)
 	var children []*child
 	for i := range *nodes {
 		// A --name or --data-dir after -- wins: it comes later.
