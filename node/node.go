@@ -104,13 +104,13 @@ type clusterView struct {
 // fields guard themselves: keyLocks and gates are locks, the rest atomic
 // or internally locked; the slices never change after New.
 type writePath struct {
-	seq       atomic.Uint64 // the sequence of the current term's versions
-	keyLocks  []chanLock    // writes of a key run one at a time (striped)
-	writing   writeStripes  // one per key lock: a write in flight (doubt.go)
-	doubt     inDoubt       // keys whose last write failed (doubt.go)
-	gates     []gate        // per bucket: closed while a placement change moves it
-	fullDisks fullReplicas  // replicas that just refused a write for lack of storage
-	writeCtx  writeContexts // the contexts that bound leader writes
+	seq       atomic.Uint64   // the sequence of the current term's versions
+	keyLocks  []chanLock      // writes of a key run one at a time (striped)
+	writing   writeStripes    // one per key lock: a write in flight (doubt.go)
+	doubt     inDoubt         // keys whose last write failed (doubt.go)
+	gates     []gate          // per bucket: closed while a placement change moves it
+	fullDisks fullReplicas    // replicas that just refused a write for lack of storage
+	deadlines sharedDeadlines // the contexts that bound leader writes and reads' peer calls
 }
 
 // followerStream is this node's position in the leader's change stream
@@ -216,10 +216,10 @@ func New(cfg Config) (*Node, error) {
 			tombstones:    make([]map[string]replication.Tombstone, cfg.Buckets),
 		},
 		writePath: writePath{
-			keyLocks: newChanLocks(keyStripes, rankKeyLock),
-			writeCtx: writeContexts{timeout: cfg.CallTimeout, grain: writeGrain},
-			writing:  make(writeStripes, keyStripes),
-			gates:    make([]gate, cfg.Buckets),
+			keyLocks:  newChanLocks(keyStripes, rankKeyLock),
+			deadlines: sharedDeadlines{timeout: cfg.CallTimeout, grain: deadlineGrain},
+			writing:   make(writeStripes, keyStripes),
+			gates:     make([]gate, cfg.Buckets),
 		},
 		syncLocks:      newChanLocks(cfg.Buckets, rankMergeLock),
 		followerStream: followerStream{streamMu: rankedMutex{rank: rankStream}},

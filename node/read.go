@@ -21,19 +21,19 @@ const MaxListLimit = 10000
 
 // Get returns key's live entry, read from its bucket's primary. It fails
 // with ErrNotFound when the key is absent or deleted.
-func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
+func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 	if err := n.checkKey(key); err != nil {
 		return store.Entry{}, err
 	}
 	b := shard.BucketOf(key, n.cfg.Buckets)
-	// The peer calls below are bounded by their own timeouts; a client
-	// that leaves does not need to stop them, and not deriving from its
-	// context spares a registration with it per call.
-	ctx = context.WithoutCancel(ctx)
+	// Each step's peer calls are bounded by CallTimeout; a client that
+	// leaves does not need to stop them, and not deriving from its context
+	// spares a registration with it (and a timer) per call.
+	bound := func() context.Context { return n.deadlines.get(time.Now()) }
 	for attempt := 0; ; attempt++ {
-		e, found, err := n.getOnce(ctx, b, key, false)
+		e, found, err := n.getOnce(bound(), b, key, false)
 		if attempt == 0 && (errors.Is(err, wire.ErrStaleEpoch) || errors.Is(err, wire.ErrNotOwner)) {
-			if n.refreshState(ctx) == nil {
+			if n.refreshState(bound()) == nil {
 				continue
 			}
 		}
@@ -41,7 +41,7 @@ func (n *Node) Get(ctx context.Context, key string) (store.Entry, error) {
 			// The primary cannot vouch for itself right now (its lease is
 			// being renewed) or cannot be reached: ask the leader to read
 			// on its authority (a read-only leader also asks backups).
-			e, found, err = n.readViaLeader(ctx, b, key)
+			e, found, err = n.readViaLeader(bound(), b, key)
 		}
 		switch {
 		case err != nil:

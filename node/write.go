@@ -170,7 +170,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	// Once begun, a write runs to its end or its timeout even if the client
 	// goes away: stopping half-way only makes its outcome unknown. (This
 	// also spares registering with the request's context on every write.)
-	ctx = n.writeCtx.get(time.Now())
+	ctx = n.deadlines.get(time.Now())
 	b := shard.BucketOf(op.Key, n.cfg.Buckets)
 	stripe := n.stripeOf(op.Key)
 	kl := n.keyLocks[stripe]
