@@ -27,29 +27,38 @@ var (
 // twelve (virtual) seconds must all pass; longer soaks: -soak-runs,
 // -soak-for.
 func TestLinearizableUnderNemesis(t *testing.T) {
-	dir := t.ArtifactDir()
-	var backupReads float64
-	for run := *soakFrom; run < *soakFrom+*soakRuns; run++ {
-		seed := uint64(run + 1)
-		nodes := 3 + 2*(run%2)
-		var h *clustertest.History
-		var faults []string
-		var fromBackup float64
-		synctest.Test(t, func(t *testing.T) {
-			h, faults, fromBackup, _ = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, defaultShape)
-		})
-		backupReads += fromBackup
-		ops, unknown := h.Stats()
-		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %v reads from a leader's backup copy; faults: %s",
-			run, nodes, seed, ops, unknown, fromBackup, strings.Join(faults, ", "))
-		if ops < 200 {
-			t.Fatalf("run %d recorded only %d operations", run, ops)
-		}
-		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("run-%d-seed-%d", run, seed))
-	}
+	backupReads, _ := nemesisRuns(t, "run", *soakFrom, *soakRuns, func(run int) uint64 { return uint64(run + 1) }, defaultShape)
 	if backupReads == 0 {
 		t.Fatal("no read was answered from a leader's backup copy: the runs did not check that path")
 	}
+}
+
+// nemesisRuns runs nemesisRun with shape for runs first, first+1, ...
+// (3 and 5 nodes in turn, seedOf(run) each), checks that each history is
+// linearizable, and returns the reads answered from a leader's backup
+// copy and the batches of replica writes sent, summed over the runs.
+func nemesisRuns(t *testing.T, name string, first, runs int, seedOf func(run int) uint64, shape nemesisShape) (backupReads, batches float64) {
+	dir := t.ArtifactDir()
+	for run := first; run < first+runs; run++ {
+		seed := seedOf(run)
+		nodes := 3 + 2*(run%2)
+		var h *clustertest.History
+		var faults []string
+		var fromBackup, sent float64
+		synctest.Test(t, func(t *testing.T) {
+			h, faults, fromBackup, sent = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, shape)
+		})
+		backupReads += fromBackup
+		batches += sent
+		ops, unknown := h.Stats()
+		t.Logf("%s %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %v reads from a leader's backup copy, %v batches sent by the nodes running at the end; faults: %s",
+			name, run, nodes, seed, ops, unknown, fromBackup, sent, strings.Join(faults, ", "))
+		if ops < 200 {
+			t.Fatalf("%s %d recorded only %d operations", name, run, ops)
+		}
+		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("%s-%d-seed-%d", name, run, seed))
+	}
+	return backupReads, batches
 }
 
 // nemesisRun runs clients against a cluster while injecting one fault at a
@@ -98,38 +107,18 @@ var defaultShape = nemesisShape{clients: 6, keys: []string{"x", "y", "z", "w/1"}
 var batchRuns = flag.Int("batch-runs", 6, "nemesis runs of the linearizability test of batched replication")
 
 // TestLinearizableWithBatchedReplication is TestLinearizableUnderNemesis
-// with 16 clients on 16 keys over a network that delays every message by
-// up to a millisecond, so that writes to one replica overlap and the
+// with 32 clients on 32 keys over a network that delays every message by
+// 1 to 4 ms, so that writes to one replica overlap and the
 // leader sends them in batches (replbatch.go): batched writes must keep
 // every guarantee of single ones, under the same faults. Six runs; more:
 // -batch-runs.
 func TestLinearizableWithBatchedReplication(t *testing.T) {
-	dir := t.ArtifactDir()
 	var keys []string
 	for i := range 32 {
 		keys = append(keys, fmt.Sprintf("b/%d", i))
 	}
 	shape := nemesisShape{clients: 32, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond}
-	var total float64
-	for run := range *batchRuns {
-		seed := uint64(2000 + run)
-		nodes := 3 + 2*(run%2)
-		var h *clustertest.History
-		var faults []string
-		var batches float64
-		synctest.Test(t, func(t *testing.T) {
-			h, faults, _, batches = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, shape)
-		})
-		total += batches
-		ops, unknown := h.Stats()
-		t.Logf("run %d (%d nodes, seed %d): %d operations, %d with unknown outcome, %v batches sent by the nodes running at the end; faults: %s",
-			run, nodes, seed, ops, unknown, batches, strings.Join(faults, ", "))
-		if ops < 200 {
-			t.Fatalf("run %d recorded only %d operations", run, ops)
-		}
-		clustertest.CheckLinearizable(t, h, 2*time.Minute, dir, fmt.Sprintf("batch-run-%d-seed-%d", run, seed))
-	}
-	if total == 0 {
+	if _, batches := nemesisRuns(t, "batch-run", 0, *batchRuns, func(run int) uint64 { return uint64(2000 + run) }, shape); batches == 0 {
 		t.Fatal("no write was sent in a batch: the runs did not check that path")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,11 @@ import (
 
 // Limits of one batch.
 const (
-	batchInflight = 2         // batches on their way to one replica at once
-	batchMaxItems = 256       // writes in one batch
-	batchMaxBytes = 256 << 10 // their key and value bytes
-	batchAlone    = 16 << 10  // a write of this many bytes or more goes alone
+	batchInflight = 2                // batches on their way to one replica at once
+	batchMaxItems = 256              // writes in one batch
+	batchMaxBytes = 256 << 10        // their key and value bytes
+	batchAlone    = 16 << 10         // a write of this many bytes or more goes alone
+	batchMinLeft  = time.Millisecond // a waiting write with less time left is not sent
 )
 
 // maxBatchItems bounds the writes of a ReplicateBatch a replica accepts
@@ -40,13 +42,16 @@ const (
 // more).
 const maxBatchItems = 4 * batchMaxItems
 
-// replItem is one write waiting for, or carried by, a batch.
+// replItem is one write waiting for, or carried by, a batch. The fields
+// but msg and deadline are guarded by the batcher's mu until ready is
+// signalled, and belong to the writer after.
 type replItem struct {
 	msg      *wire.Replicate
-	deadline time.Time
+	deadline time.Time     // zero: none
 	err      error         // its outcome, set before ready is signalled
 	ready    chan struct{} // signalled once: the outcome is set, or it is this writer's turn
-	turn     []*replItem   // set with ready: the batch this writer is to send (itself first)
+	turn     []*replItem   // the batch this writer is to send (itself first), set with ready
+	taken    bool          // it left the queue: into a batch, or failed there
 }
 
 func (it *replItem) size() int { return len(it.msg.Entry.Key) + len(it.msg.Entry.Value) }
@@ -85,23 +90,45 @@ type sendFunc func(batch []*replItem)
 
 // do sends msg to the replica, in a batch with other writes waiting for it
 // at the same time, and returns its outcome, as a call of msg alone would
-// (the wire sentinels). It returns by ctx's deadline at the latest plus
-// the time the batch ahead of it takes, itself bounded by its writes'
-// deadlines.
+// (the wire sentinels), by ctx's deadline: a write still waiting then was
+// surely not sent (wire.ErrUnreachable), one on its way may have been
+// applied (wire.ErrTimeout). Only a writer handed the turn just as its
+// deadline passes sends its batch first, within the batch's own deadline.
 func (b *replBatcher) do(ctx context.Context, msg *wire.Replicate, send sendFunc) error {
 	it := &replItem{msg: msg, ready: make(chan struct{}, 1)}
 	it.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	if b.inflight < batchInflight {
 		b.inflight++
-		batch := b.takeLocked(it)
+		batch := b.takeLocked(it, time.Now())
 		b.mu.Unlock()
 		b.run(batch, send)
 		return it.err
 	}
 	b.waiting = append(b.waiting, it)
 	b.mu.Unlock()
-	<-it.ready
+	select {
+	case <-it.ready:
+	case <-ctx.Done():
+		b.mu.Lock()
+		taken, turn := it.taken, it.turn != nil
+		if !taken {
+			b.waiting = slices.DeleteFunc(b.waiting, func(w *replItem) bool { return w == it })
+		}
+		b.mu.Unlock()
+		switch {
+		case !taken:
+			return fmt.Errorf("%w: the write's deadline passed while it waited to be sent", wire.ErrUnreachable)
+		case !turn:
+			select {
+			case <-it.ready: // its batch came back just now
+				return it.err
+			default:
+				return fmt.Errorf("%w: the write's batch did not come back by its deadline", wire.ErrTimeout)
+			}
+		}
+		<-it.ready // the turn, signalled right after it was set
+	}
 	if it.turn != nil {
 		b.run(it.turn, send)
 	}
@@ -109,21 +136,32 @@ func (b *replBatcher) do(ctx context.Context, msg *wire.Replicate, send sendFunc
 }
 
 // takeLocked returns a batch: first (if not nil), then the oldest waiting
-// writes, within the batch limits.
-func (b *replBatcher) takeLocked(first *replItem) []*replItem {
+// writes, within the batch limits. A waiting write with less than
+// batchMinLeft of its deadline left at now is failed, not sent.
+func (b *replBatcher) takeLocked(first *replItem, now time.Time) []*replItem {
 	var batch []*replItem
 	size := 0
 	if first != nil {
+		first.taken = true
 		batch = append(batch, first)
 		size = first.size()
 	}
 	n := 0
 	for n < len(b.waiting) && len(batch) < batchMaxItems {
-		if len(batch) > 0 && size+b.waiting[n].size() > batchMaxBytes {
+		it := b.waiting[n]
+		if !it.deadline.IsZero() && it.deadline.Sub(now) < batchMinLeft {
+			it.taken = true
+			it.err = fmt.Errorf("%w: the write's deadline passed while it waited to be sent", wire.ErrUnreachable)
+			it.ready <- struct{}{}
+			n++
+			continue
+		}
+		if len(batch) > 0 && size+it.size() > batchMaxBytes {
 			break
 		}
-		size += b.waiting[n].size()
-		batch = append(batch, b.waiting[n])
+		it.taken = true
+		size += it.size()
+		batch = append(batch, it)
 		n++
 	}
 	rest := copy(b.waiting, b.waiting[n:])
@@ -133,27 +171,39 @@ func (b *replBatcher) takeLocked(first *replItem) []*replItem {
 }
 
 // run sends batch (whose first write is the caller's), tells the other
-// writes their outcome, and hands the turn on.
+// writes their outcome, and hands the turn on: to the writer of the
+// oldest write still waiting, with the batch it is to send. It does the
+// telling and handing on even if send panics (which then goes on): a
+// batch that never ended would hold every later write to the replica.
 func (b *replBatcher) run(batch []*replItem, send sendFunc) {
-	send(batch)
-	for _, it := range batch[1:] {
-		it.ready <- struct{}{}
-	}
-	b.mu.Lock()
-	if len(b.waiting) == 0 {
-		b.inflight--
+	sent := false
+	defer func() {
+		if !sent {
+			for _, it := range batch {
+				it.err = fmt.Errorf("%w: sending a batch of writes failed", wire.ErrUnknownOutcome)
+			}
+		}
+		for _, it := range batch[1:] {
+			it.ready <- struct{}{}
+		}
+		b.mu.Lock()
+		next := b.takeLocked(nil, time.Now())
+		if len(next) == 0 {
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
+		next[0].turn = next
 		b.mu.Unlock()
-		return
-	}
-	next := b.takeLocked(nil)
-	b.mu.Unlock()
-	next[0].turn = next
-	next[0].ready <- struct{}{}
+		next[0].ready <- struct{}{}
+	}()
+	send(batch)
+	sent = true
 }
 
 // sendReplicas sends a batch of writes to the replica at addr: a
 // Replicate when it holds one write, else a ReplicateBatch, under the
-// earliest of its writes' deadlines.
+// latest of its writes' deadlines (each writer stops waiting at its own).
 func (n *Node) sendReplicas(addr string, batch []*replItem) {
 	deadline := batchDeadline(batch)
 	ctx := context.Background()
@@ -193,12 +243,15 @@ func takeBatchAnswer(batch []*replItem, answer wire.Message, err error) {
 	}
 }
 
-// batchDeadline is the earliest deadline of a batch's writes (zero: none
-// has one).
+// batchDeadline is the latest deadline of a batch's writes (zero: one of
+// them has none).
 func batchDeadline(batch []*replItem) time.Time {
 	var deadline time.Time
 	for _, it := range batch {
-		if deadline.IsZero() || !it.deadline.IsZero() && it.deadline.Before(deadline) {
+		if it.deadline.IsZero() {
+			return time.Time{}
+		}
+		if it.deadline.After(deadline) {
 			deadline = it.deadline
 		}
 	}
@@ -219,7 +272,8 @@ func batchAnswerErr(m wire.Message, n int) error {
 }
 
 // onReplicateBatch applies a batch of writes the leader sends to this
-// replica, each as onReplicate would.
+// replica, each as onReplicate would, its fields checked as the door
+// checks a Replicate's.
 func (n *Node) onReplicateBatch(ctx context.Context, from shard.NodeID, term uint64, m *wire.ReplicateBatch) (wire.Message, error) {
 	results := make([]wire.ReplicateResult, len(m.Items))
 	set := func(i int, applied bool, err error) {
@@ -241,6 +295,10 @@ func (n *Node) onReplicateBatch(ctx context.Context, from shard.NodeID, term uin
 	for lo := 0; lo < len(m.Items); lo += perHold {
 		n.mu.Lock()
 		for i := lo; i < min(lo+perHold, len(m.Items)); i++ {
+			if err := n.checkEntries(term, []store.Entry{m.Items[i].Entry}); err != nil {
+				set(i, false, err) // as the door refuses a Replicate alone
+				continue
+			}
 			applied, err := n.applyReplicateLocked(from, term, &m.Items[i])
 			set(i, applied, err)
 		}
@@ -261,7 +319,10 @@ func (n *Node) applyBatchDurable(from shard.NodeID, term uint64, m *wire.Replica
 	n.mu.Lock()
 	for i := range m.Items {
 		it := &m.Items[i]
-		err := n.checkReplicateBucket(it)
+		err := n.checkEntries(term, []store.Entry{it.Entry}) // as the door refuses a Replicate alone
+		if err == nil {
+			err = n.checkReplicateBucket(it)
+		}
 		if err == nil {
 			err = n.checkReplicateLocked(from, term, it)
 		}

@@ -130,9 +130,11 @@ func testReplicateBatchAnswers(t *testing.T, durable, inline bool) {
 	}
 }
 
-// TestReplicateBatchDoorBounds: a batch with no writes, more than a
-// replica takes, or a write no leader can have made (a version of a term
-// far ahead) is refused whole before any handler sees it.
+// TestReplicateBatchDoorBounds: a batch with no writes or more than a
+// replica takes is refused whole before any handler sees it; a write no
+// leader can have made (a version of a term far ahead) or over the
+// replica's limits is refused alone, as it would be sent alone, and the
+// others of its batch are not.
 func TestReplicateBatchDoorBounds(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: 8})
 	l := c.WaitLeader(30 * time.Second)
@@ -143,11 +145,28 @@ func TestReplicateBatchDoorBounds(t *testing.T) {
 		{Bucket: shard.BucketOf("ok", 8), Entry: store.Entry{Key: "ok", Version: store.Version{Term: term, Seq: 1}}},
 		{Bucket: shard.BucketOf("forged", 8), Entry: store.Entry{Key: "forged", Version: store.Version{Term: term + 1e12, Seq: 1}}},
 	}
-	for name, items := range map[string][]wire.Replicate{"no": nil, "1025": make([]wire.Replicate, 1025), "a forged": forged} {
+	for name, items := range map[string][]wire.Replicate{"no": nil, "1025": make([]wire.Replicate, 1025)} {
 		_, err := n.ServePeer(context.Background(), transport.Envelope{From: uint64(l.ID()), Term: term,
 			Msg: &wire.ReplicateBatch{Items: items}})
 		if !errors.Is(err, wire.ErrBadRequest) {
 			t.Errorf("a batch of %s writes: %v, want %v", name, err, wire.ErrBadRequest)
+		}
+	}
+	tooLarge := wire.Replicate{Bucket: shard.BucketOf("big", 8),
+		Entry: store.Entry{Key: "big", Value: make([]byte, 2<<20), Version: store.Version{Term: term, Seq: 2}}}
+	for _, single := range append(forged[1:], tooLarge) {
+		_, aloneErr := n.ServePeer(context.Background(), transport.Envelope{From: uint64(l.ID()), Term: term, Msg: &single})
+		msg, err := n.ServePeer(context.Background(), transport.Envelope{From: uint64(l.ID()), Term: term,
+			Msg: &wire.ReplicateBatch{Items: []wire.Replicate{forged[0], single}}})
+		if err != nil {
+			t.Fatalf("a batch with %s in it: refused whole: %v", single.Entry.Key, err)
+		}
+		r := msg.(*wire.ReplicateBatchAck).Results
+		if aloneErr == nil || r[1].Code != wire.CodeOf(aloneErr) {
+			t.Errorf("%s in a batch: %+v; alone: %v", single.Entry.Key, r[1], aloneErr)
+		}
+		if r[0].Code == r[1].Code {
+			t.Errorf("the other write of the batch got %s's refusal: %+v", single.Entry.Key, r[0])
 		}
 	}
 }

@@ -168,22 +168,130 @@ func TestReplBatcherLimits(t *testing.T) {
 	}
 }
 
-// TestSendReplicasTakesTheEarliestDeadline: a batch is sent under the
-// earliest deadline of its writes, so that none waits past its own.
-func TestSendReplicasTakesTheEarliestDeadline(t *testing.T) {
+// TestBatchDeadline: a batch is sent under the latest deadline of its
+// writes (each writer stops waiting at its own), or none if one has none.
+func TestBatchDeadline(t *testing.T) {
 	now := time.Now()
 	items := []*replItem{
 		{deadline: now.Add(3 * time.Second)},
-		{},
 		{deadline: now.Add(time.Second)},
 		{deadline: now.Add(2 * time.Second)},
 	}
-	if got := batchDeadline(items); !got.Equal(now.Add(time.Second)) {
-		t.Errorf("deadline %v after now, want 1s", got.Sub(now))
+	if got := batchDeadline(items); !got.Equal(now.Add(3 * time.Second)) {
+		t.Errorf("deadline %v after now, want 3s", got.Sub(now))
 	}
-	if got := batchDeadline([]*replItem{{}}); !got.IsZero() {
-		t.Errorf("deadline %v for a write without one, want none", got)
+	if got := batchDeadline(append(items, &replItem{})); !got.IsZero() {
+		t.Errorf("deadline %v with a write without one, want none", got)
 	}
+}
+
+// slowReplica answers after latency, or fails the batch with a timeout at
+// its deadline if that comes first, as a call under it would.
+func slowReplica(latency time.Duration) sendFunc {
+	return func(batch []*replItem) {
+		wait := latency
+		d := batchDeadline(batch)
+		if !d.IsZero() && time.Until(d) < latency {
+			wait = max(time.Until(d), 0)
+		}
+		time.Sleep(wait)
+		if wait < latency {
+			for _, it := range batch {
+				it.err = wire.ErrTimeout
+			}
+		}
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestReplBatcherWaiterKeepsItsDeadline: a write waiting behind batches
+// to a slow replica returns at its own deadline, as surely not sent, not
+// when they come back.
+func TestReplBatcherWaiterKeepsItsDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		send := slowReplica(1500 * time.Millisecond)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for range batchInflight {
+			wg.Go(func() { _ = b.do(ctxFor(t, 2*time.Second), replMsg("fresh", 1), send) })
+		}
+		synctest.Wait()
+		start := time.Now()
+		err := b.do(ctxFor(t, 100*time.Millisecond), replMsg("late", 1), send)
+		if took := time.Since(start); took > 100*time.Millisecond || !errors.Is(err, wire.ErrUnreachable) {
+			t.Errorf("a write with 100ms left returned after %v with %v, want at 100ms, not sent", took, err)
+		}
+		b.mu.Lock()
+		queued := len(b.waiting)
+		b.mu.Unlock()
+		if queued != 0 {
+			t.Errorf("%d writes still queued after the late one gave up", queued)
+		}
+	})
+}
+
+// TestReplBatcherOldWriteDoesNotFailItsBatch: a write with little time
+// left does not make the fresh writes of its batch time out (the batch
+// goes under the latest deadline).
+func TestReplBatcherOldWriteDoesNotFailItsBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		send := slowReplica(40 * time.Millisecond)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for range batchInflight {
+			wg.Go(func() { _ = b.do(ctxFor(t, 2*time.Second), replMsg("first", 1), send) })
+		}
+		synctest.Wait()
+		var old error
+		done := make(chan struct{})
+		go func() { old = b.do(ctxFor(t, 60*time.Millisecond), replMsg("old", 1), send); close(done) }()
+		synctest.Wait()
+		if err := b.do(ctxFor(t, 2*time.Second), replMsg("fresh", 1), send); err != nil {
+			t.Errorf("a fresh write against a 40ms replica: %v", err)
+		}
+		<-done
+		// The old write was sent at 40ms, in the batch it had the turn to
+		// send, and came back at 80ms: applied, 20ms past its deadline.
+		if old != nil {
+			t.Errorf("the old write: %v", old)
+		}
+	})
+}
+
+// TestReplBatcherSurvivesAPanickingSend: a send that panics still ends its
+// batch and hands the turn on, so later writes to the replica go on.
+func TestReplBatcherSurvivesAPanickingSend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		calls := 0
+		send := func(batch []*replItem) {
+			calls++
+			if calls == 1 {
+				panic("boom")
+			}
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the panic did not go on to the writer")
+				}
+			}()
+			_ = b.do(context.Background(), replMsg("a", 1), send)
+		}()
+		if err := b.do(context.Background(), replMsg("b", 1), send); err != nil {
+			t.Errorf("a write after the panic: %v", err)
+		}
+		if b.inflight != 0 {
+			t.Errorf("%d batches in flight after all, want 0", b.inflight)
+		}
+	})
 }
 
 // TestTakeBatchAnswer: each write gets its own result of the answer, or

@@ -31,6 +31,7 @@ func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error
 	if err := n.checkOp(&op); err != nil {
 		return store.Version{}, err
 	}
+	holdUntil := time.Now().Add(n.cfg.CallTimeout)
 	var hold *time.Timer // made on the first refusal: most writes need none
 	for {
 		v, err := n.writeOnce(ctx, op)
@@ -38,7 +39,7 @@ func (n *Node) Write(ctx context.Context, op wire.WriteOp) (store.Version, error
 			return v, err
 		}
 		if hold == nil {
-			hold = time.NewTimer(n.cfg.CallTimeout)
+			hold = time.NewTimer(time.Until(holdUntil))
 			defer hold.Stop()
 		}
 		select {
@@ -424,8 +425,18 @@ func (n *Node) replicateTo(ctx context.Context, m wire.Member, batch bool, term 
 	default:
 		_, err = n.call(ctx, m.Peer, msg)
 	}
-	if errors.Is(err, wire.ErrInsufficientStorage) {
+	switch {
+	case errors.Is(err, wire.ErrInsufficientStorage):
 		n.fullDisks.noteFull(m.ID, time.Now())
+	case batch && wire.NoAnswer(err):
+		// The replica may be a new process, of an older build that does
+		// not take batches: none until its next heartbeat says it does.
+		n.mu.Lock()
+		if st, ok := n.peerStats[m.ID]; ok {
+			st.batches = false
+			n.peerStats[m.ID] = st
+		}
+		n.mu.Unlock()
 	}
 	return err
 }

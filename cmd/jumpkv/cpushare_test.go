@@ -12,7 +12,7 @@ func TestShareCPUs(t *testing.T) {
 		nodes, cpu int
 		want       string // the GOMAXPROCS entry added ("" for none)
 	}{
-		{[]string{"PATH=/bin"}, 3, 2, "GOMAXPROCS=1"},
+		{append(make([]string, 0, 8), "PATH=/bin"), 3, 2, "GOMAXPROCS=1"}, // room to append in place
 		{nil, 3, 8, "GOMAXPROCS=2"},
 		{nil, 1, 4, "GOMAXPROCS=4"},
 		{nil, 64, 2, "GOMAXPROCS=1"},
