@@ -68,15 +68,15 @@ type ledger struct {
 
 // write runs until stop: it creates keys and deletes every third one
 // after its creation was acknowledged, through every node in turn.
-func (l *ledger) write(t *testing.T, nodes []string, round int, stop <-chan struct{}) {
-	rng := rand.New(rand.NewPCG(uint64(round), 3))
+func (l *ledger) write(t *testing.T, nodes []string, round, writer int, stop <-chan struct{}) {
+	rng := rand.New(rand.NewPCG(uint64(round), uint64(writer)))
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		key := fmt.Sprintf("r%d-k%d", round, i)
+		key := fmt.Sprintf("r%d-w%d-k%d", round, writer, i)
 		value := fmt.Sprintf("v%d-%d", i, rng.IntN(1000))
 		addr := nodes[i%len(nodes)]
 		st, _, _ := request(t, "PUT", "http://"+addr+"/v1/kv/"+key, []byte(value))
@@ -104,7 +104,7 @@ func (l *ledger) record(key, value string, status int) {
 
 // TestProcessKillEveryNodeLosesNothing kills every node of a 3-node and a
 // 5-node cluster with SIGKILL at once, at a random moment under a
-// concurrent writer, and restarts them all from their data directories:
+// concurrent writers, and restarts them all from their data directories:
 // every acknowledged write reads back unchanged from every node, and every
 // acknowledged delete stays deleted (G8). -kill-rounds sets the rounds per
 // size.
@@ -115,14 +115,18 @@ func TestProcessKillEveryNodeLosesNothing(t *testing.T) {
 			waitCluster(t, c.procs, 60*time.Second)
 			l := &ledger{acked: map[string]string{}, unknown: map[string]bool{}}
 			rng := rand.New(rand.NewPCG(uint64(size), 1))
+			batches := 0.0
 			for round := range *killRounds {
 				stop := make(chan struct{})
-				done := make(chan struct{})
-				go func() { defer close(done); l.write(t, c.http, round, stop) }()
-				time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond) // a random moment of the writer's run
+				var writers sync.WaitGroup
+				for w := range killWriters {
+					writers.Go(func() { l.write(t, c.http, round, w, stop) })
+				}
+				time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond) // a random moment of the writers' run
+				batches += metricSum(t, c.http, "jumpkv_replication_batches_total")
 				c.killAll()
 				close(stop)
-				<-done
+				writers.Wait()
 				for i := range c.procs {
 					c.start(i)
 				}
@@ -155,8 +159,35 @@ func TestProcessKillEveryNodeLosesNothing(t *testing.T) {
 					t.Fatalf("round %d: no write was acknowledged before the kill", round)
 				}
 			}
+			t.Logf("%v batches of replica writes sent before the kills", batches)
+			if batches == 0 {
+				t.Error("no replica write went in a batch: the writers did not check that path")
+			}
 		})
 	}
+}
+
+// killWriters is how many clients write at once, so that the leader's
+// replica writes overlap and go in batches.
+const killWriters = 4
+
+// metricSum sums a counter's value over the nodes' /metrics (0 for a
+// node that does not answer).
+func metricSum(t *testing.T, nodes []string, name string) float64 {
+	sum := 0.0
+	for _, addr := range nodes {
+		st, _, body := request(t, "GET", "http://"+addr+"/metrics", nil)
+		if st != 200 {
+			continue
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				sum += f
+			}
+		}
+	}
+	return sum
 }
 
 // getRetrying503 reads key through addr, retrying for up to 10s while the
