@@ -38,9 +38,9 @@ const (
 )
 
 // maxBatchItems bounds the writes of a ReplicateBatch a replica accepts
-// (the door's bound; above batchMaxItems so that a later build may send
-// more).
-const maxBatchItems = 4 * batchMaxItems
+// (Decode's bound, checked again by the door; above batchMaxItems so that
+// a later build may send more).
+const maxBatchItems = wire.MaxBatchItems
 
 // replItem is one write waiting for, or carried by, a batch. The fields
 // but msg and deadline are guarded by the batcher's mu until ready is

@@ -46,6 +46,9 @@ func Decode(t Type, body []byte) (Message, error) {
 	if err := checkBody(body); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
 	}
+	if err := checkCounts(t, body); err != nil {
+		return nil, err
+	}
 	newMsg, ok := registry[t]
 	if !ok || newMsg == nil {
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrBadFrame, t)

@@ -1,0 +1,54 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/tinylib/msgp/msgp"
+)
+
+// MaxBatchItems bounds the writes of a ReplicateBatch and the answers of a
+// ReplicateBatchAck. Decode refuses a body that claims more before either
+// decoder allocates for them: checkBody holds an array to one element per
+// byte left, but an element of these takes about a hundred bytes of
+// memory, so a 16 MB frame of one-byte elements would cost gigabytes.
+const MaxBatchItems = 1024
+
+// countedField is a message's array field whose length Decode bounds.
+type countedField struct {
+	key string // its msgpack key
+	max int
+}
+
+var countedFields = map[Type]countedField{
+	TypeReplicateBatch:    {"i", MaxBatchItems},
+	TypeReplicateBatchAck: {"r", MaxBatchItems},
+}
+
+// checkCounts refuses a body of type t whose counted field (every
+// occurrence of its key) claims more elements than its bound. A body it
+// cannot follow is left to the decoders, which refuse it.
+func checkCounts(t Type, body []byte) error {
+	f, ok := countedFields[t]
+	if !ok {
+		return nil
+	}
+	n, rest, err := msgp.ReadMapHeaderBytes(body)
+	if err != nil {
+		return nil
+	}
+	for range n {
+		var key []byte
+		if key, rest, err = msgp.ReadMapKeyZC(rest); err != nil {
+			return nil
+		}
+		if string(key) == f.key && msgp.NextType(rest) == msgp.ArrayType {
+			if size, _, err := msgp.ReadArrayHeaderBytes(rest); err == nil && int64(size) > int64(f.max) {
+				return fmt.Errorf("%w: type %d: %d elements in %q, at most %d", ErrBadFrame, t, size, f.key, f.max)
+			}
+		}
+		if rest, err = msgp.Skip(rest); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
