@@ -19,9 +19,19 @@ type countedField struct {
 	max int
 }
 
+// MaxEvents bounds the events of one Events message (the leader sends at
+// most 256), and MaxChunkEntries the entries of one Chunk (a fill's
+// chunks are bounded in bytes: a real entry takes tens of bytes).
+const (
+	MaxEvents       = 4096
+	MaxChunkEntries = 1 << 20
+)
+
 var countedFields = map[Type]countedField{
 	TypeReplicateBatch:    {"i", MaxBatchItems},
 	TypeReplicateBatchAck: {"r", MaxBatchItems},
+	TypeEvents:            {"e", MaxEvents},
+	TypeChunk:             {"e", MaxChunkEntries},
 }
 
 // checkCounts refuses a body of type t whose counted field (every

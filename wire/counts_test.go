@@ -24,36 +24,43 @@ func batchBody(key string, n int, extra ...string) []byte {
 	return b
 }
 
-// TestDecodeBoundsBatchCounts: a ReplicateBatch or ReplicateBatchAck that
-// claims more than MaxBatchItems elements is refused before it is decoded
-// (each would cost ~100 bytes of memory for one byte of frame); at the
-// bound it decodes.
-func TestDecodeBoundsBatchCounts(t *testing.T) {
+// TestDecodeBoundsCounts: a ReplicateBatch, ReplicateBatchAck, Events or
+// Chunk that claims more elements than its bound is refused before it is
+// decoded (each would cost ~100 bytes of memory for one byte of frame);
+// at the bound it decodes.
+func TestDecodeBoundsCounts(t *testing.T) {
 	for _, tc := range []struct {
 		typ   Type
 		key   string
+		max   int
 		extra []string
 	}{
-		{TypeReplicateBatch, "i", nil},
-		{TypeReplicateBatchAck, "r", nil},
-		{TypeReplicateBatch, "i", []string{"x", "i"}}, // the key given twice
+		{TypeReplicateBatch, "i", MaxBatchItems, nil},
+		{TypeReplicateBatchAck, "r", MaxBatchItems, nil},
+		{TypeReplicateBatch, "i", MaxBatchItems, []string{"x", "i"}}, // the key given twice
+		{TypeEvents, "e", MaxEvents, nil},
+		{TypeChunk, "e", MaxChunkEntries, nil},
 	} {
 		name := fmt.Sprintf("type %d %q after %v", tc.typ, tc.key, tc.extra)
-		m, err := Decode(tc.typ, batchBody(tc.key, MaxBatchItems, tc.extra...))
+		m, err := Decode(tc.typ, batchBody(tc.key, tc.max, tc.extra...))
 		if err != nil {
-			t.Fatalf("%s, %d elements: %v", name, MaxBatchItems, err)
+			t.Fatalf("%s, %d elements: %v", name, tc.max, err)
 		}
+		got := -1
 		switch m := m.(type) {
 		case *ReplicateBatch:
-			if len(m.Items) != MaxBatchItems {
-				t.Errorf("%s: %d items decoded", name, len(m.Items))
-			}
+			got = len(m.Items)
 		case *ReplicateBatchAck:
-			if len(m.Results) != MaxBatchItems {
-				t.Errorf("%s: %d results decoded", name, len(m.Results))
-			}
+			got = len(m.Results)
+		case *Events:
+			got = len(m.Events)
+		case *Chunk:
+			got = len(m.Entries)
 		}
-		for _, n := range []int{MaxBatchItems + 1, 1 << 20} {
+		if got != tc.max {
+			t.Errorf("%s: %d elements decoded, want %d", name, got, tc.max)
+		}
+		for _, n := range []int{tc.max + 1, 4 << 20} {
 			if _, err := Decode(tc.typ, batchBody(tc.key, n, tc.extra...)); !errors.Is(err, ErrBadFrame) {
 				t.Errorf("%s, %d elements: %v, want %v", name, n, err, ErrBadFrame)
 			}
