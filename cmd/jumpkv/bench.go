@@ -540,7 +540,7 @@ func spawnBenchNodes(ctx context.Context, exe string, n int, extra, env []string
 	b := &benchNodes{logs: &tailWriter{max: 200}}
 	// Node logs go to the tail, shown only if something goes wrong.
 	args := append([]string{"--log-level", "warn"}, extra...)
-	env, _ = shareCPUs(env, n, runtime.GOMAXPROCS(0)) // as jumpkv cluster does
+	env, _ = shareCPUs(env, n, runtime.GOMAXPROCS(0), waitsForDisk(extra, env)) // as jumpkv cluster does
 	for i := range n {
 		c, err := startChild(exe, i, ports[i], ports[n+i], "", joins, args, env, b.logs)
 		if err != nil {

@@ -33,8 +33,9 @@ data in jumpkv-data/node-<i>, so a cluster started again in the same
 directory has every key it had (--data-dir '' keeps them in memory only).
 The nodes authenticate each other with a secret made for the run
 ($JUMPKV_CLUSTER_SECRET if set). Each node gets its share of the CPUs
-(GOMAXPROCS = CPUs / nodes, at least 1) unless GOMAXPROCS is set. Flags
-after -- go to every node, e.g.
+(GOMAXPROCS = CPUs / nodes, at least 1) unless GOMAXPROCS is set or its
+writes wait for fsync (--fsync always with a data directory, the
+default). Flags after -- go to every node, e.g.
   jumpkv cluster --nodes 5 -- --dead-after 1s --log-level debug
 
 Flags:
@@ -103,7 +104,11 @@ func runCluster(ctx context.Context, args, env []string, stdout, stderr io.Write
 		env = append(slices.Clip(env), "JUMPKV_CLUSTER_SECRET="+secret)
 	}
 	out := &lockedWriter{w: stdout}
-	env, cpuNote := shareCPUs(env, *nodes, runtime.GOMAXPROCS(0))
+	asGiven := nodeArgs
+	if *dataDir != "" {
+		asGiven = append([]string{"--data-dir", *dataDir}, nodeArgs...)
+	}
+	env, cpuNote := shareCPUs(env, *nodes, runtime.GOMAXPROCS(0), waitsForDisk(asGiven, env))
 	fmt.Fprintln(out, cpuNote)
 	var children []*child
 	for i := range *nodes {

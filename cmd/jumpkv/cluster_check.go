@@ -55,3 +55,17 @@ func nodeFlagHint(err error) string {
 	}
 	return fmt.Sprintf("; node flags go after --: jumpkv cluster -- --%s ...", m[1])
 }
+
+// waitsForDisk reports whether nodes started with args (after the flags
+// jumpkv cluster or bench gives them) and env acknowledge a write only
+// once it is fsynced: --data-dir with --fsync always. Arguments that do
+// not parse count as not (checkNodeFlags reports them).
+func waitsForDisk(args, env []string) bool {
+	fs, f := newNodeFlags(io.Discard)
+	base := []string{"--http", "127.0.0.1:8080", "--peer", "127.0.0.1:7070", "--advertise", "127.0.0.1",
+		"--join", "127.0.0.1:7070", "--name", "node-1"}
+	if err := f.parse(fs, append(base, args...), env); err != nil {
+		return false
+	}
+	return f.dataDir != "" && f.fsync == "always"
+}
