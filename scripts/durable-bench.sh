@@ -6,6 +6,10 @@
 # Prints: op round mode ops/s server-CPU-us-per-op p99-ms errors
 set -euo pipefail
 bin=$(realpath "${1:?usage: $0 ./jumpkv [ROUNDS]}")
+# Every mode with the same GOMAXPROCS (Go's default: the CPUs), so that the
+# ratios measure what durability costs: bench --spawn would otherwise give
+# memory-only and everysec nodes a share of the CPUs, and always ones not.
+export GOMAXPROCS=${GOMAXPROCS:-$(nproc)}
 rounds=${2:-3}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
