@@ -226,6 +226,7 @@ func New(cfg Config) (*Node, error) {
 		lifecycle:      lifecycle{kick: make(chan struct{}, 1), syncKick: make(chan struct{}, 1)},
 	}
 	n.metrics = newMetrics(n)
+	n.batchers.send = n.sendReplicas
 	n.known[cfg.ID] = n.self
 	n.el.SetMembers([]shard.NodeID{cfg.ID})
 	if durable != nil {

@@ -61,14 +61,16 @@ type replBatcher struct {
 	mu       sync.Mutex
 	waiting  []*replItem // oldest first
 	inflight int         // batches sent and not yet answered
+	send     sendFunc    // sends a batch to this replica; immutable
 }
 
 // replBatchers holds a batcher per replica peer address, made on first
 // use (a cluster has few members; an address that leaves keeps an empty
 // batcher). Safe for concurrent use.
 type replBatchers struct {
-	mu sync.Mutex
-	by map[string]*replBatcher
+	send func(addr string, batch []*replItem) // immutable after New
+	mu   sync.Mutex
+	by   map[string]*replBatcher
 }
 
 func (bs *replBatchers) get(addr string) *replBatcher {
@@ -79,7 +81,7 @@ func (bs *replBatchers) get(addr string) *replBatcher {
 		if bs.by == nil {
 			bs.by = map[string]*replBatcher{}
 		}
-		b = &replBatcher{}
+		b = &replBatcher{send: func(batch []*replItem) { bs.send(addr, batch) }}
 		bs.by[addr] = b
 	}
 	return b

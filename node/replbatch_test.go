@@ -209,6 +209,16 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// fillInflight starts batchInflight writes with 2s left, which take every
+// slot for batches on their way to the replica, and waits until they are
+// sent. wg counts them.
+func fillInflight(t *testing.T, b *replBatcher, send sendFunc, wg *sync.WaitGroup) {
+	for i := range batchInflight {
+		wg.Go(func() { _ = b.do(ctxFor(t, 2*time.Second), replMsg(fmt.Sprintf("first-%d", i), 1), send) })
+	}
+	synctest.Wait()
+}
+
 // TestReplBatcherWaiterKeepsItsDeadline: a write waiting behind batches
 // to a slow replica returns at its own deadline, as surely not sent, not
 // when they come back.
@@ -218,10 +228,7 @@ func TestReplBatcherWaiterKeepsItsDeadline(t *testing.T) {
 		send := slowReplica(1500 * time.Millisecond)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		for range batchInflight {
-			wg.Go(func() { _ = b.do(ctxFor(t, 2*time.Second), replMsg("fresh", 1), send) })
-		}
-		synctest.Wait()
+		fillInflight(t, &b, send, &wg)
 		start := time.Now()
 		err := b.do(ctxFor(t, 100*time.Millisecond), replMsg("late", 1), send)
 		if took := time.Since(start); took > 100*time.Millisecond || !errors.Is(err, wire.ErrUnreachable) {
@@ -245,10 +252,7 @@ func TestReplBatcherOldWriteDoesNotFailItsBatch(t *testing.T) {
 		send := slowReplica(40 * time.Millisecond)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		for range batchInflight {
-			wg.Go(func() { _ = b.do(ctxFor(t, 2*time.Second), replMsg("first", 1), send) })
-		}
-		synctest.Wait()
+		fillInflight(t, &b, send, &wg)
 		var old error
 		done := make(chan struct{})
 		go func() { old = b.do(ctxFor(t, 60*time.Millisecond), replMsg("old", 1), send); close(done) }()

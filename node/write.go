@@ -421,7 +421,8 @@ func (n *Node) replicateTo(ctx context.Context, m wire.Member, batch bool, term 
 	case m.ID == n.cfg.ID:
 		_, err = n.applyReplicate(n.cfg.ID, term, msg)
 	case batch && len(msg.Entry.Key)+len(msg.Entry.Value) < batchAlone:
-		err = n.batchers.get(m.Peer).do(ctx, msg, func(b []*replItem) { n.sendReplicas(m.Peer, b) })
+		bt := n.batchers.get(m.Peer)
+		err = bt.do(ctx, msg, bt.send)
 	default:
 		_, err = n.call(ctx, m.Peer, msg)
 	}

@@ -14,12 +14,8 @@ import (
 // node (those after --), as the nodes would, so that a mistake is said
 // once, before any node starts, rather than by every node at once.
 func checkNodeFlags(args, env []string) error {
-	fs, f := newNodeFlags(io.Discard)
-	// What startChild gives each node; the flags after -- come later and
-	// win, as they do on the node's command line.
-	base := []string{"--http", "127.0.0.1:8080", "--peer", "127.0.0.1:7070", "--advertise", "127.0.0.1",
-		"--join", "127.0.0.1:7070", "--name", "node-1"}
-	if err := f.parse(fs, append(base, args...), env); err != nil {
+	f, err := parseChildFlags(args, env)
+	if err != nil {
 		return err
 	}
 	if _, err := newLogger(io.Discard, f.logFormat, f.logLevel); err != nil {
@@ -56,16 +52,24 @@ func nodeFlagHint(err error) string {
 	return fmt.Sprintf("; node flags go after --: jumpkv cluster -- --%s ...", m[1])
 }
 
+// parseChildFlags parses the flags a node started by jumpkv cluster or
+// bench gets: what startChild gives it, then args, which come later and
+// win, as they do on the node's command line.
+func parseChildFlags(args, env []string) (*nodeFlags, error) {
+	fs, f := newNodeFlags(io.Discard)
+	base := []string{"--http", "127.0.0.1:8080", "--peer", "127.0.0.1:7070", "--advertise", "127.0.0.1",
+		"--join", "127.0.0.1:7070", "--name", "node-1"}
+	if err := f.parse(fs, append(base, args...), env); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 // waitsForDisk reports whether nodes started with args (after the flags
 // jumpkv cluster or bench gives them) and env acknowledge a write only
 // once it is fsynced: --data-dir with --fsync always. Arguments that do
 // not parse count as not (checkNodeFlags reports them).
 func waitsForDisk(args, env []string) bool {
-	fs, f := newNodeFlags(io.Discard)
-	base := []string{"--http", "127.0.0.1:8080", "--peer", "127.0.0.1:7070", "--advertise", "127.0.0.1",
-		"--join", "127.0.0.1:7070", "--name", "node-1"}
-	if err := f.parse(fs, append(base, args...), env); err != nil {
-		return false
-	}
-	return f.dataDir != "" && f.fsync == "always"
+	f, err := parseChildFlags(args, env)
+	return err == nil && f.dataDir != "" && f.fsync == "always"
 }
