@@ -160,6 +160,32 @@ func (n *Node) checkShape(from shard.NodeID, term uint64, msg wire.Message, now 
 		if m.Found {
 			return n.checkEntries(term, []store.Entry{m.Entry})
 		}
+	case *wire.ReadBatch:
+		if len(m.Reads) == 0 || len(m.Reads) > maxBatchItems {
+			return fmt.Errorf("%w: a batch of %d reads: want 1 to %d", wire.ErrBadRequest, len(m.Reads), maxBatchItems)
+		}
+		// Each read's key is checked with it (onReadBatch): one refused
+		// read must not refuse the others.
+		for i := range m.Reads {
+			r := &m.Reads[i]
+			if err := n.checkBucket(r.Bucket); err != nil {
+				return err
+			}
+			if r.ViaLeader || r.Acting || r.Raw {
+				return fmt.Errorf("%w: only plain reads of a primary travel in a batch", wire.ErrBadRequest)
+			}
+		}
+	case *wire.ReadBatchResp:
+		if len(m.Results) > maxBatchItems {
+			return fmt.Errorf("%w: %d answers to a batch: at most %d", wire.ErrBadRequest, len(m.Results), maxBatchItems)
+		}
+		for i := range m.Results {
+			if r := &m.Results[i]; r.Found {
+				if err := n.checkEntries(term, []store.Entry{r.Entry}); err != nil {
+					return err
+				}
+			}
+		}
 	case *wire.Forward:
 		return n.checkOp(&m.Op)
 	case *wire.List:

@@ -62,7 +62,12 @@ func hostileSeeds(buckets int) map[wire.Type]wire.Message {
 			{Bucket: shard.BucketOf("fz-1", buckets), Since: 1, Entry: forged},
 			{Bucket: shard.BucketOf("fz-2", buckets) + 1, Since: 1, Entry: store.Entry{Key: "fz-2", Value: []byte("x"), Version: forged.Version}},
 		}},
-		wire.TypeRead:       &wire.Read{Bucket: buckets, Key: "fz-1", Raw: true},
+		wire.TypeRead: &wire.Read{Bucket: buckets, Key: "fz-1", Raw: true},
+		wire.TypeReadBatch: &wire.ReadBatch{Reads: []wire.Read{
+			{Bucket: shard.BucketOf("fz-1", buckets), Since: math.MaxUint64, Key: "fz-1"},
+			{Bucket: shard.BucketOf("fz-2", buckets) + 1, Key: "fz-2"},
+			{Bucket: -1, Key: ""},
+		}},
 		wire.TypeForward:    &wire.Forward{Op: wire.WriteOp{Kind: 9, Key: ""}},
 		wire.TypeList:       &wire.List{Buckets: []int{-5, buckets + 1}, Limit: -1},
 		wire.TypeDigests:    &wire.Digests{Buckets: []int{-1, 1 << 30}},

@@ -46,7 +46,7 @@ func nemesisRuns(t *testing.T, name string, first, runs int, seedOf func(run int
 		var faults []string
 		var fromBackup, sent float64
 		synctest.Test(t, func(t *testing.T) {
-			h, faults, fromBackup, sent = nemesisRun(t, seed, nodes, *soakFor, clustertest.ClientOptions{}, shape)
+			h, faults, fromBackup, sent = nemesisRun(t, seed, nodes, *soakFor, shape.opts, shape)
 		})
 		backupReads += fromBackup
 		batches += sent
@@ -88,17 +88,28 @@ func nemesisRun(t *testing.T, seed uint64, size int, d time.Duration, opts clust
 	wg.Wait()
 	for _, n := range c.Nodes() {
 		fromBackup += localReads(t, n, "backup")
-		batches += counterValue(t, n, "jumpkv_replication_batches_total")
+		batches += counterValue(t, n, shape.batchesMetric())
 	}
 	return h, faults, fromBackup, batches
 }
 
 // nemesisShape is the load of a nemesis run: clients on keys, over a
-// network whose every message takes delayMin to delayMax.
+// network whose every message takes delayMin to delayMax. The batches a
+// run reports are those of the counter batches names (replica writes by
+// default).
 type nemesisShape struct {
 	clients            int
 	keys               []string
 	delayMin, delayMax time.Duration
+	opts               clustertest.ClientOptions
+	batches            string
+}
+
+func (s nemesisShape) batchesMetric() string {
+	if s.batches == "" {
+		return "jumpkv_replication_batches_total"
+	}
+	return s.batches
 }
 
 // defaultShape: six clients on four hot keys, no delay but the nemesis's.
@@ -120,6 +131,26 @@ func TestLinearizableWithBatchedReplication(t *testing.T) {
 	shape := nemesisShape{clients: 32, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond}
 	if _, batches := nemesisRuns(t, "batch-run", 0, *batchRuns, func(run int) uint64 { return uint64(2000 + run) }, shape); batches == 0 {
 		t.Fatal("no write was sent in a batch: the runs did not check that path")
+	}
+}
+
+var readBatchRuns = flag.Int("read-batch-runs", 4, "nemesis runs of the linearizability test of batched reads")
+
+// TestLinearizableWithBatchedReads is TestLinearizableUnderNemesis with
+// reads of several keys at once (GetMany, as for a pipeline's GETs or an
+// MGET), each recorded as a read of its own, by 16 clients on 16 keys over
+// a network that delays every message by 1 to 4 ms: the reads other nodes
+// are primary for travel in ReadBatches, which must keep every guarantee
+// of single reads under the same faults. Four runs; more: -read-batch-runs.
+func TestLinearizableWithBatchedReads(t *testing.T) {
+	var keys []string
+	for i := range 16 {
+		keys = append(keys, fmt.Sprintf("r/%d", i))
+	}
+	shape := nemesisShape{clients: 16, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond,
+		opts: clustertest.ClientOptions{ManyReads: true}, batches: "jumpkv_read_batches_total"}
+	if _, batches := nemesisRuns(t, "read-batch-run", 0, *readBatchRuns, func(run int) uint64 { return uint64(3000 + run) }, shape); batches == 0 {
+		t.Fatal("no read was sent in a batch: the runs did not check that path")
 	}
 }
 

@@ -34,6 +34,8 @@ type metrics struct {
 	// Batches of replica writes this node sent as leader, and the writes
 	// they carried (replbatch.go).
 	replicateBatches, replicateBatched atomic.Uint64
+	// Batches of reads this node sent to primaries, and the reads in them.
+	readBatches, readBatched atomic.Uint64
 }
 
 // latencyBuckets span 100µs to about 6s.
@@ -128,6 +130,10 @@ func newMetrics(n *Node) *metrics {
 			Help: "Frames that carried several writes to one replica at once (sent as leader)."}, func() float64 { return float64(m.replicateBatches.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_replication_batched_writes_total",
 			Help: "Replica writes those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.replicateBatched.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_read_batches_total",
+			Help: "Frames that carried several reads of a client's pipeline or MGET to one primary at once."}, func() float64 { return float64(m.readBatches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_read_batched_reads_total",
+			Help: "Reads those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.readBatched.Load()) }),
 		localReads("primary", &m.readsPrimaryCopy),
 		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",

@@ -144,6 +144,7 @@ type peerStat struct {
 	leftover []int // buckets it recovered from disk and does not hold
 	full     bool  // it holds its --max-memory
 	batches  bool  // it takes wire.ReplicateBatch
+	reads    bool  // it serves wire.ReadBatch
 }
 
 // leaderState is the leader's bookkeeping for its term.

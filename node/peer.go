@@ -34,6 +34,8 @@ func (n *Node) Quick(msg wire.Message) bool {
 		return true
 	case *wire.Read:
 		return !m.ViaLeader // a read via the leader may ask the primary
+	case *wire.ReadBatch:
+		return true // plain reads of a primary, as a Read
 	}
 	return false
 }
@@ -80,6 +82,8 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire
 		return n.onReplicateBatch(ctx, from, req.Term, m)
 	case *wire.Read:
 		return n.onRead(ctx, from, req.Term, m)
+	case *wire.ReadBatch:
+		return n.onReadBatch(ctx, from, req.Term, m)
 	case *wire.Forward:
 		return n.onForward(ctx, m)
 	case *wire.List:

@@ -43,25 +43,30 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 			// on its authority (a read-only leader also asks backups).
 			e, found, err = n.readViaLeader(bound(), b, key)
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			return store.Entry{}, unavailable(err)
-		case !found || e.Expires != 0 && e.Expired(time.Now().UnixMilli()):
-			// Expiry (a value is absent at and after its Expires) is
-			// judged by this node's clock, against an instant the leader
-			// stamped with its own: a node whose clock is behind the
-			// leader's by d serves a value up to d past its expiry, and
-			// one ahead stops serving it up to d early. The SPEC's bound
-			// (404 from every node within 1s of the expiry) thus holds
-			// while node clocks agree within a second, as NTP keeps them
-			// (the term bound, MaxTermAhead, is far looser). Whatever the
-			// clocks, the primary's expirer deletes the value as an
-			// ordinary versioned tombstone soon after (expire.go), and
-			// from then on every node answers 404.
-			return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
 		}
-		return e, nil
+		return liveEntry(key, e, found)
 	}
+}
+
+// liveEntry is a read's answer to the client: the entry, or ErrNotFound
+// when the key is absent, deleted or expired.
+//
+// Expiry (a value is absent at and after its Expires) is judged by this
+// node's clock, against an instant the leader stamped with its own: a
+// node whose clock is behind the leader's by d serves a value up to d past
+// its expiry, and one ahead stops serving it up to d early. The SPEC's
+// bound (404 from every node within 1s of the expiry) thus holds while
+// node clocks agree within a second, as NTP keeps them (the term bound,
+// MaxTermAhead, is far looser). Whatever the clocks, the primary's expirer
+// deletes the value as an ordinary versioned tombstone soon after
+// (expire.go), and from then on every node answers 404.
+func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
+	if !found || e.Expires != 0 && e.Expired(time.Now().UnixMilli()) {
+		return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+	}
+	return e, nil
 }
 
 // unavailable maps the ways a read can fail to reach a primary to 503s.
@@ -82,60 +87,94 @@ func unavailable(err error) error {
 func (n *Node) getOnce(ctx context.Context, b int, key string, viaLeader bool) (store.Entry, bool, error) {
 	now := time.Now()
 	n.mu.Lock()
+	p, err := n.planReadLocked(now, b, viaLeader)
+	n.mu.Unlock()
+	if err != nil {
+		return store.Entry{}, false, err
+	}
+	if e, found, ok := n.readLocalCopy(&p, b, key); ok {
+		return e, found, nil
+	}
+	return n.readRouted(ctx, &p, b, key)
+}
+
+// readPlan is how one read of bucket b goes, decided under mu: planRead's
+// decision and what acting on it needs.
+type readPlan struct {
+	local   localRead
+	route   readRoute
+	primary shard.NodeID
+	addr    string // the primary's address; the leader's for routeViaLeader
+	since   uint64 // the bucket's assignment epoch
+	term    uint64
+	leading bool
+}
+
+// planReadLocked plans a read of bucket b at now; with viaLeader, one
+// asked of the leader. It fails when no leader is known.
+func (n *Node) planReadLocked(now time.Time, b int, viaLeader bool) (readPlan, error) {
 	st := n.state
 	if st == nil || n.el.Leader() == 0 {
-		n.mu.Unlock()
-		return store.Entry{}, false, wire.ErrNoLeader
+		return readPlan{}, wire.ErrNoLeader
 	}
-	primary, since := st.Table.Primary(b), st.Table.Since[b]
-	addr := n.memberAddrLocked(primary)
-	leading := n.lead != nil
-	term := n.el.Term()
-	if viaLeader && !leading {
-		addr = n.memberAddrLocked(n.el.Leader())
+	p := readPlan{primary: st.Table.Primary(b), since: st.Table.Since[b], leading: n.lead != nil, term: n.el.Term()}
+	p.addr = n.memberAddrLocked(p.primary)
+	if viaLeader && !p.leading {
+		p.addr = n.memberAddrLocked(n.el.Leader())
 	}
-	local, route := planRead(readFacts{
+	p.local, p.route = planRead(readFacts{
 		self:            n.cfg.ID,
-		primary:         primary,
+		primary:         p.primary,
 		viaLeader:       viaLeader,
-		leading:         leading,
-		leadTermCurrent: leading && n.lead.term == term,
+		leading:         p.leading,
+		leadTermCurrent: p.leading && n.lead.term == p.term,
 		canServeReads:   n.el.CanServeReads(now),
 		held:            n.held[b],
 		recognised:      n.recognisedLocked(),
-		merged:          n.synced[b] == syncKey{term, since, n.el.LeaseGen()},
+		merged:          n.synced[b] == syncKey{p.term, p.since, n.el.LeaseGen()},
 		mergedWithAll:   n.syncedAll[b],
 		holdsBucket:     st.Table.Holds(b, n.cfg.ID),
 	})
-	n.mu.Unlock()
-	switch local {
+	return p, nil
+}
+
+// readLocalCopy answers a read from this node's own copy when the plan
+// allows it and the copy turns out current (ok); otherwise the read takes
+// the plan's route.
+func (n *Node) readLocalCopy(p *readPlan, b int, key string) (e store.Entry, found, ok bool) {
+	switch p.local {
 	case localPrimaryCopy:
-		// A key not found may be a bucket dropped since the check above.
-		if e, ok := n.store.Get(b, key); ok || n.stillHolds(b, since) {
+		// A key not found may be a bucket dropped since the plan.
+		if e, ok := n.store.Get(b, key); ok || n.stillHolds(b, p.since) {
 			n.metrics.readsPrimaryCopy.Add(1)
-			return e, ok && !e.Deleted, nil
+			return e, ok && !e.Deleted, true
 		}
 	case leaderBackupCopy:
-		if e, ok, settled := n.readHeldCopy(term, b, key); settled && (ok || n.stillHolds(b, since)) {
+		if e, ok, settled := n.readHeldCopy(p.term, b, key); settled && (ok || n.stillHolds(b, p.since)) {
 			n.metrics.readsBackupCopy.Add(1)
-			return e, ok && !e.Deleted, nil
+			return e, ok && !e.Deleted, true
 		}
 	}
-	switch route {
+	return store.Entry{}, false, false
+}
+
+// readRouted serves a read by its plan's route.
+func (n *Node) readRouted(ctx context.Context, p *readPlan, b int, key string) (store.Entry, bool, error) {
+	switch p.route {
 	case routeViaLeader:
-		return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key, ViaLeader: true})
+		return n.readAt(ctx, p.addr, &wire.Read{Bucket: b, Since: p.since, Key: key, ViaLeader: true})
 	case routeNoReplica:
 		return store.Entry{}, false, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
 	case routeNoQuorum:
 		return store.Entry{}, false, fmt.Errorf("%w: the leader lost its quorum", wire.ErrNoLeader)
 	case routePrimaryHere:
 		var from shard.NodeID
-		if leading {
+		if p.leading {
 			from = n.cfg.ID
 		}
-		return n.readPrimary(ctx, from, term, b, since, key, false)
+		return n.readPrimary(ctx, from, p.term, b, p.since, key, false)
 	}
-	return n.readAt(ctx, addr, &wire.Read{Bucket: b, Since: since, Key: key})
+	return n.readAt(ctx, p.addr, &wire.Read{Bucket: b, Since: p.since, Key: key})
 }
 
 // readHeldCopy reads key from the leader's own copy of bucket b, settled

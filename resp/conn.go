@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/jumpkv/jumpkv/kv"
+	"github.com/jumpkv/jumpkv/node"
 )
 
 // Input buffer sizes: a connection starts with readBuf bytes, grows only
@@ -54,10 +57,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // call is one command being run: the connection, and the reply it
 // builds (the connection's own for commands run one at a time, a separate
-// one for commands of a pipeline run in parallel).
+// one for commands of a pipeline run in parallel), and for a GET the read
+// done ahead for it.
 type call struct {
 	*conn
 	r *reply
+	// pre is a GET's read, done ahead with those of the GETs next to it in
+	// a pipeline (runGets); nil: GET reads its key itself.
+	pre *node.GetResult
 }
 
 // parsedCmd is one command of a batch: its arguments, or why it could not
@@ -137,9 +144,10 @@ func (c *conn) serve() {
 // Runs of consecutive single-key writes (up to Config.Parallel of them)
 // run in parallel, each key's commands still one after the other in the
 // order sent, so that writes arriving together at the leader share its
-// round trips to the replicas; every other command runs alone, after
-// those before it and before those after it. With SerialPipelines every
-// command runs alone.
+// round trips to the replicas; runs of consecutive GETs read their keys
+// together (runGets); every other command runs alone, after those before
+// it and before those after it. With SerialPipelines every command runs
+// alone.
 func (c *conn) runBatch(raws [][]byte) {
 	cmds := make([]parsedCmd, len(raws))
 	for i, raw := range raws {
@@ -150,19 +158,72 @@ func (c *conn) runBatch(raws [][]byte) {
 		cmds[i] = parsedCmd{args: args, err: err}
 	}
 	for i := 0; i < len(cmds); {
-		j := i
-		for j < len(cmds) && j-i < c.s.cfg.Parallel && c.parallelOK(cmds[j]) {
-			j++
-		}
-		if j-i >= 2 {
-			c.runParallel(cmds[i:j])
-			i = j
+		if n := c.runOf(cmds[i:], c.parallelOK); n >= 2 {
+			c.runParallel(cmds[i : i+n])
+			i += n
+		} else if n := c.runOf(cmds[i:], c.readTogetherOK); n >= 2 {
+			c.runGets(cmds[i : i+n])
+			i += n
 		} else {
 			c.runOne(cmds[i])
 			i++
 		}
 		if c.quit || c.failed() {
 			return // the rest of the pipeline is not run
+		}
+	}
+}
+
+// runOf counts the commands at the start of cmds that ok accepts, up to
+// Config.Parallel.
+func (c *conn) runOf(cmds []parsedCmd, ok func(parsedCmd) bool) int {
+	n := 0
+	for n < len(cmds) && n < c.s.cfg.Parallel && ok(cmds[n]) {
+		n++
+	}
+	return n
+}
+
+// readTogetherOK reports whether a command is a GET whose read may be
+// done together with its neighbours'.
+func (c *conn) readTogetherOK(p parsedCmd) bool {
+	if p.err != nil || len(p.args) != 2 || c.s.cfg.SerialPipelines {
+		return false
+	}
+	cmd := lookup(p.args[0])
+	return cmd != nil && cmd.name == "get"
+}
+
+// runGets runs a pipeline's run of GETs. Their keys are read first, all
+// together (Backend.GetMany: the reads one node serves share one round
+// trip), then each GET runs as it would alone, answering from its read.
+// Only the keys of an authenticated client that it may read are read
+// ahead: for the others the GET answers its error as usual. The reads are
+// not ordered among themselves, as Redis would order them; since none of
+// the run writes, a client cannot tell (each read is linearizable on its
+// own, and the run's commands were all sent before any was answered).
+func (c *conn) runGets(cmds []parsedCmd) {
+	var keys []string
+	var which []int
+	for i, p := range cmds {
+		key := string(p.args[1])
+		if c.authed && !kv.IsInternal(key) && (c.principal == nil || c.principal.Allows(key, false)) {
+			keys, which = append(keys, key), append(which, i)
+		}
+	}
+	var read []node.GetResult
+	if len(keys) > 0 {
+		read = c.s.b.GetMany(c.ctx, keys)
+	}
+	for i, p := range cmds {
+		cl := &call{conn: c, r: &c.r}
+		if len(which) > 0 && which[0] == i {
+			cl.pre, which, read = &read[0], which[1:], read[1:]
+		}
+		c.dispatch(cl, p.args)
+		c.emit()
+		if c.quit || c.failed() {
+			return
 		}
 	}
 }

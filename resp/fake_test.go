@@ -29,6 +29,8 @@ type fakeBackend struct {
 	fail    error // when set, every call fails with it
 	writes  int
 	maxSubs int
+	// getManys counts GetMany calls (reads done together).
+	getManys int
 }
 
 func newFake(t testing.TB) *fakeBackend {
@@ -57,6 +59,17 @@ func (f *fakeBackend) Get(ctx context.Context, key string) (store.Entry, error) 
 		return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
 	}
 	return e, nil
+}
+
+func (f *fakeBackend) GetMany(ctx context.Context, keys []string) []node.GetResult {
+	f.mu.Lock()
+	f.getManys++
+	f.mu.Unlock()
+	res := make([]node.GetResult, len(keys))
+	for i, k := range keys {
+		res[i].Entry, res[i].Err = f.Get(ctx, k)
+	}
+	return res
 }
 
 func (f *fakeBackend) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {

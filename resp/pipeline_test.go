@@ -3,7 +3,9 @@ package resp
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +109,47 @@ func TestPipelinedWritesRunTogether(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.peak < 2 {
 		t.Fatal("pipelined SETs of 16 keys ran one at a time")
+	}
+}
+
+// TestPipelinedGetsReadTogether: a pipeline's consecutive GETs are read in
+// one GetMany, and each still answers as it would alone and in order: a
+// GET after a SET of its key reads the SET, an unauthenticated client's
+// GETs answer NOAUTH and read nothing ahead, and a key the user may not
+// read answers NOPERM while the others of its run answer their values.
+func TestPipelinedGetsReadTogether(t *testing.T) {
+	f := newFake(t)
+	auth := users{"alice": {"pw", "alice/"}}
+	_, addr := startServer(t, f, Config{Auth: auth})
+	nc, rd := rawConn(t, addr)
+	exchange := func(in, want string) {
+		t.Helper()
+		if _, err := nc.Write([]byte(in)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(rd, got); err != nil || string(got) != want {
+			t.Fatalf("%q: got %q (%v), want %q", in, got, err, want)
+		}
+	}
+	getManys := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.getManys
+	}
+	exchange("GET alice/a\r\nGET alice/b\r\n", strings.Repeat("-NOAUTH Authentication required.\r\n", 2))
+	if n := getManys(); n != 0 {
+		t.Fatalf("%d reads ahead for a client not authenticated", n)
+	}
+	exchange("AUTH alice pw\r\n", "+OK\r\n")
+	exchange("GET alice/a\r\nGET alice/b\r\nSET alice/a 1\r\nGET alice/a\r\nGET bob/x\r\nGET alice/c\r\nGET alice/a\r\n",
+		"$-1\r\n$-1\r\n+OK\r\n$1\r\n1\r\n-NOPERM User alice has no permissions to access the 'bob/x' key\r\n$-1\r\n$1\r\n1\r\n")
+	if n := getManys(); n != 2 {
+		t.Fatalf("%d GetMany calls for two runs of GETs, want 2", n)
+	}
+	// MGET reads its keys together too.
+	exchange("MGET alice/a alice/b alice/a\r\n", "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n")
+	if n := getManys(); n != 3 {
+		t.Fatalf("%d GetMany calls after an MGET, want 3", n)
 	}
 }

@@ -35,6 +35,9 @@ type Backend interface {
 	ID() shard.NodeID
 	Leader() shard.NodeID
 	Get(ctx context.Context, key string) (store.Entry, error)
+	// GetMany reads keys as Get would, each on its own, and answers in
+	// order; it may read them together (node.Node.GetMany).
+	GetMany(ctx context.Context, keys []string) []node.GetResult
 	Write(ctx context.Context, op wire.WriteOp) (store.Version, error)
 	List(ctx context.Context, prefix, after string, limit int) (keys []string, next string, err error)
 	Cluster(ctx context.Context) (wire.ClusterInfo, error)

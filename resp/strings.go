@@ -44,7 +44,12 @@ func (c *call) allowedAll(args [][]byte, from, step int, write bool) bool {
 
 // get reads key: found false (and no error) when it is absent.
 func (c *conn) get(key string) (store.Entry, bool, error) {
-	e, err := c.s.b.Get(c.ctx, key)
+	return readResult(c.s.b.Get(c.ctx, key))
+}
+
+// readResult turns a node's answer to a read into found false (and no
+// error) when the key is absent.
+func readResult(e store.Entry, err error) (store.Entry, bool, error) {
 	switch {
 	case errors.Is(err, wire.ErrNotFound):
 		return store.Entry{}, false, nil
@@ -140,7 +145,14 @@ func cmdGet(c *call, args [][]byte) {
 	if !c.allowed(key, false) {
 		return
 	}
-	e, found, err := c.get(key)
+	var e store.Entry
+	var found bool
+	var err error
+	if c.pre != nil {
+		e, found, err = readResult(c.pre.Entry, c.pre.Err)
+	} else {
+		e, found, err = c.get(key)
+	}
 	if err != nil {
 		c.fail(err, false)
 		return
@@ -299,27 +311,27 @@ func cmdGetDel(c *call, args [][]byte) {
 	c.r.bulkOrNull(old.Value, found)
 }
 
-// cmdMGet reads keys in parallel, Config.Parallel at a time, writing each
-// chunk's values before reading the next: a connection holds at most that
-// many values at once, whatever the number of keys. A read that fails
-// after a first chunk was written ends the connection (the reply cannot
-// turn into an error half-way).
+// cmdMGet reads keys Config.Parallel at a time (Backend.GetMany: the
+// reads one node serves share one round trip), writing each chunk's
+// values before reading the next: a connection holds at most that many
+// values at once, whatever the number of keys. A read that fails after a
+// first chunk was written ends the connection (the reply cannot turn into
+// an error half-way).
 func cmdMGet(c *call, args [][]byte) {
 	if !c.allowedAll(args, 1, 1, false) {
 		return
 	}
 	keys := args[1:]
 	chunk := c.s.cfg.Parallel
-	entries := make([]store.Entry, min(chunk, len(keys)))
-	founds := make([]bool, len(entries))
-	errs := make([]error, len(entries))
+	part := make([]string, 0, min(chunk, len(keys)))
 	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
-		c.parallel(len(part), func(i int) {
-			entries[i], founds[i], errs[i] = c.get(string(part[i]))
-		})
-		for _, err := range errs[:len(part)] {
-			if err != nil {
+		part = part[:0]
+		for _, k := range keys[start:min(start+chunk, len(keys))] {
+			part = append(part, string(k))
+		}
+		read := c.s.b.GetMany(c.ctx, part)
+		for i := range read {
+			if _, _, err := readResult(read[i].Entry, read[i].Err); err != nil {
 				if start > 0 {
 					c.s.log.Info("redis MGET failed half-way: closing the connection", "id", c.id, "err", err)
 					c.quit = true
@@ -333,9 +345,9 @@ func cmdMGet(c *call, args [][]byte) {
 		if start == 0 {
 			c.r.array(len(keys))
 		}
-		for i := range part {
-			c.r.bulkOrNull(entries[i].Value, founds[i])
-			entries[i] = store.Entry{}
+		for i := range read {
+			e, found, _ := readResult(read[i].Entry, read[i].Err)
+			c.r.bulkOrNull(e.Value, found)
 			if len(c.r.b) >= c.s.cfg.MaxPending {
 				c.emit()
 			}

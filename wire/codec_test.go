@@ -136,6 +136,9 @@ func edgeSamples() []generatedMessage {
 		&ReplicateBatch{Items: []Replicate{{Bucket: 3, Since: 2, Entry: kv.Entry{Key: "a", Value: []byte("1"), Version: v}}, {Bucket: 1023, Entry: kv.Entry{Key: "b", Version: v, Deleted: true}}}},
 		&ReplicateBatch{Items: make([]Replicate, 300)},
 		&ReplicateBatchAck{Results: []ReplicateResult{{Applied: true}, {}, {Code: "stale_term", Message: "stale term: 3 < 4"}}},
+		&ReadBatch{Reads: []Read{{Bucket: 3, Since: 2, Key: "a"}, {Bucket: 1023, Key: "b/c"}}},
+		&ReadBatch{Reads: make([]Read, 300)},
+		&ReadBatchResp{Results: []ReadResult{{Found: true, Entry: kv.Entry{Key: "a", Value: []byte("1"), Version: v}}, {}, {Code: "no_lease", Message: "no read lease"}}},
 		&Replicate{Bucket: -7}, &Read{Bucket: -200}, &Read{Bucket: -40000}, &Read{Bucket: -1 << 40}, &Read{Bucket: 1 << 40},
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// MaxBatchItems bounds the writes of a ReplicateBatch and the answers of a
-// ReplicateBatchAck. Decode refuses a body that claims more before either
-// decoder allocates for them: checkBody holds an array to one element per
-// byte left, but an element of these takes about a hundred bytes of
-// memory, so a 16 MB frame of one-byte elements would cost gigabytes.
+// MaxBatchItems bounds the writes of a ReplicateBatch, the reads of a
+// ReadBatch and the answers to either. Decode refuses a body that claims
+// more before either decoder allocates for them: checkBody holds an array
+// to one element per byte left, but an element of these takes about a
+// hundred bytes of memory, so a 16 MB frame of one-byte elements would
+// cost gigabytes.
 const MaxBatchItems = 1024
 
 // countedField is a message's array field whose length Decode bounds.
@@ -30,6 +31,8 @@ const (
 var countedFields = map[Type]countedField{
 	TypeReplicateBatch:    {"i", MaxBatchItems},
 	TypeReplicateBatchAck: {"r", MaxBatchItems},
+	TypeReadBatch:         {"r", MaxBatchItems},
+	TypeReadBatchResp:     {"r", MaxBatchItems},
 	TypeEvents:            {"e", MaxEvents},
 	TypeChunk:             {"e", MaxChunkEntries},
 }

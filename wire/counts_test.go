@@ -24,10 +24,10 @@ func batchBody(key string, n int, extra ...string) []byte {
 	return b
 }
 
-// TestDecodeBoundsCounts: a ReplicateBatch, ReplicateBatchAck, Events or
-// Chunk that claims more elements than its bound is refused before it is
-// decoded (each would cost ~100 bytes of memory for one byte of frame);
-// at the bound it decodes.
+// TestDecodeBoundsCounts: a ReplicateBatch, ReadBatch, an answer to
+// either, an Events or a Chunk that claims more elements than its bound
+// is refused before it is decoded (each would cost ~100 bytes of memory
+// for one byte of frame); at the bound it decodes.
 func TestDecodeBoundsCounts(t *testing.T) {
 	for _, tc := range []struct {
 		typ   Type
@@ -38,6 +38,8 @@ func TestDecodeBoundsCounts(t *testing.T) {
 		{TypeReplicateBatch, "i", MaxBatchItems, nil},
 		{TypeReplicateBatchAck, "r", MaxBatchItems, nil},
 		{TypeReplicateBatch, "i", MaxBatchItems, []string{"x", "i"}}, // the key given twice
+		{TypeReadBatch, "r", MaxBatchItems, nil},
+		{TypeReadBatchResp, "r", MaxBatchItems, nil},
 		{TypeEvents, "e", MaxEvents, nil},
 		{TypeChunk, "e", MaxChunkEntries, nil},
 	} {
@@ -51,6 +53,10 @@ func TestDecodeBoundsCounts(t *testing.T) {
 		case *ReplicateBatch:
 			got = len(m.Items)
 		case *ReplicateBatchAck:
+			got = len(m.Results)
+		case *ReadBatch:
+			got = len(m.Reads)
+		case *ReadBatchResp:
 			got = len(m.Results)
 		case *Events:
 			got = len(m.Events)

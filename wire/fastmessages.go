@@ -81,6 +81,30 @@ type ReadResp struct {
 	Entry kv.Entry `msgpack:"e"`
 }
 
+// ReadBatch carries several Reads to one node in one frame. Each is served
+// as the Read it is would be on its own, and answered in ReadBatchResp's
+// Results, in the same order. A node sends one for the reads of a client's
+// pipeline (or MGET) whose buckets that node leads, so that they share one
+// round trip. Only plain reads of a primary travel in a batch: never
+// ViaLeader, Acting or Raw ones.
+type ReadBatch struct {
+	Reads []Read `msgpack:"r"`
+}
+
+// ReadBatchResp answers a ReadBatch read by read.
+type ReadBatchResp struct {
+	Results []ReadResult `msgpack:"r"`
+}
+
+// ReadResult is one read's answer: as ReadResp when Code is empty, else
+// the error (ErrorOf(Code, Message)) it would have got alone.
+type ReadResult struct {
+	Found   bool     `msgpack:"f,omitempty"`
+	Entry   kv.Entry `msgpack:"e"`
+	Code    string   `msgpack:"c,omitempty"`
+	Message string   `msgpack:"m,omitempty"`
+}
+
 // WriteKind says what a client write does.
 type WriteKind uint8
 

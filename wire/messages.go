@@ -46,6 +46,8 @@ const (
 	TypeEvents            Type = 37
 	TypeReplicateBatch    Type = 38
 	TypeReplicateBatchAck Type = 39
+	TypeReadBatch         Type = 40
+	TypeReadBatchResp     Type = 41
 )
 
 // registry builds an empty message for each known type. It is never
@@ -90,6 +92,8 @@ var registry = map[Type]func() Message{
 	TypeEvents:            func() Message { return new(Events) },
 	TypeReplicateBatch:    func() Message { return new(ReplicateBatch) },
 	TypeReplicateBatchAck: func() Message { return new(ReplicateBatchAck) },
+	TypeReadBatch:         func() Message { return new(ReadBatch) },
+	TypeReadBatchResp:     func() Message { return new(ReadBatchResp) },
 }
 
 func (*ErrorMsg) WireType() Type          { return TypeError }
@@ -131,6 +135,8 @@ func (*Purge) WireType() Type             { return TypePurge }
 func (*Events) WireType() Type            { return TypeEvents }
 func (*ReplicateBatch) WireType() Type    { return TypeReplicateBatch }
 func (*ReplicateBatchAck) WireType() Type { return TypeReplicateBatchAck }
+func (*ReadBatch) WireType() Type         { return TypeReadBatch }
+func (*ReadBatchResp) WireType() Type     { return TypeReadBatchResp }
 
 // Member is a node as the cluster knows it. Incarnation changes every time
 // the node's process starts, so a restarted (empty) node is told apart from
@@ -202,6 +208,9 @@ type Heartbeat struct {
 	// say so (an older build, during a rolling upgrade) gets its writes
 	// one Replicate at a time.
 	Batches bool `msgpack:"b,omitempty"`
+	// ReadBatches says the sender serves ReadBatch. A node that does not
+	// say so is sent its reads one Read at a time.
+	ReadBatches bool `msgpack:"rb,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat with the responder's own view. Lease is

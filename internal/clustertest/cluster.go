@@ -426,6 +426,13 @@ func (n *Node) Do(method, path string, body []byte, header ...string) Response {
 	return Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
 
+// GetMany reads keys through node n (node.Node.GetMany); while the node is
+// paused the call waits, as Do does.
+func (n *Node) GetMany(ctx context.Context, keys []string) []node.GetResult {
+	n.waitGate()
+	return n.Node.GetMany(ctx, keys)
+}
+
 // waitGate waits while the node is paused.
 func (n *Node) waitGate() {
 	n.gateMu.Lock()

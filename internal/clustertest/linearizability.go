@@ -1,6 +1,8 @@
 package clustertest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 // This file records histories of concurrent single-key operations against
@@ -277,6 +282,15 @@ func (h *History) Stats() (ops, unknown int) {
 type ClientOptions struct {
 	// TTLs gives half of the puts and creates a ttl of 20 to 300ms.
 	TTLs bool
+	// ManyReads makes each read, on a node that has GetMany, a read of its
+	// key and 1 to 3 others at once, each recorded as a read of its own
+	// over the call's span (a pipeline's GETs, or an MGET).
+	ManyReads bool
+}
+
+// ManyGetter reads several keys at once (node.Node.GetMany).
+type ManyGetter interface {
+	GetMany(ctx context.Context, keys []string) []node.GetResult
 }
 
 // RunClient issues random operations on keys through nodes() until stop
@@ -336,6 +350,11 @@ func RunClientWith(h *History, id int, seed uint64, keys []string, nodes func() 
 			in.TTL = time.Duration(20+rng.IntN(281)) * time.Millisecond
 			path += fmt.Sprintf("?ttl=%dms", in.TTL.Milliseconds())
 		}
+		if mg, ok := n.(ManyGetter); ok && opts.ManyReads && in.Kind == OpGet {
+			readMany(h, id, mg, append([]string{key}, pick(rng, keys, 1+rng.IntN(3))...))
+			time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+			continue
+		}
 		call := time.Now()
 		r := n.Do(method, path, body, header...)
 		ret := time.Now()
@@ -368,6 +387,32 @@ func RunClientWith(h *History, id int, seed uint64, keys []string, nodes func() 
 		}
 		h.add(id, in, call, out, ret)
 		time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+	}
+}
+
+// pick returns n keys drawn from keys (repeats allowed).
+func pick(rng *rand.Rand, keys []string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = keys[rng.IntN(len(keys))]
+	}
+	return out
+}
+
+// readMany reads keys at once through mg and records each read that
+// answered (a value or absent) as its own operation over the call's span;
+// failed reads changed nothing and are left out.
+func readMany(h *History, id int, mg ManyGetter, keys []string) {
+	call := time.Now()
+	res := mg.GetMany(context.Background(), keys)
+	ret := time.Now()
+	for i, k := range keys {
+		switch err := res[i].Err; {
+		case err == nil:
+			h.add(id, OpInput{Kind: OpGet, Key: k}, call, OpOutput{OK: true, Value: string(res[i].Entry.Value)}, ret)
+		case errors.Is(err, wire.ErrNotFound):
+			h.add(id, OpInput{Kind: OpGet, Key: k}, call, OpOutput{}, ret)
+		}
 	}
 }
 

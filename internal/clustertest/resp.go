@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/resp"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
@@ -72,6 +73,11 @@ type gatedBackend struct{ *Node }
 func (g gatedBackend) Get(ctx context.Context, key string) (store.Entry, error) {
 	g.waitGate()
 	return g.Node.Get(ctx, key)
+}
+
+func (g gatedBackend) GetMany(ctx context.Context, keys []string) []node.GetResult {
+	g.waitGate()
+	return g.Node.GetMany(ctx, keys)
 }
 
 func (g gatedBackend) Write(ctx context.Context, op wire.WriteOp) (store.Version, error) {
