@@ -30,51 +30,40 @@ type GetResult struct {
 // themselves: each is linearizable on its own, as concurrent Gets are.
 func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	res := make([]GetResult, len(keys))
-	plans := make([]readPlan, len(keys))
-	buckets := make([]int, len(keys))
-	const (
-		unplanned = iota // Get says why
-		planned
-		batched // planned, to the primary in a batch
-	)
-	how := make([]uint8, len(keys))
+	reads := make([]keyRead, len(keys))
+	var groups []readGroup // the reads to send in batches, by primary
 	now := time.Now()
-	var toNode map[string][]int // by primary address: the keys to read there in a batch
 	n.mu.Lock()
 	for i, key := range keys {
 		if res[i].Err = n.checkKey(key); res[i].Err != nil {
+			reads[i].how = readDone
 			continue
 		}
-		buckets[i] = shard.BucketOf(key, n.cfg.Buckets)
-		p, err := n.planReadLocked(now, buckets[i], false)
+		r := &reads[i]
+		r.bucket = shard.BucketOf(key, n.cfg.Buckets)
+		p, err := n.planReadLocked(now, r.bucket, false)
 		if err != nil {
-			continue
+			continue // readAlone: Get says why
 		}
-		plans[i], how[i] = p, planned
+		r.plan, r.how = p, readPlanned
 		if p.route == routeRemotePrimary && n.peerStats[p.primary].reads {
-			if toNode == nil {
-				toNode = map[string][]int{}
-			}
-			toNode[p.addr] = append(toNode[p.addr], i)
-			how[i] = batched
+			r.how = readBatched
+			groups = addToGroup(groups, p.addr, i)
 		}
 	}
 	n.mu.Unlock()
 
 	var alone []int // the reads to do as Get
-	answered := make([]bool, len(keys))
-	for i := range keys {
-		switch {
-		case res[i].Err != nil:
-		case how[i] == unplanned:
-			alone = append(alone, i)
-		default:
-			if e, found, ok := n.readLocalCopy(&plans[i], buckets[i], keys[i]); ok {
+	for i := range reads {
+		r := &reads[i]
+		if r.how == readPlanned || r.how == readBatched {
+			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok {
 				res[i].Entry, res[i].Err = liveEntry(keys[i], e, found)
-				answered[i] = true
-			} else if how[i] != batched {
-				alone = append(alone, i)
+				r.how = readDone
 			}
+		}
+		if r.how == readAlone || r.how == readPlanned {
+			alone = append(alone, i)
 		}
 	}
 	// As Get, the peer calls are bounded by CallTimeout, not by the client.
@@ -82,22 +71,16 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	var (
 		wg      sync.WaitGroup
 		retryMu sync.Mutex
+		here    func() // one batch is sent from this goroutine, whose stack has grown already
 	)
-	for addr, idx := range toNode {
-		idx = slices.DeleteFunc(idx, func(i int) bool { return answered[i] })
+	for _, g := range groups {
+		idx := slices.DeleteFunc(g.idx, func(i int) bool { return reads[i].how == readDone })
 		if len(idx) < 2 {
 			alone = append(alone, idx...) // a batch of one saves nothing
-			delete(toNode, addr)
-		} else {
-			toNode[addr] = idx
+			continue
 		}
-	}
-	// One batch is sent from this goroutine, whose stack has grown already
-	// (a new goroutine's would grow again); the others beside it.
-	var here func()
-	for addr, idx := range toNode {
 		send := func() {
-			retry := n.readBatchAt(ctx, addr, idx, keys, buckets, plans, res)
+			retry := n.readBatchAt(ctx, g.addr, idx, keys, reads, res)
 			retryMu.Lock()
 			alone = append(alone, retry...)
 			retryMu.Unlock()
@@ -105,7 +88,7 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 		if here == nil {
 			here = send
 		} else {
-			wg.Go(send)
+			wg.Go(send) // the others beside it
 		}
 	}
 	if here != nil {
@@ -118,17 +101,50 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	return res
 }
 
+// keyRead is one key's read in GetMany: its bucket, its plan, and how it
+// is served.
+type keyRead struct {
+	bucket int
+	plan   readPlan
+	how    uint8
+}
+
+// How a read of GetMany is served.
+const (
+	readAlone   = iota // as Get (unplanned: Get says why)
+	readPlanned        // from the local copy, else as Get
+	readBatched        // from the local copy, else in a batch to its primary
+	readDone           // answered
+)
+
+// readGroup is the reads GetMany sends to one primary in batches.
+type readGroup struct {
+	addr string
+	idx  []int
+}
+
+// addToGroup adds read i to addr's group.
+func addToGroup(groups []readGroup, addr string, i int) []readGroup {
+	for j := range groups {
+		if groups[j].addr == addr {
+			groups[j].idx = append(groups[j].idx, i)
+			return groups
+		}
+	}
+	return append(groups, readGroup{addr: addr, idx: []int{i}})
+}
+
 // readBatchAt reads keys idx from their primary at addr in ReadBatches
 // (one for up to maxBatchItems keys), setting their results, and returns
 // those the batches did not settle.
-func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []string, buckets []int, plans []readPlan, res []GetResult) (retry []int) {
+func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []string, reads []keyRead, res []GetResult) (retry []int) {
 	for len(idx) > maxBatchItems {
-		retry = append(retry, n.readBatchAt(ctx, addr, idx[:maxBatchItems], keys, buckets, plans, res)...)
+		retry = append(retry, n.readBatchAt(ctx, addr, idx[:maxBatchItems], keys, reads, res)...)
 		idx = idx[maxBatchItems:]
 	}
 	msg := &wire.ReadBatch{Reads: make([]wire.Read, len(idx))}
 	for j, i := range idx {
-		msg.Reads[j] = wire.Read{Bucket: buckets[i], Since: plans[i].since, Key: keys[i]}
+		msg.Reads[j] = wire.Read{Bucket: reads[i].bucket, Since: reads[i].plan.since, Key: keys[i]}
 	}
 	n.metrics.readBatches.Add(1)
 	n.metrics.readBatched.Add(uint64(len(idx)))

@@ -215,8 +215,9 @@ func (c *conn) runGets(cmds []parsedCmd) {
 	if len(keys) > 0 {
 		read = c.s.b.GetMany(c.ctx, keys)
 	}
+	cl := &call{conn: c, r: &c.r}
 	for i, p := range cmds {
-		cl := &call{conn: c, r: &c.r}
+		cl.pre = nil
 		if len(which) > 0 && which[0] == i {
 			cl.pre, which, read = &read[0], which[1:], read[1:]
 		}
