@@ -95,10 +95,31 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 		here()
 	}
 	wg.Wait()
-	for _, i := range alone {
-		res[i].Entry, res[i].Err = n.Get(ctx, keys[i])
-	}
+	n.getEach(keys, alone, res)
 	return res
+}
+
+// getManyParallel bounds the reads GetMany redoes as Get at once.
+const getManyParallel = 16
+
+// getEach reads keys idx as Get, up to getManyParallel at once: each read
+// of a primary that is down waits out its own timeouts, and they should
+// not add up.
+func (n *Node) getEach(keys []string, idx []int, res []GetResult) {
+	if len(idx) == 1 {
+		res[idx[0]].Entry, res[idx[0]].Err = n.Get(context.Background(), keys[idx[0]])
+		return
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, getManyParallel)
+	for _, i := range idx {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			res[i].Entry, res[i].Err = n.Get(context.Background(), keys[i])
+		})
+	}
+	wg.Wait()
 }
 
 // keyRead is one key's read in GetMany: its bucket, its plan, and how it
@@ -152,6 +173,17 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 	if err == nil && len(answer.Results) != len(idx) {
 		err = fmt.Errorf("%w: %d answers to a batch of %d reads", wire.ErrBadRequest, len(answer.Results), len(idx))
 	}
+	if wire.NoAnswer(err) {
+		// The primary may be a new process, of an older build that does
+		// not serve batches: none until its next heartbeat says it does.
+		primary := reads[idx[0]].plan.primary
+		n.mu.Lock()
+		if st, ok := n.peerStats[primary]; ok {
+			st.reads = false
+			n.peerStats[primary] = st
+		}
+		n.mu.Unlock()
+	}
 	if err != nil {
 		return append(retry, idx...)
 	}
@@ -166,16 +198,31 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 	return retry
 }
 
+// readBatchAnswerBytes bounds the keys and values of one answer to a
+// ReadBatch: once its answers hold more, the remaining reads are answered
+// ErrUnavailable, and the sender reads those keys alone. One value of up
+// to MaxValue is always answered, so the answer fits a peer frame, and a
+// batch asking for one large key many times costs this much, not a copy
+// of the value per read.
+const readBatchAnswerBytes = 1 << 20
+
 // onReadBatch serves a batch of reads as primary, each as onRead serves a
 // plain Read, its key checked as the door checks a Read's: one refused
-// read does not refuse the others. On a connection's reader (inline) it
+// read does not refuse the others; reads past readBatchAnswerBytes of
+// answers are refused. On a connection's reader (inline) it
 // declines the whole batch (transport.ErrWouldBlock) if any read would
 // wait for a merge; reads change nothing, so the batch is served again in
 // full off the reader.
 func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, m *wire.ReadBatch) (wire.Message, error) {
 	results := make([]wire.ReadResult, len(m.Reads))
+	size := 0 // of the keys and values answered so far
 	for i := range m.Reads {
 		r := &m.Reads[i]
+		if size > readBatchAnswerBytes {
+			err := fmt.Errorf("%w: the batch's answer is full: read the key alone", wire.ErrUnavailable)
+			results[i] = wire.ReadResult{Code: wire.CodeOf(err), Message: err.Error()}
+			continue
+		}
 		err := n.checkKey(r.Key)
 		if err == nil && shard.BucketOf(r.Key, n.cfg.Buckets) != r.Bucket {
 			err = fmt.Errorf("%w: key not in bucket %d", wire.ErrBadRequest, r.Bucket)
@@ -192,6 +239,7 @@ func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, 
 			results[i] = wire.ReadResult{Code: wire.CodeOf(err), Message: err.Error()}
 		default:
 			results[i] = wire.ReadResult{Found: found, Entry: e}
+			size += len(e.Key) + len(e.Value) + len(e.ContentType)
 		}
 	}
 	return &wire.ReadBatchResp{Results: results}, nil

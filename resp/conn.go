@@ -197,17 +197,21 @@ func (c *conn) readTogetherOK(p parsedCmd) bool {
 // runGets runs a pipeline's run of GETs. Their keys are read first, all
 // together (Backend.GetMany: the reads one node serves share one round
 // trip), then each GET runs as it would alone, answering from its read.
-// Only the keys of an authenticated client that it may read are read
-// ahead: for the others the GET answers its error as usual. The reads are
-// not ordered among themselves, as Redis would order them; since none of
-// the run writes, a client cannot tell (each read is linearizable on its
-// own, and the run's commands were all sent before any was answered).
+// Only the keys of an authenticated client that it may read, outside a
+// RESP2 subscribed mode, are read ahead: for the others the GET answers
+// its error as usual. The reads are not ordered among themselves, as
+// Redis would order them: two GETs of a run may see two other clients'
+// writes in either order, as two concurrent reads may. Each read is
+// linearizable on its own, the run's commands were all sent before any
+// was answered, and a run holds no write, so a GET after a SET of its key
+// in one pipeline reads that SET.
 func (c *conn) runGets(cmds []parsedCmd) {
 	var keys []string
 	var which []int
+	subscribed := c.ps != nil && c.ps.count() > 0 && !c.resp3.Load() // GET is refused (dispatch)
 	for i, p := range cmds {
 		key := string(p.args[1])
-		if c.authed && !kv.IsInternal(key) && (c.principal == nil || c.principal.Allows(key, false)) {
+		if c.authed && !subscribed && !kv.IsInternal(key) && (c.principal == nil || c.principal.Allows(key, false)) {
 			keys, which = append(keys, key), append(which, i)
 		}
 	}

@@ -1,0 +1,177 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// primaryBucketsOf returns a follower of leader l and the buckets it is
+// primary for, with the assignment epochs of all buckets.
+func primaryBucketsOf(t *testing.T, ctx context.Context, c *clustertest.Cluster, l *clustertest.Node, buckets int) (*clustertest.Node, []int, []uint64) {
+	t.Helper()
+	for _, f := range c.Followers(l) {
+		stMsg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(f.ID()), Term: l.Status().Term, Msg: &wire.GetState{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := stMsg.(*wire.State).State.Table
+		var own []int
+		for b := range buckets {
+			if table.Primary(b) == shard.NodeID(f.ID()) {
+				own = append(own, b)
+			}
+		}
+		if len(own) > 0 {
+			return f, own, table.Since
+		}
+	}
+	t.Fatal("no follower is primary for a bucket")
+	return nil, nil, nil
+}
+
+// TestReadBatchAnswerFitsAFrame: the answer to a ReadBatch must fit
+// in a peer frame, or the transport replaces it with ErrTooLarge and the
+// whole batch fails. onReadBatch puts every value in one ReadBatchResp
+// with no bound on its bytes (a Pull's Chunk has pullChunkBytes; a single
+// Read carries one value), so a batch GetMany really sends (three keys of
+// one primary, at the configured --max-value of 8 MiB) is answered with a
+// frame over MaxFrame: the primary reads and encodes 24 MiB for nothing
+// and every read is redone alone. A peer can ask for the same large key
+// 1024 times in one small frame and make the primary encode 1024 values.
+func TestReadBatchAnswerFitsAFrame(t *testing.T) {
+	const buckets = 8
+	const maxValue = 8 << 20
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
+		Configure: func(_ int, cfg *node.Config) { cfg.MaxValue = maxValue }})
+	l := c.WaitLeader(30 * time.Second)
+	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f, own, since := primaryBucketsOf(t, ctx, c, l, buckets)
+
+	var keys []string
+	for i := range 3 {
+		k := keyIn(fmt.Sprintf("big%d", i), own[i%len(own)], buckets)
+		v := bytes.Repeat([]byte{byte('a' + i)}, maxValue)
+		if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: k, Value: v}); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+		keys = append(keys, k)
+	}
+	// GetMany on the leader sends these three reads to f in one batch.
+	c.WaitFor(30*time.Second, "the leader sends reads in batches", func() bool {
+		before := counterValue(t, l, "jumpkv_read_batches_total")
+		l.GetMany(ctx, []string{keyIn("small-a", own[0], buckets), keyIn("small-b", own[0], buckets)})
+		return counterValue(t, l, "jumpkv_read_batches_total") > before
+	})
+	before := counterValue(t, l, "jumpkv_read_batches_total")
+	got := l.GetMany(ctx, keys)
+	if counterValue(t, l, "jumpkv_read_batches_total") == before {
+		t.Fatal("GetMany sent no batch for three keys of one primary")
+	}
+	for i := range keys {
+		if got[i].Err != nil || len(got[i].Entry.Value) != maxValue {
+			t.Fatalf("GetMany %q: %d bytes, %v", keys[i], len(got[i].Entry.Value), got[i].Err)
+		}
+	}
+
+	// That batch, as the primary answers it.
+	reads := make([]wire.Read, len(keys))
+	for i, k := range keys {
+		b := shard.BucketOf(k, buckets)
+		reads[i] = wire.Read{Bucket: b, Since: since[b], Key: k}
+	}
+	msg, err := f.ServePeer(ctx, transport.Envelope{From: uint64(l.ID()), Term: l.Status().Term, Msg: &wire.ReadBatch{Reads: reads}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := wire.AppendEncode(nil, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, limit := wire.HeaderLen+len(body), f.Config().MaxFrame(); size > limit {
+		t.Errorf("the answer to a batch of %d reads GetMany sends is a frame of %d bytes, over the peer frame limit %d: "+
+			"the transport answers ErrTooLarge instead and every read is redone alone", len(reads), size, limit)
+	}
+	// A peer asking for one large key 1024 times in one small frame gets
+	// the value once, and the other reads refused: not 1024 copies.
+	same := make([]wire.Read, 1024)
+	for i := range same {
+		same[i] = reads[0]
+	}
+	msg, err = f.ServePeer(ctx, transport.Envelope{From: uint64(l.ID()), Term: l.Status().Term, Msg: &wire.ReadBatch{Reads: same}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	for _, r := range msg.(*wire.ReadBatchResp).Results {
+		if r.Code == "" {
+			answered++
+		}
+	}
+	if answered != 1 {
+		t.Errorf("a batch of 1024 reads of one %d-byte value: %d answered with the value, want 1", maxValue, answered)
+	}
+}
+
+// TestGetManyRedoesReadsAtOnce: when a batch is not settled (here its
+// primary cannot be reached), GetMany redoes its reads one Get after the
+// other, each waiting out its own CallTimeout (twice: to the primary, then
+// through the leader), so an MGET of k keys of an unreachable primary
+// takes about (1+2k) CallTimeouts where its k Gets, done at once as MGET
+// did them before GetMany, took two. In virtual time (synctest), so the
+// durations are exact.
+func TestGetManyRedoesReadsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		const callTimeout = 100 * time.Millisecond
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
+			Configure: func(_ int, cfg *node.Config) { cfg.CallTimeout = callTimeout }})
+		l := c.WaitLeader(120 * time.Second)
+		ctx := context.Background()
+		f, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+		var keys []string
+		for i := range 6 {
+			keys = append(keys, keyIn(fmt.Sprintf("k%d", i), own[i%len(own)], buckets))
+		}
+		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
+			before := counterValue(t, l, "jumpkv_read_batches_total")
+			l.GetMany(ctx, keys)
+			return counterValue(t, l, "jumpkv_read_batches_total") > before
+		})
+		c.Isolate(f.Index)
+		defer c.Heal()
+
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, k := range keys {
+			wg.Go(func() { l.Get(ctx, k) })
+		}
+		wg.Wait()
+		gets := time.Since(start)
+
+		start = time.Now()
+		res := l.GetMany(ctx, keys)
+		many := time.Since(start)
+		for i := range res {
+			if res[i].Err == nil {
+				t.Fatalf("%q read from an isolated primary", keys[i])
+			}
+		}
+		if many > gets+2*callTimeout {
+			t.Errorf("GetMany of %d keys of an unreachable primary took %v; the same Gets at once took %v "+
+				"(the reads a batch leaves are redone one after the other)", len(keys), many, gets)
+		}
+	})
+}
