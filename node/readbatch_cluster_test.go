@@ -95,11 +95,7 @@ func TestReadBatchDoorBounds(t *testing.T) {
 	defer cancel()
 	term := l.Status().Term
 	follower := c.Followers(l)[0]
-	stMsg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(follower.ID()), Term: term, Msg: &wire.GetState{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := stMsg.(*wire.State).State.Table
+	table := placementOf(t, ctx, l, follower)
 	own, other := -1, -1 // a bucket the follower leads, and one it does not
 	for b := range buckets {
 		if table.Primary(b) == shard.NodeID(follower.ID()) && own < 0 {

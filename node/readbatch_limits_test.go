@@ -21,11 +21,7 @@ import (
 func primaryBucketsOf(t *testing.T, ctx context.Context, c *clustertest.Cluster, l *clustertest.Node, buckets int) (*clustertest.Node, []int, []uint64) {
 	t.Helper()
 	for _, f := range c.Followers(l) {
-		stMsg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(f.ID()), Term: l.Status().Term, Msg: &wire.GetState{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		table := stMsg.(*wire.State).State.Table
+		table := placementOf(t, ctx, l, f)
 		var own []int
 		for b := range buckets {
 			if table.Primary(b) == shard.NodeID(f.ID()) {

@@ -25,6 +25,17 @@ func keyIn(prefix string, b, buckets int) string {
 	}
 }
 
+// placementOf returns leader l's placement table, asked as node from asks
+// (a GetState).
+func placementOf(t *testing.T, ctx context.Context, l, from *clustertest.Node) shard.Table {
+	t.Helper()
+	msg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(from.ID()), Term: l.Status().Term, Msg: &wire.GetState{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*wire.State).State.Table
+}
+
 // TestReplicateBatchAnswersAsSingleWrites: every write of a batch gets, on
 // every node, the answer the same write gets sent alone (a twin of it: the
 // same bucket, assignment and version, another key), and a write the batch
@@ -55,11 +66,7 @@ func testReplicateBatchAnswers(t *testing.T, durable, inline bool) {
 	}
 	term := l.Status().Term
 	follower := c.Followers(l)[0]
-	stMsg, err := l.ServePeer(ctx, transport.Envelope{From: uint64(follower.ID()), Term: term, Msg: &wire.GetState{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := stMsg.(*wire.State).State.Table
+	table := placementOf(t, ctx, l, follower)
 
 	seq := uint64(1 << 40)
 	item := func(prefix string, b int) wire.Replicate {

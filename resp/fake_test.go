@@ -61,6 +61,13 @@ func (f *fakeBackend) Get(ctx context.Context, key string) (store.Entry, error) 
 	return e, nil
 }
 
+// getManyCalls returns the GetMany calls so far.
+func (f *fakeBackend) getManyCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.getManys
+}
+
 func (f *fakeBackend) GetMany(ctx context.Context, keys []string) []node.GetResult {
 	f.mu.Lock()
 	f.getManys++

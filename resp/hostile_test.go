@@ -25,6 +25,18 @@ func rawConn(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return nc, bufio.NewReader(nc)
 }
 
+// exchange sends in on nc and checks that the answer read from rd is want.
+func exchange(t *testing.T, nc net.Conn, rd *bufio.Reader, in, want string) {
+	t.Helper()
+	if _, err := nc.Write([]byte(in)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(rd, got); err != nil || string(got) != want {
+		t.Fatalf("%q: got %q (%v), want %q", in, got, err, want)
+	}
+}
+
 // readAll reads what the server sends until it closes the connection.
 func readAll(t *testing.T, rd *bufio.Reader) string {
 	t.Helper()

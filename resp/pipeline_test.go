@@ -3,7 +3,6 @@ package resp
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,34 +121,39 @@ func TestPipelinedGetsReadTogether(t *testing.T) {
 	auth := users{"alice": {"pw", "alice/"}}
 	_, addr := startServer(t, f, Config{Auth: auth})
 	nc, rd := rawConn(t, addr)
-	exchange := func(in, want string) {
-		t.Helper()
-		if _, err := nc.Write([]byte(in)); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]byte, len(want))
-		if _, err := io.ReadFull(rd, got); err != nil || string(got) != want {
-			t.Fatalf("%q: got %q (%v), want %q", in, got, err, want)
-		}
-	}
-	getManys := func() int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.getManys
-	}
-	exchange("GET alice/a\r\nGET alice/b\r\n", strings.Repeat("-NOAUTH Authentication required.\r\n", 2))
+	say := func(in, want string) { t.Helper(); exchange(t, nc, rd, in, want) }
+	getManys := f.getManyCalls
+	say("GET alice/a\r\nGET alice/b\r\n", strings.Repeat("-NOAUTH Authentication required.\r\n", 2))
 	if n := getManys(); n != 0 {
 		t.Fatalf("%d reads ahead for a client not authenticated", n)
 	}
-	exchange("AUTH alice pw\r\n", "+OK\r\n")
-	exchange("GET alice/a\r\nGET alice/b\r\nSET alice/a 1\r\nGET alice/a\r\nGET bob/x\r\nGET alice/c\r\nGET alice/a\r\n",
+	say("AUTH alice pw\r\n", "+OK\r\n")
+	say("GET alice/a\r\nGET alice/b\r\nSET alice/a 1\r\nGET alice/a\r\nGET bob/x\r\nGET alice/c\r\nGET alice/a\r\n",
 		"$-1\r\n$-1\r\n+OK\r\n$1\r\n1\r\n-NOPERM User alice has no permissions to access the 'bob/x' key\r\n$-1\r\n$1\r\n1\r\n")
 	if n := getManys(); n != 2 {
 		t.Fatalf("%d GetMany calls for two runs of GETs, want 2", n)
 	}
 	// MGET reads its keys together too.
-	exchange("MGET alice/a alice/b alice/a\r\n", "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n")
+	say("MGET alice/a alice/b alice/a\r\n", "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n")
 	if n := getManys(); n != 3 {
 		t.Fatalf("%d GetMany calls after an MGET, want 3", n)
+	}
+}
+
+// TestSubscribedGetsReadNothingAhead: in RESP2 subscribed mode every
+// GET of a pipeline answers the "only (P|S)SUBSCRIBE ..." error, as a GET
+// alone does, so nothing should be read for them; runGets reads the whole
+// run's keys ahead anyway (it checks authentication and ACLs, not the
+// subscribed mode), costing the node reads whose answers are thrown away.
+func TestSubscribedGetsReadNothingAhead(t *testing.T) {
+	f := newFake(t)
+	_, addr := startServer(t, f, Config{})
+	nc, rd := rawConn(t, addr)
+	say := func(in, want string) { t.Helper(); exchange(t, nc, rd, in, want) }
+	say("SUBSCRIBE ch\r\n", "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+	refused := "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+	say(strings.Repeat("GET k\r\n", 8), strings.Repeat(refused, 8))
+	if n := f.getManyCalls(); n != 0 {
+		t.Errorf("%d GetMany calls for GETs refused in subscribed mode, want 0", n)
 	}
 }
