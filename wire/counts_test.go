@@ -1,11 +1,14 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/jumpkv/jumpkv/kv"
 )
 
 // batchBody encodes a map {key: [n empty maps]}: n elements of one byte
@@ -70,6 +73,54 @@ func TestDecodeBoundsCounts(t *testing.T) {
 			if _, err := Decode(tc.typ, batchBody(tc.key, n, tc.extra...)); !errors.Is(err, ErrBadFrame) {
 				t.Errorf("%s, %d elements: %v, want %v", name, n, err, ErrBadFrame)
 			}
+		}
+	}
+}
+
+// TestDecodeBoundsCountsBySize: a Repair, SummaryResp, Purge or Fetch
+// whose list claims more elements than its body's bytes can hold as real
+// elements (one-byte elements: each would decode to ~40-90 bytes of
+// memory) is refused before it is decoded; real messages of many
+// elements decode.
+func TestDecodeBoundsCountsBySize(t *testing.T) {
+	v := kv.Version{Term: 1, Seq: 1}
+	const n = 2000
+	entries := make([]kv.Entry, n)
+	kvs := make([]kv.KeyVersion, n)
+	keys := make([]string, n)
+	for i := range n {
+		k := fmt.Sprint(i % 10) // the shortest real keys
+		entries[i], kvs[i], keys[i] = kv.Entry{Key: k, Version: v}, kv.KeyVersion{Key: k, Version: v}, k
+	}
+	for _, tc := range []struct {
+		typ  Type
+		key  string
+		real Message
+		got  func(Message) int
+	}{
+		{TypeRepair, "e", &Repair{Bucket: 1, Entries: entries}, func(m Message) int { return len(m.(*Repair).Entries) }},
+		{TypeSummaryResp, "e", &SummaryResp{Entries: kvs}, func(m Message) int { return len(m.(*SummaryResp).Entries) }},
+		{TypePurge, "k", &Purge{Bucket: 1, Keys: kvs}, func(m Message) int { return len(m.(*Purge).Keys) }},
+		{TypeFetch, "k", &Fetch{Bucket: 1, Keys: keys}, func(m Message) int { return len(m.(*Fetch).Keys) }},
+	} {
+		body, err := AppendEncode(nil, tc.real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(tc.typ, body)
+		if err != nil || tc.got(m) != n {
+			t.Fatalf("type %d: a real message of %d elements (%d bytes): %v", tc.typ, n, len(body), err)
+		}
+		// One-byte elements the decoders take: empty maps, or empty
+		// strings for a Fetch's keys.
+		elem := byte(0x80)
+		if tc.typ == TypeFetch {
+			elem = 0xa0
+		}
+		body = msgp.AppendArrayHeader(msgp.AppendString(msgp.AppendMapHeader(nil, 1), tc.key), 1<<20)
+		body = append(body, bytes.Repeat([]byte{elem}, 1<<20)...)
+		if _, err := Decode(tc.typ, body); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("type %d: 2^20 one-byte elements in %q: %v, want %v", tc.typ, tc.key, err, ErrBadFrame)
 		}
 	}
 }
