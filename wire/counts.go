@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/tinylib/msgp/msgp"
 )
@@ -18,10 +19,17 @@ const MaxBatchItems = 1024
 // countedField is a message's array field whose length Decode bounds:
 // at most max elements, and at most one per minBytes bytes of the body
 // after the array's header (a real element is never encoded in fewer).
+// Its path is its msgpack key, or the keys down to it through nested
+// maps ("s/m": the members of the state in field s).
 type countedField struct {
-	key      string // its msgpack key
+	path     []string
 	max      int
 	minBytes int // 0: no bound by size
+}
+
+// counted makes a countedField of a path written "k" or "k/k2".
+func counted(path string, max, minBytes int) countedField {
+	return countedField{strings.Split(path, "/"), max, minBytes}
 }
 
 // Entries of a Repair, and the keys of a Purge or a SummaryResp, are sent
@@ -31,10 +39,13 @@ type countedField struct {
 // (the fields without omitempty), a key of a Fetch in fewer than 2 (keys
 // are not empty). At one element per minEntryBytes, a 16 MB frame decodes
 // to at most about 120 MB of entries, where one-byte elements would make
-// 1.4 GB.
+// 1.4 GB. Members (never fewer than 13 bytes: i, n, p, h) and a Fill's
+// buckets (7: b, s) are bounded likewise.
 const (
-	minEntryBytes = 12
-	minKeyBytes   = 2
+	minEntryBytes      = 12
+	minKeyBytes        = 2
+	minMemberBytes     = 12
+	minFillBucketBytes = 6
 )
 
 // MaxEvents bounds the events of one Events message (the leader sends at
@@ -45,27 +56,42 @@ const (
 	MaxChunkEntries = 1 << 20
 )
 
-var countedFields = map[Type]countedField{
-	TypeReplicateBatch:    {"i", MaxBatchItems, 0},
-	TypeReplicateBatchAck: {"r", MaxBatchItems, 0},
-	TypeReadBatch:         {"r", MaxBatchItems, 0},
-	TypeReadBatchResp:     {"r", MaxBatchItems, 0},
-	TypeEvents:            {"e", MaxEvents, 0},
-	TypeChunk:             {"e", MaxChunkEntries, 0},
-	TypeRepair:            {"e", MaxChunkEntries, minEntryBytes},
-	TypeSummaryResp:       {"e", math.MaxInt32, minEntryBytes},
-	TypePurge:             {"k", math.MaxInt32, minEntryBytes},
-	TypeFetch:             {"k", math.MaxInt32, minKeyBytes},
+// members bounds a list of members by size only (a cluster's members are
+// few, but no fixed count is promised).
+func members(path string) countedField { return counted(path, math.MaxInt32, minMemberBytes) }
+
+var countedFields = map[Type][]countedField{
+	TypeReplicateBatch:    {counted("i", MaxBatchItems, 0)},
+	TypeReplicateBatchAck: {counted("r", MaxBatchItems, 0)},
+	TypeReadBatch:         {counted("r", MaxBatchItems, 0)},
+	TypeReadBatchResp:     {counted("r", MaxBatchItems, 0)},
+	TypeEvents:            {counted("e", MaxEvents, 0)},
+	TypeChunk:             {counted("e", MaxChunkEntries, 0)},
+	TypeRepair:            {counted("e", MaxChunkEntries, minEntryBytes)},
+	TypeSummaryResp:       {counted("e", math.MaxInt32, minEntryBytes)},
+	TypePurge:             {counted("k", math.MaxInt32, minEntryBytes)},
+	TypeFetch:             {counted("k", math.MaxInt32, minKeyBytes)},
+	TypeFill:              {counted("b", math.MaxInt32, minFillBucketBytes)},
+	TypeInstall:           {members("s/m")},
+	TypeState:             {members("s/m")},
+	TypeVoteResp:          {members("m"), members("s/m")},
+	TypeHelloResp:         {members("m")},
 }
 
-// checkCounts refuses a body of type t whose counted field (every
-// occurrence of its key) claims more elements than its bounds allow. A body it
-// cannot follow is left to the decoders, which refuse it.
+// checkCounts refuses a body of type t with a counted field (every
+// occurrence of its path) that claims more elements than its bounds
+// allow. A body it cannot follow is left to the decoders, which refuse it.
 func checkCounts(t Type, body []byte) error {
-	f, ok := countedFields[t]
-	if !ok {
-		return nil
+	for _, f := range countedFields[t] {
+		if err := checkCount(t, f, f.path, body); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// checkCount checks field f, found at path in the map that starts body.
+func checkCount(t Type, f countedField, path []string, body []byte) error {
 	n, rest, err := msgp.ReadMapHeaderBytes(body)
 	if err != nil {
 		return nil
@@ -75,15 +101,21 @@ func checkCounts(t Type, body []byte) error {
 		if key, rest, err = msgp.ReadMapKeyZC(rest); err != nil {
 			return nil
 		}
-		if string(key) == f.key && msgp.NextType(rest) == msgp.ArrayType {
+		switch {
+		case string(key) != path[0]:
+		case len(path) > 1 && msgp.NextType(rest) == msgp.MapType:
+			if err := checkCount(t, f, path[1:], rest); err != nil {
+				return err
+			}
+		case len(path) == 1 && msgp.NextType(rest) == msgp.ArrayType:
 			size, after, err := msgp.ReadArrayHeaderBytes(rest)
 			switch {
 			case err != nil:
 			case int64(size) > int64(f.max):
-				return fmt.Errorf("%w: type %d: %d elements in %q, at most %d", ErrBadFrame, t, size, f.key, f.max)
+				return fmt.Errorf("%w: type %d: %d elements in %q, at most %d", ErrBadFrame, t, size, strings.Join(f.path, "/"), f.max)
 			case f.minBytes > 0 && int64(size)*int64(f.minBytes) > int64(len(after)):
 				return fmt.Errorf("%w: type %d: %d elements in %q in %d bytes: an element takes at least %d",
-					ErrBadFrame, t, size, f.key, len(after), f.minBytes)
+					ErrBadFrame, t, size, strings.Join(f.path, "/"), len(after), f.minBytes)
 			}
 		}
 		if rest, err = msgp.Skip(rest); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tinylib/msgp/msgp"
@@ -77,11 +78,11 @@ func TestDecodeBoundsCounts(t *testing.T) {
 	}
 }
 
-// TestDecodeBoundsCountsBySize: a Repair, SummaryResp, Purge or Fetch
-// whose list claims more elements than its body's bytes can hold as real
-// elements (one-byte elements: each would decode to ~40-90 bytes of
-// memory) is refused before it is decoded; real messages of many
-// elements decode.
+// TestDecodeBoundsCountsBySize: a Repair, SummaryResp, Purge, Fetch or
+// Fill, or a state's or answer's members, whose list claims more elements
+// than its body's bytes can hold as real elements (one-byte elements:
+// each would decode to ~40-90 bytes of memory) is refused before it is
+// decoded; real messages of many elements decode.
 func TestDecodeBoundsCountsBySize(t *testing.T) {
 	v := kv.Version{Term: 1, Seq: 1}
 	const n = 2000
@@ -92,12 +93,23 @@ func TestDecodeBoundsCountsBySize(t *testing.T) {
 		k := fmt.Sprint(i % 10) // the shortest real keys
 		entries[i], kvs[i], keys[i] = kv.Entry{Key: k, Version: v}, kv.KeyVersion{Key: k, Version: v}, k
 	}
+	ms := make([]Member, n)
+	fbs := make([]FillBucket, n)
+	for i := range n {
+		ms[i], fbs[i] = Member{ID: 1, Incarnation: 1}, FillBucket{Bucket: i % 100}
+	}
 	for _, tc := range []struct {
 		typ  Type
-		key  string
+		key  string // the list's path, "k" or "k/k2"
 		real Message
 		got  func(Message) int
 	}{
+		{TypeFill, "b", &Fill{Buckets: fbs}, func(m Message) int { return len(m.(*Fill).Buckets) }},
+		{TypeInstall, "s/m", &Install{State: ClusterState{Members: ms}}, func(m Message) int { return len(m.(*Install).State.Members) }},
+		{TypeState, "s/m", &State{State: ClusterState{Members: ms}}, func(m Message) int { return len(m.(*State).State.Members) }},
+		{TypeVoteResp, "s/m", &VoteResp{State: &ClusterState{Members: ms}}, func(m Message) int { return len(m.(*VoteResp).State.Members) }},
+		{TypeVoteResp, "m", &VoteResp{Members: ms}, func(m Message) int { return len(m.(*VoteResp).Members) }},
+		{TypeHelloResp, "m", &HelloResp{Members: ms}, func(m Message) int { return len(m.(*HelloResp).Members) }},
 		{TypeRepair, "e", &Repair{Bucket: 1, Entries: entries}, func(m Message) int { return len(m.(*Repair).Entries) }},
 		{TypeSummaryResp, "e", &SummaryResp{Entries: kvs}, func(m Message) int { return len(m.(*SummaryResp).Entries) }},
 		{TypePurge, "k", &Purge{Bucket: 1, Keys: kvs}, func(m Message) int { return len(m.(*Purge).Keys) }},
@@ -117,7 +129,11 @@ func TestDecodeBoundsCountsBySize(t *testing.T) {
 		if tc.typ == TypeFetch {
 			elem = 0xa0
 		}
-		body = msgp.AppendArrayHeader(msgp.AppendString(msgp.AppendMapHeader(nil, 1), tc.key), 1<<20)
+		body = nil
+		for _, k := range strings.Split(tc.key, "/") {
+			body = msgp.AppendString(msgp.AppendMapHeader(body, 1), k)
+		}
+		body = msgp.AppendArrayHeader(body, 1<<20)
 		body = append(body, bytes.Repeat([]byte{elem}, 1<<20)...)
 		if _, err := Decode(tc.typ, body); !errors.Is(err, ErrBadFrame) {
 			t.Errorf("type %d: 2^20 one-byte elements in %q: %v, want %v", tc.typ, tc.key, err, ErrBadFrame)
