@@ -14,6 +14,7 @@ import (
 	"github.com/jumpkv/jumpkv/leader"
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/wal"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 // Config is one node's configuration. Start from DefaultConfig and call
@@ -144,8 +145,8 @@ func (c Config) Validate() error {
 		return errors.New("the advertised peer address is empty")
 	case d.ID == 0:
 		return fmt.Errorf("cannot derive a node ID from peer address %q; set --id", c.PeerAddr)
-	case c.Buckets < 1 || c.Buckets > 1<<20:
-		return fmt.Errorf("--buckets %d must be between 1 and %d", c.Buckets, 1<<20)
+	case c.Buckets < 1 || c.Buckets > wire.MaxBuckets:
+		return fmt.Errorf("--buckets %d must be between 1 and %d", c.Buckets, wire.MaxBuckets)
 	case c.Replicas < 0:
 		return fmt.Errorf("--replicas %d must be positive or auto", c.Replicas)
 	case c.DeadAfter < 10*time.Millisecond:

@@ -39,13 +39,15 @@ func counted(path string, max, minBytes int) countedField {
 // (the fields without omitempty), a key of a Fetch in fewer than 2 (keys
 // are not empty). At one element per minEntryBytes, a 16 MB frame decodes
 // to at most about 120 MB of entries, where one-byte elements would make
-// 1.4 GB. Members (never fewer than 13 bytes: i, n, p, h) and a Fill's
-// buckets (7: b, s) are bounded likewise.
+// 1.4 GB. Members (never fewer than 13 bytes: i, n, p, h), a Fill's
+// buckets (7: b, s) and ClusterInfo's nodes (more than 16) are bounded
+// likewise.
 const (
 	minEntryBytes      = 12
 	minKeyBytes        = 2
 	minMemberBytes     = 12
 	minFillBucketBytes = 6
+	minNodeInfoBytes   = 12
 )
 
 // MaxEvents bounds the events of one Events message (the leader sends at
@@ -72,10 +74,21 @@ var countedFields = map[Type][]countedField{
 	TypePurge:             {counted("k", math.MaxInt32, minEntryBytes)},
 	TypeFetch:             {counted("k", math.MaxInt32, minKeyBytes)},
 	TypeFill:              {counted("b", math.MaxInt32, minFillBucketBytes)},
-	TypeInstall:           {members("s/m")},
-	TypeState:             {members("s/m")},
-	TypeVoteResp:          {members("m"), members("s/m")},
+	TypeInstall:           append(stateLists("s"), members("s/m")),
+	TypeState:             append(stateLists("s"), members("s/m")),
+	TypeVoteResp:          append(stateLists("s"), members("m"), members("s/m")),
 	TypeHelloResp:         {members("m")},
+	TypeClusterInfo:       {counted("n", math.MaxInt32, minNodeInfoBytes)},
+}
+
+// MaxBuckets is the most buckets a cluster may have (--buckets).
+const MaxBuckets = 1 << 20
+
+// stateLists bounds the lists of the placement table of the state at
+// path: a bucket's replica list may be empty (a bucket with no replica),
+// so only the number of buckets bounds them.
+func stateLists(path string) []countedField {
+	return []countedField{counted(path+"/b/b", MaxBuckets, 0), counted(path+"/b/s", MaxBuckets, 0)}
 }
 
 // checkCounts refuses a body of type t with a counted field (every

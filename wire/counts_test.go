@@ -78,6 +78,31 @@ func TestDecodeBoundsCounts(t *testing.T) {
 	}
 }
 
+// TestDecodeBoundsTableLists: a state's placement table lists at most
+// MaxBuckets buckets (each replica list may be empty, so only the count
+// bounds them); a table of that many decodes.
+func TestDecodeBoundsTableLists(t *testing.T) {
+	for _, typ := range []Type{TypeInstall, TypeState, TypeVoteResp} {
+		for _, field := range []string{"b", "s"} {
+			for _, n := range []int{MaxBuckets, MaxBuckets + 1} {
+				body := msgp.AppendString(msgp.AppendMapHeader(nil, 1), "s")
+				body = msgp.AppendString(msgp.AppendMapHeader(body, 1), "b")
+				body = msgp.AppendString(msgp.AppendMapHeader(body, 1), field)
+				body = msgp.AppendArrayHeader(body, uint32(n))
+				elem := byte(0x90) // an empty replica list
+				if field == "s" {
+					elem = 0x00 // epoch 0
+				}
+				body = append(body, bytes.Repeat([]byte{elem}, n)...)
+				_, err := Decode(typ, body)
+				if n > MaxBuckets && !errors.Is(err, ErrBadFrame) || n <= MaxBuckets && err != nil {
+					t.Errorf("type %d, %d elements in s/b/%s: %v", typ, n, field, err)
+				}
+			}
+		}
+	}
+}
+
 // TestDecodeBoundsCountsBySize: a Repair, SummaryResp, Purge, Fetch or
 // Fill, or a state's or answer's members, whose list claims more elements
 // than its body's bytes can hold as real elements (one-byte elements:
@@ -110,6 +135,7 @@ func TestDecodeBoundsCountsBySize(t *testing.T) {
 		{TypeVoteResp, "s/m", &VoteResp{State: &ClusterState{Members: ms}}, func(m Message) int { return len(m.(*VoteResp).State.Members) }},
 		{TypeVoteResp, "m", &VoteResp{Members: ms}, func(m Message) int { return len(m.(*VoteResp).Members) }},
 		{TypeHelloResp, "m", &HelloResp{Members: ms}, func(m Message) int { return len(m.(*HelloResp).Members) }},
+		{TypeClusterInfo, "n", &ClusterInfo{Nodes: make([]NodeInfo, n)}, func(m Message) int { return len(m.(*ClusterInfo).Nodes) }},
 		{TypeRepair, "e", &Repair{Bucket: 1, Entries: entries}, func(m Message) int { return len(m.(*Repair).Entries) }},
 		{TypeSummaryResp, "e", &SummaryResp{Entries: kvs}, func(m Message) int { return len(m.(*SummaryResp).Entries) }},
 		{TypePurge, "k", &Purge{Bucket: 1, Keys: kvs}, func(m Message) int { return len(m.(*Purge).Keys) }},
