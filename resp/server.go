@@ -218,9 +218,7 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup // connection and accept goroutines
 
-	work     chan func()     // hands tasks to idle workers (goWork)
-	workCtx  context.Context // ends when workers should no longer wait for work
-	stopWork context.CancelFunc
+	pool workers // runs the tasks of parallel commands (wg: s.wg)
 
 	nextID   atomic.Int64 // CLIENT ID
 	clients  atomic.Int64 // connections served now
@@ -241,9 +239,10 @@ func New(b Backend, cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	workCtx, stopWork := context.WithCancel(context.Background())
-	return &Server{workCtx: workCtx, stopWork: stopWork, b: b, cfg: cfg, log: log, started: time.Now(), cursors: newCursors(cfg.Cursors, cfg.CursorTTL),
-		ctx: ctx, cancel: cancel, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}, work: make(chan func())}, nil
+	srv := &Server{b: b, cfg: cfg, log: log, started: time.Now(), cursors: newCursors(cfg.Cursors, cfg.CursorTTL),
+		ctx: ctx, cancel: cancel, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}}
+	srv.pool.wg = &srv.wg
+	return srv, nil
 }
 
 // Serve accepts connections on ln until Close, and returns ErrServerClosed
@@ -341,7 +340,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.stopWork()
+	s.pool.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -358,7 +357,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	s.stopWork() // idle workers end; busy ones after their task
+	s.pool.stop() // idle workers end; busy ones after their task
 	for ln := range s.lns {
 		ln.Close()
 	}
@@ -409,54 +408,3 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 
 // Clients returns the number of connections served now.
 func (s *Server) Clients() int64 { return s.clients.Load() }
-
-// workerIdle is how long a worker waits for more work before it ends.
-const workerIdle = 10 * time.Second
-
-// goWork runs f on an idle worker goroutine, or on a new one. Workers
-// outlive their task for a while: a goroutine that ran a node write has
-// grown its stack, and a new one would grow it again (measured: a tenth
-// of the leader's CPU under pipelined SETs went to stack copying). A
-// worker ends once it has run nothing for one to two workerIdle periods:
-// its timer ticks once a period rather than being reset after every task
-// (which cost the leader 2% of its CPU under pipelined SETs).
-func (s *Server) goWork(f func()) {
-	select {
-	case s.work <- f:
-		return
-	default:
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		idle := time.NewTimer(workerIdle)
-		defer idle.Stop()
-		for {
-			f()
-			if !s.awaitWork(idle, &f) {
-				return
-			}
-		}
-	}()
-}
-
-// awaitWork waits for a worker's next task (into f), and reports false
-// when the worker is to end: the server stops, or a whole workerIdle
-// period passed without a task.
-func (s *Server) awaitWork(idle *time.Timer, f *func()) bool {
-	ran := true // a task ended just now
-	for {
-		select {
-		case *f = <-s.work:
-			return true
-		case <-idle.C:
-			if !ran {
-				return false
-			}
-			ran = false
-			idle.Reset(workerIdle)
-		case <-s.workCtx.Done():
-			return false
-		}
-	}
-}

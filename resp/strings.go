@@ -131,7 +131,7 @@ func (c *conn) parallel(n int, f func(i int)) {
 	}
 	for range min(n, c.s.cfg.Parallel) - 1 {
 		wg.Add(1)
-		c.s.goWork(func() {
+		c.s.pool.run(func() {
 			defer wg.Done()
 			loop()
 		})
