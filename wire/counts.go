@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -17,10 +18,11 @@ import (
 const MaxBatchItems = 1024
 
 // countedField is a message's array field whose length Decode bounds:
-// at most max elements, and at most one per minBytes bytes of the body
-// after the array's header (a real element is never encoded in fewer).
+// at most max elements, and at most one per minBytes bytes of the list's
+// own encoding (a real element is never encoded in fewer).
 // Its path is its msgpack key, or the keys down to it through nested
-// maps ("s/m": the members of the state in field s).
+// structs ("s/m": the members of the state in field s), where "*" stands
+// for each element of a list ("b/*/s": the sources of each bucket in b).
 type countedField struct {
 	path     []string
 	max      int
@@ -68,12 +70,12 @@ var countedFields = map[Type][]countedField{
 	TypeReadBatch:         {counted("r", MaxBatchItems, 0)},
 	TypeReadBatchResp:     {counted("r", MaxBatchItems, 0)},
 	TypeEvents:            {counted("e", MaxEvents, 0)},
-	TypeChunk:             {counted("e", MaxChunkEntries, 0)},
+	TypeChunk:             {counted("e", MaxChunkEntries, minEntryBytes)},
 	TypeRepair:            {counted("e", MaxChunkEntries, minEntryBytes)},
 	TypeSummaryResp:       {counted("e", math.MaxInt32, minEntryBytes)},
 	TypePurge:             {counted("k", math.MaxInt32, minEntryBytes)},
 	TypeFetch:             {counted("k", math.MaxInt32, minKeyBytes)},
-	TypeFill:              {counted("b", math.MaxInt32, minFillBucketBytes)},
+	TypeFill:              {counted("b", math.MaxInt32, minFillBucketBytes), members("b/*/s")},
 	TypeInstall:           append(stateLists("s"), members("s/m")),
 	TypeState:             append(stateLists("s"), members("s/m")),
 	TypeVoteResp:          append(stateLists("s"), members("m"), members("s/m")),
@@ -93,47 +95,87 @@ func stateLists(path string) []countedField {
 
 // checkCounts refuses a body of type t with a counted field (every
 // occurrence of its path) that claims more elements than its bounds
-// allow. A body it cannot follow is left to the decoders, which refuse it.
+// allow. Along the way to a counted field, every struct must be a map
+// with string keys, as every encoder of this codebase writes them: the
+// reflection decoder would also take a struct written as an array of its
+// fields, or skip a nil key, and so decode a list the check never saw.
 func checkCounts(t Type, body []byte) error {
 	for _, f := range countedFields[t] {
-		if err := checkCount(t, f, f.path, body); err != nil {
+		if err := checkStruct(t, f, f.path, body); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkCount checks field f, found at path in the map that starts body.
-func checkCount(t Type, f countedField, path []string, body []byte) error {
+// checkStruct checks field f at path in the struct that starts body (nil
+// for an absent one).
+func checkStruct(t Type, f countedField, path []string, body []byte) error {
+	if msgp.NextType(body) == msgp.NilType {
+		return nil
+	}
 	n, rest, err := msgp.ReadMapHeaderBytes(body)
 	if err != nil {
-		return nil
+		return fmt.Errorf("%w: type %d: a struct on the way to %q is not a map", ErrBadFrame, t, strings.Join(f.path, "/"))
 	}
 	for range n {
 		var key []byte
 		if key, rest, err = msgp.ReadMapKeyZC(rest); err != nil {
-			return nil
+			return fmt.Errorf("%w: type %d: a key on the way to %q is not a string", ErrBadFrame, t, strings.Join(f.path, "/"))
 		}
-		switch {
-		case string(key) != path[0]:
-		case len(path) > 1 && msgp.NextType(rest) == msgp.MapType:
-			if err := checkCount(t, f, path[1:], rest); err != nil {
+		if string(key) == path[0] {
+			if err := checkValue(t, f, path[1:], rest); err != nil {
 				return err
-			}
-		case len(path) == 1 && msgp.NextType(rest) == msgp.ArrayType:
-			size, after, err := msgp.ReadArrayHeaderBytes(rest)
-			switch {
-			case err != nil:
-			case int64(size) > int64(f.max):
-				return fmt.Errorf("%w: type %d: %d elements in %q, at most %d", ErrBadFrame, t, size, strings.Join(f.path, "/"), f.max)
-			case f.minBytes > 0 && int64(size)*int64(f.minBytes) > int64(len(after)):
-				return fmt.Errorf("%w: type %d: %d elements in %q in %d bytes: an element takes at least %d",
-					ErrBadFrame, t, size, strings.Join(f.path, "/"), len(after), f.minBytes)
 			}
 		}
 		if rest, err = msgp.Skip(rest); err != nil {
-			return nil
+			return fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
 		}
 	}
 	return nil
 }
+
+// checkValue checks the value that starts body, at the rest of f's path:
+// with none left, the counted list itself; "*" stands for each element of
+// a list; a key, for a field of the struct the value is.
+func checkValue(t Type, f countedField, path []string, body []byte) error {
+	switch {
+	case len(path) > 0 && path[0] != "*":
+		return checkStruct(t, f, path, body)
+	case msgp.NextType(body) != msgp.ArrayType:
+		return nil // nil; any other type is not a list, and the decoders refuse it
+	}
+	size, rest, err := msgp.ReadArrayHeaderBytes(body)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
+	case len(path) > 0: // "*"
+		for range size {
+			if err := checkValue(t, f, path[1:], rest); err != nil {
+				return err
+			}
+			if rest, err = msgp.Skip(rest); err != nil {
+				return fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
+			}
+		}
+	case int64(size) > int64(f.max):
+		return fmt.Errorf("%w: %w: type %d: %d elements in %q, at most %d", ErrBadFrame, errTooManyElements,
+			t, size, strings.Join(f.path, "/"), f.max)
+	case f.minBytes > 0:
+		tail, err := msgp.Skip(body)
+		if err != nil {
+			return fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
+		}
+		if used := len(rest) - len(tail); int64(size)*int64(f.minBytes) > int64(used) {
+			return fmt.Errorf("%w: %w: type %d: %d elements in %q in %d bytes: an element takes at least %d",
+				ErrBadFrame, errTooManyElements, t, size, strings.Join(f.path, "/"), used, f.minBytes)
+		}
+	}
+	return nil
+}
+
+// errTooManyElements is the cause of a refusal by a list's bounds. Such a
+// refusal can also meet a message that passed them once: its elements,
+// written padded (a key as a str8, say), met the size bound, and written
+// again in their shortest forms they no longer do.
+var errTooManyElements = errors.New("more elements than the list's bounds allow")
