@@ -81,6 +81,14 @@ var countedFields = map[Type][]countedField{
 	TypeVoteResp:          append(stateLists("s"), members("m"), members("s/m")),
 	TypeHelloResp:         {members("m")},
 	TypeClusterInfo:       {counted("n", math.MaxInt32, minNodeInfoBytes)},
+	// Lists of buckets (8 bytes each decoded, from one byte each).
+	TypeList:         {counted("b", MaxBuckets, 0)},
+	TypeDigests:      {counted("b", MaxBuckets, 0)},
+	TypeDigestsResp:  {counted("d", MaxBuckets, 0)},
+	TypeHeartbeat:    {counted("o", MaxBuckets, 0)},
+	TypeHeartbeatAck: {counted("o", MaxBuckets, 0)},
+	// A listing's keys (16 bytes each decoded; never empty).
+	TypeListResp: {counted("k", math.MaxInt32, minKeyBytes)},
 }
 
 // MaxBuckets is the most buckets a cluster may have (--buckets).

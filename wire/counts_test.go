@@ -100,6 +100,24 @@ func TestDecodeBoundsTableLists(t *testing.T) {
 	}
 }
 
+// TestDecodeBoundsBucketLists: a list of buckets (or of their digests)
+// holds at most MaxBuckets numbers: 2^20 decode, one more is refused.
+func TestDecodeBoundsBucketLists(t *testing.T) {
+	for _, tc := range []struct {
+		typ Type
+		key string
+	}{{TypeList, "b"}, {TypeDigests, "b"}, {TypeDigestsResp, "d"}, {TypeHeartbeat, "o"}, {TypeHeartbeatAck, "o"}} {
+		for _, n := range []int{MaxBuckets, MaxBuckets + 1} {
+			body := msgp.AppendArrayHeader(msgp.AppendString(msgp.AppendMapHeader(nil, 1), tc.key), uint32(n))
+			body = append(body, make([]byte, n)...) // n zeros: bucket 0
+			_, err := Decode(tc.typ, body)
+			if n > MaxBuckets && !errors.Is(err, ErrBadFrame) || n <= MaxBuckets && err != nil {
+				t.Errorf("type %d, %d numbers in %q: %v", tc.typ, n, tc.key, err)
+			}
+		}
+	}
+}
+
 // TestDecodeBoundsCountsBySize: a Repair, Chunk, SummaryResp, Purge,
 // Fetch or Fill, or a state's or answer's members, whose list claims more elements
 // than its body's bytes can hold as real elements (one-byte elements:
@@ -132,6 +150,7 @@ func TestDecodeBoundsCountsBySize(t *testing.T) {
 		{TypeVoteResp, "s/m", &VoteResp{State: &ClusterState{Members: ms}}, func(m Message) int { return len(m.(*VoteResp).State.Members) }},
 		{TypeVoteResp, "m", &VoteResp{Members: ms}, func(m Message) int { return len(m.(*VoteResp).Members) }},
 		{TypeHelloResp, "m", &HelloResp{Members: ms}, func(m Message) int { return len(m.(*HelloResp).Members) }},
+		{TypeListResp, "k", &ListResp{Keys: keys}, func(m Message) int { return len(m.(*ListResp).Keys) }},
 		{TypeClusterInfo, "n", &ClusterInfo{Nodes: make([]NodeInfo, n)}, func(m Message) int { return len(m.(*ClusterInfo).Nodes) }},
 		{TypeRepair, "e", &Repair{Bucket: 1, Entries: entries}, func(m Message) int { return len(m.(*Repair).Entries) }},
 		{TypeChunk, "e", &Chunk{Entries: entries}, func(m Message) int { return len(m.(*Chunk).Entries) }},
@@ -148,9 +167,9 @@ func TestDecodeBoundsCountsBySize(t *testing.T) {
 			t.Fatalf("type %d: a real message of %d elements (%d bytes): %v", tc.typ, n, len(body), err)
 		}
 		// One-byte elements the decoders take: empty maps, or empty
-		// strings for a Fetch's keys.
+		// strings for keys.
 		elem := byte(0x80)
-		if tc.typ == TypeFetch {
+		if tc.typ == TypeFetch || tc.typ == TypeListResp {
 			elem = 0xa0
 		}
 		body = nil
