@@ -14,16 +14,24 @@ import (
 	"github.com/jumpkv/jumpkv/wire"
 )
 
+// readyCluster starts 3 nodes of the given buckets, waits for a leader and
+// every node ready, and returns them with a context for the test's calls.
+func readyCluster(t *testing.T, buckets int) (*clustertest.Cluster, *clustertest.Node, context.Context) {
+	t.Helper()
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets})
+	l := c.WaitLeader(30 * time.Second)
+	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c, l, ctx
+}
+
 // TestGetManyAnswersAsGet: on every node, GetMany answers each key as Get
 // does (live, deleted, expired, absent, an empty or too long key), and
 // the reads of keys other nodes are primary for travel in ReadBatches.
 func TestGetManyAnswersAsGet(t *testing.T) {
 	const buckets = 8
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets})
-	l := c.WaitLeader(30 * time.Second)
-	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, l, ctx := readyCluster(t, buckets)
 	var keys []string
 	write := func(op wire.WriteOp) {
 		t.Helper()
@@ -88,11 +96,7 @@ func TestGetManyAnswersAsGet(t *testing.T) {
 // refused alone in a batch, and the others are answered.
 func TestReadBatchDoorBounds(t *testing.T) {
 	const buckets = 8
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets})
-	l := c.WaitLeader(30 * time.Second)
-	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, l, ctx := readyCluster(t, buckets)
 	term := l.Status().Term
 	follower := c.Followers(l)[0]
 	table := placementOf(t, ctx, l, follower)
