@@ -38,8 +38,10 @@ type conn struct {
 	user      string
 	principal Principal // nil: not authenticated (or no authentication)
 	authed    bool
-	r         reply   // the reply being built by a command run alone
-	ps        *pubsub // nil until the first SUBSCRIBE
+	r         reply       // the reply being built by a command run alone
+	cmds      []parsedCmd // the pipeline being run (parse), kept for the next
+	argsPool  [][]byte    // argument slots for parse
+	ps        *pubsub     // nil until the first SUBSCRIBE
 	quit      bool
 
 	resp3 atomic.Bool // after HELLO 3; read by the pub/sub goroutine
@@ -149,14 +151,8 @@ func (c *conn) serve() {
 // it and before those after it. With SerialPipelines every command runs
 // alone.
 func (c *conn) runBatch(raws [][]byte) {
-	cmds := make([]parsedCmd, len(raws))
-	for i, raw := range raws {
-		complete, args, _, _, err := redcon.ReadNextCommand(raw, nil)
-		if err == nil && !complete {
-			err = protoErr("incomplete command") // cannot happen: the framer found its end
-		}
-		cmds[i] = parsedCmd{args: args, err: err}
-	}
+	cmds := c.parse(raws)
+	defer c.doneParsing(cmds)
 	for i := 0; i < len(cmds); {
 		if n := c.runOf(cmds[i:], c.parallelOK); n >= 2 {
 			c.runParallel(cmds[i : i+n])
@@ -171,6 +167,50 @@ func (c *conn) runBatch(raws [][]byte) {
 		if c.quit || c.failed() {
 			return // the rest of the pipeline is not run
 		}
+	}
+}
+
+// maxArgsPool bounds the argument slots a connection keeps for parsing
+// its next pipeline.
+const maxArgsPool = 4096
+
+// parse parses a pipeline's commands. Their argument lists are carved
+// from the connection's pool of slots (one allocation per pipeline at
+// most, not one per command), which grows to the longest pipeline seen,
+// up to maxArgsPool slots; a command that does not fit gets its own.
+func (c *conn) parse(raws [][]byte) []parsedCmd {
+	cmds := c.cmds[:0]
+	if cap(cmds) < len(raws) {
+		cmds = make([]parsedCmd, 0, len(raws))
+	}
+	used := 0
+	for _, raw := range raws {
+		complete, args, _, _, err := redcon.ReadNextCommand(raw, c.argsPool[used:used])
+		if err == nil && !complete {
+			err = protoErr("incomplete command") // cannot happen: the framer found its end
+		}
+		if used+len(args) <= cap(c.argsPool) {
+			used += len(args) // in the pool
+		}
+		cmds = append(cmds, parsedCmd{args: args, err: err})
+	}
+	return cmds
+}
+
+// doneParsing drops the pipeline's references into the input buffer and
+// keeps its slices for the next one, the pool grown to what it needed.
+func (c *conn) doneParsing(cmds []parsedCmd) {
+	total := 0
+	for i := range cmds {
+		total += len(cmds[i].args)
+	}
+	clear(c.argsPool[:cap(c.argsPool)])
+	if total > cap(c.argsPool) && total <= maxArgsPool {
+		c.argsPool = make([][]byte, 0, total)
+	}
+	clear(cmds)
+	if cap(cmds) <= maxArgsPool {
+		c.cmds = cmds[:0]
 	}
 }
 

@@ -157,3 +157,44 @@ func TestSubscribedGetsReadNothingAhead(t *testing.T) {
 		t.Errorf("%d GetMany calls for GETs refused in subscribed mode, want 0", n)
 	}
 }
+
+// TestParseReusesArgumentSlots: once warm, parsing a pipeline and
+// releasing it allocates nothing (argument lists come from the
+// connection's pool), and a command too long for the pool gets its own
+// slots without disturbing the others'.
+func TestParseReusesArgumentSlots(t *testing.T) {
+	c := &conn{}
+	var pipeline [][]byte
+	for i := range 16 {
+		pipeline = append(pipeline, []byte(fmt.Sprintf("*3\r\n$3\r\nSET\r\n$2\r\nk%d\r\n$1\r\nv\r\n", i%10)))
+	}
+	check := func(cmds []parsedCmd) {
+		t.Helper()
+		for i, p := range cmds {
+			if p.err != nil || len(p.args) != 3 || string(p.args[1][1:]) != strconv.Itoa(i%10) {
+				t.Fatalf("command %d parsed as %q (%v)", i, p.args, p.err)
+			}
+		}
+	}
+	c.doneParsing(c.parse(pipeline)) // warm: the pool grows to the pipeline
+	if n := testing.AllocsPerRun(100, func() {
+		cmds := c.parse(pipeline)
+		check(cmds)
+		c.doneParsing(cmds)
+	}); n != 0 {
+		t.Errorf("parsing a warm 16-command pipeline allocated %v times", n)
+	}
+	// A command longer than the pool, between two that fit.
+	long := []byte(fmt.Sprintf("*%d\r\n$4\r\nMGET\r\n", maxArgsPool+1))
+	for range maxArgsPool {
+		long = append(long, "$1\r\nx\r\n"...)
+	}
+	cmds := c.parse([][]byte{pipeline[0], long, pipeline[1]})
+	if len(cmds[1].args) != maxArgsPool+1 || string(cmds[0].args[1]) != "k0" || string(cmds[2].args[1]) != "k1" {
+		t.Fatalf("a long command among short ones: %d args, then %q and %q", len(cmds[1].args), cmds[0].args, cmds[2].args)
+	}
+	c.doneParsing(cmds)
+	if cap(c.argsPool) > maxArgsPool {
+		t.Errorf("the pool grew to %d slots, past %d", cap(c.argsPool), maxArgsPool)
+	}
+}
