@@ -25,6 +25,7 @@ func benchMessages() []Message {
 		&Forward{Op: WriteOp{Kind: WritePut, Key: "bench/000123", Value: make([]byte, 100)}},
 		&WriteResult{Version: v},
 		&Events{Term: v.Term, First: 1 << 20, Events: events},
+		&ReadBatchResp{Results: []ReadResult{{Found: true, Entry: e}, {Found: true, Entry: e}, {Found: true, Entry: e}}},
 	}
 }
 

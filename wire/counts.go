@@ -126,7 +126,7 @@ func checkStruct(t Type, f countedField, path []string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: type %d: a struct on the way to %q is not a map", ErrBadFrame, t, strings.Join(f.path, "/"))
 	}
-	for range n {
+	for i := range n {
 		var key []byte
 		if key, rest, err = msgp.ReadMapKeyZC(rest); err != nil {
 			return fmt.Errorf("%w: type %d: a key on the way to %q is not a string", ErrBadFrame, t, strings.Join(f.path, "/"))
@@ -135,6 +135,9 @@ func checkStruct(t Type, f countedField, path []string, body []byte) error {
 			if err := checkValue(t, f, path[1:], rest); err != nil {
 				return err
 			}
+		}
+		if i == n-1 {
+			break // no key follows: the last value (often the list) need not be walked
 		}
 		if rest, err = msgp.Skip(rest); err != nil {
 			return fmt.Errorf("%w: type %d: %v", ErrBadFrame, t, err)
