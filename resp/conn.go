@@ -32,17 +32,18 @@ type conn struct {
 	ctx context.Context
 
 	// Session state, owned by the read loop.
-	name      string
-	libName   string
-	libVer    string
-	user      string
-	principal Principal // nil: not authenticated (or no authentication)
-	authed    bool
-	r         reply       // the reply being built by a command run alone
-	cmds      []parsedCmd // the pipeline being run (parse), kept for the next
-	argsPool  [][]byte    // argument slots for parse
-	ps        *pubsub     // nil until the first SUBSCRIBE
-	quit      bool
+	name        string
+	libName     string
+	libVer      string
+	user        string
+	principal   Principal // nil: not authenticated (or no authentication)
+	authed      bool
+	r           reply       // the reply being built by a command run alone
+	cmds        []parsedCmd // the pipeline being run (parse), kept for the next
+	argsPool    [][]byte    // argument slots for parse
+	argsWritten int         // the pool's slots the pipeline being run wrote
+	ps          *pubsub     // nil until the first SUBSCRIBE
+	quit        bool
 
 	resp3 atomic.Bool // after HELLO 3; read by the pub/sub goroutine
 
@@ -189,6 +190,9 @@ func (c *conn) parse(raws [][]byte) []parsedCmd {
 		if err == nil && !complete {
 			err = protoErr("incomplete command") // cannot happen: the framer found its end
 		}
+		// A list that outgrew the pool was written into it up to its end
+		// first: those slots are written too.
+		c.argsWritten = max(c.argsWritten, min(used+len(args), cap(c.argsPool)))
 		if used+len(args) <= cap(c.argsPool) {
 			used += len(args) // in the pool
 		}
@@ -204,7 +208,8 @@ func (c *conn) doneParsing(cmds []parsedCmd) {
 	for i := range cmds {
 		total += len(cmds[i].args)
 	}
-	clear(c.argsPool[:cap(c.argsPool)])
+	clear(c.argsPool[:c.argsWritten]) // not the whole pool: most pipelines are short
+	c.argsWritten = 0
 	if total > cap(c.argsPool) && total <= maxArgsPool {
 		c.argsPool = make([][]byte, 0, total)
 	}
