@@ -194,18 +194,7 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	// disagree (doubt.go).
 	n.writing.begin(stripe)
 	defer func() {
-		switch {
-		case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrExists) ||
-			errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrInsufficientStorage):
-			// Refused after reading: no replica changed but to complete an
-			// earlier write, which reached them all.
-		case err != nil:
-			// Under the newest term known, should this write of an
-			// earlier one end after this node took over again.
-			n.doubt.mark(max(r.term, n.el.Term()), op.Key)
-		default:
-			n.doubt.clear(r.term, op.Key)
-		}
+		n.settleDoubt(r.term, op.Key, err)
 		n.writing.end(stripe)
 	}()
 	var cur store.Entry
@@ -243,6 +232,24 @@ func (n *Node) leaderWrite(ctx context.Context, op wire.WriteOp) (_ store.Versio
 	return e.Version, nil
 }
 
+// settleDoubt records how a leader write of key under term ended (err):
+// a key whose replicas may now disagree is in doubt (doubt.go) until a
+// later write of it succeeds.
+func (n *Node) settleDoubt(term uint64, key string, err error) {
+	switch {
+	case errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrExists) ||
+		errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrInsufficientStorage):
+		// Refused after reading: no replica changed but to complete an
+		// earlier write, which reached them all.
+	case err != nil:
+		// Under the newest term known, should this write of an earlier
+		// one end after this node took over again.
+		n.doubt.mark(max(term, n.el.Term()), key)
+	default:
+		n.doubt.clear(term, key)
+	}
+}
+
 // changeEvent is the change stream's event for an applied entry.
 func changeEvent(e store.Entry) wire.Event {
 	ev := wire.Event{Key: e.Key, Version: e.Version, Deleted: e.Deleted}
@@ -272,6 +279,13 @@ func (n *Node) routeWrite(b int) (route, error) {
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.routeWriteLocked(b, now)
+}
+
+// routeWriteLocked is routeWrite under n.mu, at now. A route it returns
+// counts as a write in flight until the caller ends it
+// (route.lead.inflight).
+func (n *Node) routeWriteLocked(b int, now time.Time) (route, error) {
 	if n.lead == nil {
 		return route{}, wire.ErrNoLeader
 	}
@@ -321,10 +335,10 @@ func (n *Node) routeWrite(b int) (route, error) {
 			r.full = id
 		}
 	}
-	r.lead.inflight.Add(1)
 	if len(r.replicas) == 0 {
 		return route{}, fmt.Errorf("%w: bucket %d has no replica", wire.ErrUnavailable, b)
 	}
+	r.lead.inflight.Add(1)
 	return r, nil
 }
 
@@ -426,20 +440,27 @@ func (n *Node) replicateTo(ctx context.Context, m wire.Member, batch bool, term 
 	default:
 		_, err = n.call(ctx, m.Peer, msg)
 	}
+	n.noteReplicaErr(m.ID, batch, err)
+	return err
+}
+
+// noteReplicaErr learns from what a replica answered a write (err): a
+// full replica is refused writes for a while, and one that sent a batch
+// (batch) gave no answer may not take batches.
+func (n *Node) noteReplicaErr(id shard.NodeID, batch bool, err error) {
 	switch {
 	case errors.Is(err, wire.ErrInsufficientStorage):
-		n.fullDisks.noteFull(m.ID, time.Now())
+		n.fullDisks.noteFull(id, time.Now())
 	case batch && wire.NoAnswer(err):
 		// The replica may be a new process, of an older build that does
 		// not take batches: none until its next heartbeat says it does.
 		n.mu.Lock()
-		if st, ok := n.peerStats[m.ID]; ok {
+		if st, ok := n.peerStats[id]; ok {
 			st.batches = false
-			n.peerStats[m.ID] = st
+			n.peerStats[id] = st
 		}
 		n.mu.Unlock()
 	}
-	return err
 }
 
 // onReplicate applies a write the leader sends to this replica.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -26,22 +27,30 @@ func Write(ctx context.Context, replicas []wire.Member, send SendFunc) error {
 		return fmt.Errorf("%w: no replica to write to", wire.ErrUnavailable)
 	}
 	backups := replicas[1:]
-	var errs chan error
-	if len(backups) > 1 {
-		errs = make(chan error, len(backups))
-		for _, m := range backups {
-			go func() { errs <- send(ctx, m) }()
+	errs := make([]error, len(backups))
+	if len(backups) == 1 { // one backup: no goroutine needed
+		errs[0] = send(ctx, backups[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, m := range backups {
+			wg.Go(func() { errs[i] = send(ctx, m) })
 		}
+		wg.Wait()
 	}
+	if err := BackupsOutcome(errs); err != nil {
+		return err
+	}
+	return PrimaryOutcome(len(backups), send(ctx, replicas[0]))
+}
+
+// BackupsOutcome judges a write from what sending it to each of its backups
+// returned (errs, one per backup): nil when every backup applied it, and
+// the write goes on to its primary; otherwise the write's error, as Write
+// returns it, and the primary must not be sent the write.
+func BackupsOutcome(errs []error) error {
 	applied, unsure := 0, false
 	var first error
-	for i := range backups {
-		var err error
-		if errs == nil { // one backup: no goroutine needed
-			err = send(ctx, backups[i])
-		} else {
-			err = <-errs
-		}
+	for _, err := range errs {
 		switch {
 		case err == nil:
 			applied++
@@ -51,19 +60,27 @@ func Write(ctx context.Context, replicas []wire.Member, send SendFunc) error {
 		}
 		unsure = unsure || wire.MaybeDelivered(err)
 	}
-	if first != nil {
-		if applied > 0 || unsure {
-			return fmt.Errorf("%w: a backup failed: %v", wire.ErrUnknownOutcome, first)
-		}
+	switch {
+	case first == nil:
+		return nil
+	case applied > 0 || unsure:
+		return fmt.Errorf("%w: a backup failed: %v", wire.ErrUnknownOutcome, first)
+	default:
 		return refused(first)
 	}
-	if err := send(ctx, replicas[0]); err != nil {
-		if len(backups) == 0 && !wire.MaybeDelivered(err) {
-			return refused(err)
-		}
+}
+
+// PrimaryOutcome judges a write whose backups (this many) all applied it
+// from what sending it to its primary returned (err), as Write does.
+func PrimaryOutcome(backups int, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case backups == 0 && !wire.MaybeDelivered(err):
+		return refused(err)
+	default:
 		return fmt.Errorf("%w: the primary failed: %v", wire.ErrUnknownOutcome, err)
 	}
-	return nil
 }
 
 // refused is the error of a write no replica applied: a full disk stays a
