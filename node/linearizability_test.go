@@ -154,6 +154,26 @@ func TestLinearizableWithBatchedReads(t *testing.T) {
 	}
 }
 
+var togetherRuns = flag.Int("together-runs", 4, "nemesis runs of the linearizability test of writes carried out together")
+
+// TestLinearizableWithWritesTogether is TestLinearizableUnderNemesis with
+// puts of several keys at once (WriteMany, as for a pipeline's SETs), each
+// recorded as a put of its own, by 16 clients on 16 keys over a network
+// that delays every message by 1 to 4 ms: the leader carries them out as
+// one unit (writemany.go), which must keep every guarantee of single
+// writes under the same faults. Four runs; more: -together-runs.
+func TestLinearizableWithWritesTogether(t *testing.T) {
+	var keys []string
+	for i := range 16 {
+		keys = append(keys, fmt.Sprintf("t/%d", i))
+	}
+	shape := nemesisShape{clients: 16, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond,
+		opts: clustertest.ClientOptions{ManyWrites: true}, batches: "jumpkv_writes_together_total"}
+	if _, together := nemesisRuns(t, "together-run", 0, *togetherRuns, func(run int) uint64 { return uint64(4000 + run) }, shape); together == 0 {
+		t.Fatal("no write was carried out together with others: the runs did not check that path")
+	}
+}
+
 var ttlRuns = flag.Int("ttl-runs", 10, "nemesis runs of the linearizability test with ttls")
 
 // TestLinearizableWithTTLsUnderNemesis is TestLinearizableUnderNemesis

@@ -44,6 +44,34 @@ func (l chanLock) unlock() {
 	<-l.ch
 }
 
+// tryLockAll takes those of the locks of ls at idx that are free, without
+// waiting, and returns them (held). They count as one lock of their rank,
+// released by unlockAll. A holder never waits for a lock, so holders of
+// several need no order among themselves.
+func tryLockAll(ls []chanLock, idx []uint64) (held []uint64) {
+	if len(idx) == 0 {
+		return nil
+	}
+	lockWillTake(ls[idx[0]].rank)
+	for _, i := range idx {
+		select {
+		case ls[i].ch <- struct{}{}:
+			held = append(held, i)
+		default:
+		}
+	}
+	lockTaken(ls[idx[0]].rank)
+	return held
+}
+
+// unlockAll releases the locks tryLockAll took from ls at idx.
+func unlockAll(ls []chanLock, rank lockRank, held []uint64) {
+	lockReleased(rank)
+	for _, i := range held {
+		<-ls[i].ch
+	}
+}
+
 // gate lets writes into a bucket, unless a placement change has closed it:
 // then new writes wait, and the change waits for those already in.
 type gate struct {
@@ -75,9 +103,27 @@ func (g *gate) enter(ctx context.Context) error {
 	}
 }
 
+// tryEnter admits a write if the gate is open, without waiting. It takes
+// no place in the lock order: a caller entering several gates reports them
+// as one (enterOpen).
+func (g *gate) tryEnter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != nil {
+		return false
+	}
+	g.inflight++
+	return true
+}
+
 // leave lets a write out.
 func (g *gate) leave() {
 	lockReleased(rankGate)
+	g.release()
+}
+
+// release lets out a write that tryEnter admitted.
+func (g *gate) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inflight--

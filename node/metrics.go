@@ -36,6 +36,8 @@ type metrics struct {
 	replicateBatches, replicateBatched atomic.Uint64
 	// Batches of reads this node sent to primaries, and the reads in them.
 	readBatches, readBatched atomic.Uint64
+	// Writes this node carried out together as leader (WriteMany).
+	writesTogether atomic.Uint64
 }
 
 // latencyBuckets span 100µs to about 6s.
@@ -134,6 +136,8 @@ func newMetrics(n *Node) *metrics {
 			Help: "Frames that carried several reads of a client's pipeline or MGET to one primary at once."}, func() float64 { return float64(m.readBatches.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_read_batched_reads_total",
 			Help: "Reads those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.readBatched.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_writes_together_total",
+			Help: "Writes of a client's pipeline the leader carried out together with others: one pass at the locks and one batch to each replica."}, func() float64 { return float64(m.writesTogether.Load()) }),
 		localReads("primary", &m.readsPrimaryCopy),
 		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",

@@ -32,7 +32,10 @@ import (
 // lockcheck build tag):
 //
 //  1. a key lock (writePath.keyLocks), held across a whole leader write;
-//  2. a bucket gate (writePath.gates), entered within the key lock;
+//     writes carried out together (writemany.go) hold several, taken
+//     only if free (tryLockAll), so no holder waits for another;
+//  2. a bucket gate (writePath.gates), entered within the key lock (the
+//     writes carried out together enter several, only if open);
 //  3. a bucket's merge lock (syncLocks), held across a merge;
 //  4. mu (the clusterView below); never held across a network call;
 //  5. streamMu (followerStream);

@@ -137,6 +137,67 @@ func (b *replBatcher) do(ctx context.Context, msg *wire.Replicate, send sendFunc
 	return it.err
 }
 
+// doMany sends msgs to the replica, in batches with each other and with
+// other writes waiting for it at the same time, and returns each one's
+// outcome, as do would return it for each (a writer's writes taking one
+// place in the queue each, in order). Unlike do it waits for every outcome
+// rather than for ctx: a write still waiting when its deadline (ctx's) is
+// near is failed by the next batch taken (takeLocked), and each batch on
+// its way ends by its own deadline.
+//
+// Every write of msgs signals one shared channel once: when its outcome
+// is set, or when it is handed the turn (whose batch this writer then
+// sends); only the first write, sent at once, does not when it goes out at
+// once.
+func (b *replBatcher) doMany(ctx context.Context, msgs []wire.Replicate, send sendFunc) []error {
+	deadline, _ := ctx.Deadline()
+	ready := make(chan struct{}, len(msgs))
+	items := make([]replItem, len(msgs))
+	for i := range msgs {
+		items[i] = replItem{msg: &msgs[i], deadline: deadline, ready: ready}
+	}
+	signals := len(items)
+	b.mu.Lock()
+	now := b.inflight < batchInflight // the first write goes at once
+	for i := range items {
+		if i > 0 || !now {
+			b.waiting = append(b.waiting, &items[i])
+		}
+	}
+	var batch []*replItem
+	if now {
+		b.inflight++
+		batch = b.takeLocked(&items[0], time.Now())
+		signals--
+	}
+	b.mu.Unlock()
+	if batch != nil {
+		b.run(batch, send)
+	}
+	for ; signals > 0; signals-- {
+		<-ready
+		// The signal may be a turn: each write handed one sends its batch.
+		for {
+			b.mu.Lock()
+			k := slices.IndexFunc(items, func(it replItem) bool { return it.turn != nil })
+			var turn []*replItem
+			if k >= 0 {
+				turn, items[k].turn = items[k].turn, nil
+			}
+			b.mu.Unlock()
+			if turn == nil {
+				break
+			}
+			b.run(turn, send)
+		}
+	}
+	errs := make([]error, len(items))
+	for i := range items {
+		errs[i] = items[i].err
+	}
+	return errs
+}
+
 // takeLocked returns a batch: first (if not nil), then the oldest waiting
 // writes, within the batch limits. A waiting write with less than
 // batchMinLeft of its deadline left at now is failed, not sent.
@@ -231,16 +292,22 @@ func (n *Node) sendReplicas(addr string, batch []*replItem) {
 // takeBatchAnswer sets each write's outcome from the answer to its batch
 // (or the call's error).
 func takeBatchAnswer(batch []*replItem, answer wire.Message, err error) {
+	batchOutcomes(answer, err, len(batch), func(i int, err error) { batch[i].err = err })
+}
+
+// batchOutcomes gives set each write's outcome (nil: applied, or already
+// held) from the answer to a batch of n writes, or the call's error.
+func batchOutcomes(answer wire.Message, err error, n int, set func(i int, err error)) {
 	if err == nil {
-		err = batchAnswerErr(answer, len(batch))
+		err = batchAnswerErr(answer, n)
 	}
-	for i, it := range batch {
+	for i := range n {
 		if err != nil {
-			it.err = err
+			set(i, err)
 			continue
 		}
 		if r := answer.(*wire.ReplicateBatchAck).Results[i]; r.Code != "" {
-			it.err = wire.ErrorOf(r.Code, r.Message)
+			set(i, wire.ErrorOf(r.Code, r.Message))
 		}
 	}
 }

@@ -334,3 +334,89 @@ func TestBatchAnswerErr(t *testing.T) {
 		}
 	}
 }
+
+// TestReplBatcherDoMany: a writer's several writes go in one batch when
+// nothing is on its way, or wait with other writers' writes and go in the
+// batch taken next, in order; each gets its own outcome; writes whose
+// deadline passed while they waited are failed, not sent, and the writer
+// still returns.
+func TestReplBatcherDoMany(t *testing.T) {
+	msgs := func(keys ...string) []wire.Replicate {
+		out := make([]wire.Replicate, len(keys))
+		for i, k := range keys {
+			out[i] = *replMsg(k, 10)
+		}
+		return out
+	}
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		f := &fakeReplica{release: make(chan struct{})}
+		errs := b.doMany(context.Background(), msgs("a", "b!", "c"), f.send)
+		if !slices.EqualFunc(f.batches, [][]string{{"a", "b!", "c"}}, slices.Equal) {
+			t.Fatalf("batches %v: want the three writes in one", f.batches)
+		}
+		if errs[0] != nil || !errors.Is(errs[1], wire.ErrStaleTerm) || errs[2] != nil {
+			t.Errorf("outcomes %v: want each write's own", errs)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
+		var wg sync.WaitGroup
+		for i := range batchInflight {
+			wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 10), f.send) })
+		}
+		synctest.Wait() // both sent, held by the replica
+		var single, many []error
+		wg.Go(func() { single = []error{b.do(context.Background(), replMsg("alone!", 10), f.send)} })
+		synctest.Wait()
+		wg.Go(func() { many = b.doMany(context.Background(), msgs("m1", "m2!", "m3"), f.send) })
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var late []error
+		wg.Go(func() { late = b.doMany(ctx, msgs("late1", "late2"), f.send) })
+		synctest.Wait()
+		time.Sleep(2 * time.Second) // the late writes' deadline passes while they wait
+		close(f.release)
+		wg.Wait()
+		if len(f.batches) != batchInflight+1 || !slices.Equal(f.batches[batchInflight], []string{"alone!", "m1", "m2!", "m3"}) {
+			t.Fatalf("batches %v: want the held ones, then the waiting writes in order without the late ones", f.batches)
+		}
+		if !errors.Is(single[0], wire.ErrStaleTerm) || many[0] != nil || !errors.Is(many[1], wire.ErrStaleTerm) || many[2] != nil {
+			t.Errorf("outcomes %v, %v: want each write's own", single, many)
+		}
+		for i, err := range late {
+			if !errors.Is(err, wire.ErrUnreachable) {
+				t.Errorf("late write %d: %v, want it failed unsent (ErrUnreachable)", i, err)
+			}
+		}
+		if b.inflight != 0 || len(b.waiting) != 0 {
+			t.Errorf("after all: %d in flight, %d waiting, want none", b.inflight, len(b.waiting))
+		}
+	})
+	// The writer of several writes handed the turn sends the batch, which
+	// holds another writer's write too.
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
+		var wg sync.WaitGroup
+		for i := range batchInflight {
+			wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 10), f.send) })
+		}
+		synctest.Wait()
+		var single, many []error
+		wg.Go(func() { many = b.doMany(context.Background(), msgs("m1!", "m2"), f.send) })
+		synctest.Wait()
+		wg.Go(func() { single = []error{b.do(context.Background(), replMsg("after", 10), f.send)} })
+		synctest.Wait()
+		close(f.release)
+		wg.Wait()
+		if len(f.batches) != batchInflight+1 || !slices.Equal(f.batches[batchInflight], []string{"m1!", "m2", "after"}) {
+			t.Fatalf("batches %v: want the held ones, then the waiting writes in order", f.batches)
+		}
+		if !errors.Is(many[0], wire.ErrStaleTerm) || many[1] != nil || single[0] != nil {
+			t.Errorf("outcomes %v, %v: want each write's own", many, single)
+		}
+	})
+}

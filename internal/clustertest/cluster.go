@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/jumpkv/jumpkv/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -431,6 +432,13 @@ func (n *Node) Do(method, path string, body []byte, header ...string) Response {
 func (n *Node) GetMany(ctx context.Context, keys []string) []node.GetResult {
 	n.waitGate()
 	return n.Node.GetMany(ctx, keys)
+}
+
+// WriteMany writes through node n (node.Node.WriteMany); while the node is
+// paused the call waits, as Do does.
+func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []node.WriteResult {
+	n.waitGate()
+	return n.Node.WriteMany(ctx, ops)
 }
 
 // waitGate waits while the node is paused.

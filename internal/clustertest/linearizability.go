@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/web"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -286,6 +288,15 @@ type ClientOptions struct {
 	// key and 1 to 3 others at once, each recorded as a read of its own
 	// over the call's span (a pipeline's GETs, or an MGET).
 	ManyReads bool
+	// ManyWrites makes each put, on a node that has WriteMany, a put of its
+	// key and 1 to 3 other keys at once, each recorded as a put of its own
+	// over the call's span (a pipeline's SETs).
+	ManyWrites bool
+}
+
+// ManyWriter carries out several writes at once (node.Node.WriteMany).
+type ManyWriter interface {
+	WriteMany(ctx context.Context, ops []wire.WriteOp) []node.WriteResult
 }
 
 // ManyGetter reads several keys at once (node.Node.GetMany).
@@ -355,6 +366,11 @@ func RunClientWith(h *History, id int, seed uint64, keys []string, nodes func() 
 			time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
 			continue
 		}
+		if mw, ok := n.(ManyWriter); ok && opts.ManyWrites && in.Kind == OpPut {
+			writeMany(h, id, mw, in, pick(rng, keys, 1+rng.IntN(3)), fmt.Sprintf("c%d.%d.", id, seq))
+			time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+			continue
+		}
 		call := time.Now()
 		r := n.Do(method, path, body, header...)
 		ret := time.Now()
@@ -412,6 +428,37 @@ func readMany(h *History, id int, mg ManyGetter, keys []string) {
 			h.add(id, OpInput{Kind: OpGet, Key: k}, call, OpOutput{OK: true, Value: string(res[i].Entry.Value)}, ret)
 		case errors.Is(err, wire.ErrNotFound):
 			h.add(id, OpInput{Kind: OpGet, Key: k}, call, OpOutput{}, ret)
+		}
+	}
+}
+
+// writeMany puts first (its key and value, and its ttl if any) and a
+// value of each of others not already among the keys, at once through mw,
+// and records each put as its own operation over the call's span: a put
+// refused as HTTP would answer 503 (surely not performed) is left out, and
+// one answered any other error has an unknown outcome.
+func writeMany(h *History, id int, mw ManyWriter, first OpInput, others []string, prefix string) {
+	ins := []OpInput{first}
+	for j, k := range others {
+		if !slices.ContainsFunc(ins, func(in OpInput) bool { return in.Key == k }) {
+			ins = append(ins, OpInput{Kind: OpPut, Key: k, Value: fmt.Sprintf("%s%d;", prefix, j)})
+		}
+	}
+	ops := make([]wire.WriteOp, len(ins))
+	for j, in := range ins {
+		ops[j] = wire.WriteOp{Kind: wire.WritePut, Key: in.Key, Value: []byte(in.Value), TTL: in.TTL.Milliseconds()}
+	}
+	call := time.Now()
+	res := mw.WriteMany(context.Background(), ops)
+	ret := time.Now()
+	for j, in := range ins {
+		// As RunClientWith judges HTTP's answers: 503 surely did nothing.
+		switch err := res[j].Err; {
+		case err == nil:
+			h.add(id, in, call, OpOutput{OK: true}, ret)
+		case web.StatusOf(err) == http.StatusServiceUnavailable:
+		default:
+			h.add(id, in, call, OpOutput{Unknown: true}, ret)
 		}
 	}
 }

@@ -85,6 +85,11 @@ func (g gatedBackend) Write(ctx context.Context, op wire.WriteOp) (store.Version
 	return g.Node.Write(ctx, op)
 }
 
+func (g gatedBackend) WriteMany(ctx context.Context, ops []wire.WriteOp) []node.WriteResult {
+	g.waitGate()
+	return g.Node.WriteMany(ctx, ops)
+}
+
 func (g gatedBackend) List(ctx context.Context, prefix, after string, limit int) ([]string, string, error) {
 	g.waitGate()
 	return g.Node.List(ctx, prefix, after, limit)

@@ -1,0 +1,376 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jumpkv/jumpkv/kv"
+	"github.com/jumpkv/jumpkv/replication"
+	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Writes carried out together. A pipeline's writes (and MSET's) reach the
+// leader as a group. Each run as its own Write costs a goroutine, a turn at
+// the node lock, and a wait in each replica's batcher; WriteMany takes the
+// group through the write path as one unit instead: one pass at the key
+// locks, one hold of the node lock to route them all, and one batch to
+// each replica in each phase (backups, then primaries). Each write is
+// still versioned, checked, replicated (backups before its primary),
+// judged and published as Write would: carrying writes out together
+// changes what they cost, not what they mean.
+
+// WriteResult is the outcome of one write of WriteMany: what Write would
+// have returned for it.
+type WriteResult struct {
+	Version store.Version
+	Err     error
+}
+
+// maxTogether bounds the writes carried out as one unit: those of one
+// batch to a replica.
+const maxTogether = batchMaxItems
+
+// WriteMany carries out writes of distinct keys, each as Write would, and
+// answers in order. Their effects are not ordered among themselves, as
+// those of concurrent Writes are not. A key given twice is refused
+// (ErrBadRequest) after its first write.
+//
+// On the leader, the writes that need no current value (puts, not
+// conditional ones) and are small enough to batch are carried out
+// together, up to maxTogether at a time. The rest, and every write on a
+// follower (forwarded to the leader each), run as a Write each, all at
+// once.
+func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult {
+	res := make([]WriteResult, len(ops))
+	var together, alone []int
+	for i := range ops {
+		op := &ops[i]
+		if err := n.checkOp(op); err != nil {
+			res[i].Err = err
+			continue
+		}
+		if slices.ContainsFunc(ops[:i], func(o wire.WriteOp) bool { return o.Key == op.Key }) {
+			res[i].Err = fmt.Errorf("%w: key %q is written twice in one WriteMany", wire.ErrBadRequest, op.Key)
+			continue
+		}
+		if replication.NeedsCurrent(*op) || len(op.Key)+len(op.Value) >= batchAlone {
+			alone = append(alone, i)
+		} else {
+			together = append(together, i)
+		}
+	}
+	n.mu.Lock()
+	leading := n.lead != nil
+	n.mu.Unlock()
+	if !leading || len(together) < 2 {
+		alone = append(alone, together...)
+		together = nil
+	}
+	var wg sync.WaitGroup
+	for _, i := range alone {
+		wg.Go(func() { res[i].Version, res[i].Err = n.Write(ctx, ops[i]) })
+	}
+	for len(together) > 0 {
+		part := together[:togetherPart(ops, together)]
+		together = together[len(part):]
+		// Left before anything was done: for Write, which waits for a
+		// key's lock, a moving bucket or a new leader.
+		for _, i := range n.writeTogether(ops, part, res) {
+			wg.Go(func() { res[i].Version, res[i].Err = n.Write(ctx, ops[i]) })
+		}
+	}
+	wg.Wait()
+	return res
+}
+
+// togetherPart is how many of the writes of ops at idx, from the first,
+// go in one unit: at least one, and within one replica batch's limits.
+func togetherPart(ops []wire.WriteOp, idx []int) int {
+	k, size := 0, 0
+	for k < len(idx) && k < maxTogether {
+		op := &ops[idx[k]]
+		size += len(op.Key) + len(op.Value)
+		if k > 0 && size > batchMaxBytes {
+			break
+		}
+		k++
+	}
+	return k
+}
+
+// togetherWrite is one write of writeTogether.
+type togetherWrite struct {
+	i       int // its index in the ops
+	op      *wire.WriteOp
+	bucket  int
+	r       route
+	routed  bool        // r counts as a write in flight
+	sent    bool        // it passed its checks and went to its replicas
+	e       store.Entry // the entry it writes
+	backups []error     // each backup's answer
+	primary error       // the primary's answer
+	err     error       // its outcome
+}
+
+// writeTogether carries out, as leader, the writes of ops at idx (checked,
+// of distinct keys, needing no current value) as one unit, setting their
+// results. It returns those it did not carry out, which were surely not
+// performed, for Write to carry out alone, waiting as it does: writes of a
+// key whose lock is taken (another write of its stripe is on its way),
+// writes to a bucket being moved (whose gate is closed), and writes
+// refused while leadership changes hands (ErrNoLeader).
+func (n *Node) writeTogether(ops []wire.WriteOp, idx []int, res []WriteResult) (redo []int) {
+	// Once begun, the writes run to their end or their timeout, as
+	// leaderWrite's do.
+	ctx := n.deadlines.get(time.Now())
+	stripes := make([]uint64, 0, len(idx))
+	for _, i := range idx {
+		stripes = append(stripes, n.stripeOf(ops[i].Key))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	// The free key locks only: a write whose key is being written goes
+	// alone after the others, rather than the unit waiting with the locks
+	// of all its keys held (units sharing a stripe would queue behind each
+	// other).
+	stripes = tryLockAll(n.keyLocks, stripes)
+	defer unlockAll(n.keyLocks, rankKeyLock, stripes)
+	mine := idx[:0:0]
+	for _, i := range idx {
+		if _, ok := slices.BinarySearch(stripes, n.stripeOf(ops[i].Key)); ok {
+			mine = append(mine, i)
+		} else {
+			redo = append(redo, i)
+		}
+	}
+	ws, entered, moving := n.enterGates(ops, mine)
+	redo = append(redo, moving...)
+	defer n.leaveGates(entered)
+	now := time.Now()
+	n.mu.Lock()
+	for _, w := range ws {
+		w.r, w.err = n.routeWriteLocked(w.bucket, now)
+		w.routed = w.err == nil
+	}
+	n.mu.Unlock()
+	for _, w := range ws {
+		if errors.Is(w.err, wire.ErrNoLeader) {
+			redo = append(redo, w.i)
+		}
+	}
+	ws = slices.DeleteFunc(ws, func(w *togetherWrite) bool { return errors.Is(w.err, wire.ErrNoLeader) })
+	if len(ws) == 0 {
+		return redo
+	}
+	defer func() {
+		for _, w := range ws {
+			if w.routed {
+				w.r.lead.inflight.Add(-1)
+			}
+		}
+	}()
+
+	// From here replicas may change: local reads of the stripes stay off
+	// until the writes end, as leaderWrite's do.
+	for _, s := range stripes {
+		n.writing.begin(s)
+	}
+	defer func() {
+		for _, s := range stripes {
+			n.writing.end(s)
+		}
+	}()
+	var term uint64 // every route is of the same hold of mu, so of one term
+	for _, w := range ws {
+		if w.err == nil {
+			term = w.r.term
+			w.err = n.entryOf(w)
+			if w.sent = w.err == nil; w.sent {
+				n.metrics.writesTogether.Add(1)
+			}
+		}
+	}
+	start := time.Now()
+	n.replicateTogether(ctx, term, ws)
+	took := time.Since(start).Seconds()
+	for _, w := range ws {
+		if !w.routed {
+			res[w.i].Err = w.err
+			continue
+		}
+		if w.sent {
+			n.metrics.replication.Observe(took)
+		}
+		n.settleDoubt(w.r.term, w.op.Key, w.err)
+		switch {
+		case w.err == nil:
+			ev := changeEvent(w.e)
+			ev.Expired = w.op.Expiring
+			n.publishChange(w.r.stream, ev)
+			res[w.i].Version = w.e.Version
+		case errors.Is(w.err, wire.ErrUnknownOutcome) && !kv.IsInternal(w.op.Key):
+			// The write may take effect later, unseen by the stream:
+			// watchers must re-read.
+			n.publishChange(w.r.stream, wire.Event{Reset: true})
+		}
+		res[w.i].Err = w.err
+	}
+	return redo
+}
+
+// enterGates admits the writes of ops at idx into their buckets' gates,
+// each gate once, without waiting: a write whose bucket is being moved is
+// returned in redo. The gates entered count as one place in the lock
+// order, and leaveGates lets them out.
+func (n *Node) enterGates(ops []wire.WriteOp, idx []int) (ws []*togetherWrite, entered, redo []int) {
+	var closed []int
+	lockWillTake(rankGate)
+	for _, i := range idx {
+		b := shard.BucketOf(ops[i].Key, n.cfg.Buckets)
+		switch {
+		case slices.Contains(entered, b):
+		case slices.Contains(closed, b) || !n.gates[b].tryEnter():
+			closed = append(closed, b)
+			redo = append(redo, i)
+			continue
+		default:
+			entered = append(entered, b)
+		}
+		ws = append(ws, &togetherWrite{i: i, op: &ops[i], bucket: b})
+	}
+	lockTaken(rankGate)
+	return ws, entered, redo
+}
+
+// leaveGates lets out the writes enterGates admitted.
+func (n *Node) leaveGates(entered []int) {
+	lockReleased(rankGate)
+	for _, b := range entered {
+		n.gates[b].release()
+	}
+}
+
+// entryOf sets the entry a routed write puts on its replicas, or returns
+// why it is refused before any replica is sent it (leaderWrite's checks
+// for a write that needs no current value).
+func (n *Node) entryOf(w *togetherWrite) error {
+	e, err := replication.Result(*w.op, store.Entry{}, false, w.r.now.UnixMilli(), n.cfg.MaxValue)
+	if err != nil {
+		return err
+	}
+	if w.r.full != 0 && grows(e, store.Entry{}, false) {
+		n.metrics.refusedFull.Inc()
+		return fmt.Errorf("%w: node %d holds its --max-memory; deletes and shrinking writes go on",
+			wire.ErrInsufficientStorage, w.r.full)
+	}
+	e.Version = w.r.version
+	w.e = e
+	return nil
+}
+
+// replicateTogether applies each write of ws still without an error to
+// its replicas under the leader's term, as replication.Write orders them: every write to all its
+// backups at once, then each write that all its backups applied to its
+// primary. Each phase sends each replica its writes as one batch. It sets
+// each write's err as replication.Write would return it.
+func (n *Node) replicateTogether(ctx context.Context, term uint64, ws []*togetherWrite) {
+	var backups []*replicaGroup
+	for _, w := range ws {
+		if w.err != nil {
+			continue
+		}
+		msg := &wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
+		w.backups = make([]error, len(w.r.replicas)-1)
+		for k := 1; k < len(w.r.replicas); k++ {
+			backups = addToReplica(backups, w.r.replicas[k], w.r.batches[k], msg, &w.backups[k-1])
+		}
+	}
+	n.sendGroups(ctx, term, backups)
+	var primaries []*replicaGroup
+	for _, w := range ws {
+		if w.err != nil {
+			continue
+		}
+		if w.err = replication.BackupsOutcome(w.backups); w.err != nil {
+			continue
+		}
+		msg := &wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
+		primaries = addToReplica(primaries, w.r.replicas[0], w.r.batches[0], msg, &w.primary)
+	}
+	n.sendGroups(ctx, term, primaries)
+	for _, w := range ws {
+		if w.err == nil {
+			w.err = replication.PrimaryOutcome(len(w.backups), w.primary)
+		}
+	}
+}
+
+// replicaGroup is the writes one replica is sent in one phase of
+// replicateTogether.
+type replicaGroup struct {
+	m     wire.Member
+	batch bool // it takes wire.ReplicateBatch
+	msgs  []wire.Replicate
+	outs  []*error // where each write's answer goes
+}
+
+// addToReplica adds msg, whose answer goes to out, to replica m's group.
+func addToReplica(groups []*replicaGroup, m wire.Member, batch bool, msg *wire.Replicate, out *error) []*replicaGroup {
+	k := slices.IndexFunc(groups, func(g *replicaGroup) bool { return g.m.ID == m.ID })
+	if k < 0 {
+		groups = append(groups, &replicaGroup{m: m, batch: batch})
+		k = len(groups) - 1
+	}
+	groups[k].msgs = append(groups[k].msgs, *msg)
+	groups[k].outs = append(groups[k].outs, out)
+	return groups
+}
+
+// sendGroups sends each group to its replica, all at once, under the
+// leader's term, and sets each write's answer.
+func (n *Node) sendGroups(ctx context.Context, term uint64, groups []*replicaGroup) {
+	var wg sync.WaitGroup
+	for _, g := range groups[min(1, len(groups)):] {
+		wg.Go(func() { n.sendGroup(ctx, term, g) })
+	}
+	if len(groups) > 0 {
+		n.sendGroup(ctx, term, groups[0])
+	}
+	wg.Wait()
+}
+
+// sendGroup sends a group's writes to its replica: applied here when it is
+// this node, in batches (replBatcher.doMany) when it takes them, else one
+// call each.
+func (n *Node) sendGroup(ctx context.Context, term uint64, g *replicaGroup) {
+	switch {
+	case len(g.msgs) == 1:
+		*g.outs[0] = n.replicateTo(ctx, g.m, g.batch, term, &g.msgs[0])
+	case g.m.ID == n.cfg.ID:
+		ack, err := n.onReplicateBatch(ctx, n.cfg.ID, term, &wire.ReplicateBatch{Items: g.msgs})
+		batchOutcomes(ack, err, len(g.msgs), func(i int, err error) {
+			n.noteReplicaErr(g.m.ID, false, err)
+			*g.outs[i] = err
+		})
+	case g.batch:
+		// Through the replica's batcher: with the writes other clients'
+		// pipelines send it at the same time.
+		bt := n.batchers.get(g.m.Peer)
+		for i, err := range bt.doMany(ctx, g.msgs, bt.send) {
+			n.noteReplicaErr(g.m.ID, true, err)
+			*g.outs[i] = err
+		}
+	default:
+		var wg sync.WaitGroup
+		for i := range g.msgs {
+			wg.Go(func() { *g.outs[i] = n.replicateTo(ctx, g.m, false, term, &g.msgs[i]) })
+		}
+		wg.Wait()
+	}
+}

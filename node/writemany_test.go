@@ -1,0 +1,139 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// TestWriteManyAnswersAsWrite: on every node, memory only or with data
+// directories, WriteMany answers each write as Write would (puts with and
+// without a ttl, a delete, a create of a taken key, a value too large, an
+// empty key, a key given twice, a value too large to batch), and what it
+// wrote reads back; on the leader, the puts are carried out together (a
+// delete or create needs the current value, and goes alone).
+func TestWriteManyAnswersAsWrite(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "durable"}[durable], func(t *testing.T) {
+			testWriteManyAnswers(t, durable)
+		})
+	}
+}
+
+func testWriteManyAnswers(t *testing.T, durable bool) {
+	const buckets = 8
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, Durable: durable,
+		Configure: func(i int, cfg *node.Config) { cfg.MaxValue = 64 << 10 }})
+	l := c.WaitLeader(30 * time.Second)
+	c.WaitFor(30*time.Second, "every node ready", c.AllReady)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range c.Nodes() {
+		p := "n" + string(rune('0'+n.Index)) + "/"
+		if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: p + "taken", Value: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: p + "doomed", Value: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		var ops []wire.WriteOp
+		var want []error
+		for b := range buckets {
+			ops = append(ops, wire.WriteOp{Kind: wire.WritePut, Key: keyIn(p+"put", b, buckets), Value: []byte("v" + p)})
+			want = append(want, nil)
+		}
+		big := bytes.Repeat([]byte("b"), 20<<10)
+		ops = append(ops,
+			wire.WriteOp{Kind: wire.WritePut, Key: p + "ttl", Value: []byte("t"), TTL: 3_600_000},
+			wire.WriteOp{Kind: wire.WriteDelete, Key: p + "doomed"},
+			wire.WriteOp{Kind: wire.WriteCreate, Key: p + "taken", Value: []byte("y")},
+			wire.WriteOp{Kind: wire.WritePut, Key: p + "huge", Value: make([]byte, 65<<10)},
+			wire.WriteOp{Kind: wire.WritePut, Key: "", Value: []byte("e")},
+			wire.WriteOp{Kind: wire.WritePut, Key: keyIn(p+"put", 0, buckets), Value: []byte("again")},
+			wire.WriteOp{Kind: wire.WritePut, Key: p + "big", Value: big},
+		)
+		want = append(want, nil, nil, wire.ErrExists, wire.ErrTooLarge, wire.ErrBadRequest, wire.ErrBadRequest, nil)
+		before := counterValue(t, l, "jumpkv_writes_together_total")
+		got := n.WriteMany(ctx, ops)
+		if len(got) != len(ops) {
+			t.Fatalf("node %d: %d results for %d writes", n.Index, len(got), len(ops))
+		}
+		for i, op := range ops {
+			switch {
+			case want[i] == nil && got[i].Err != nil:
+				t.Errorf("node %d: write %d (%q): %v", n.Index, i, op.Key, got[i].Err)
+			case want[i] != nil && !errors.Is(got[i].Err, want[i]):
+				t.Errorf("node %d: write %d (%q): %v, want %v", n.Index, i, op.Key, got[i].Err, want[i])
+			case want[i] == nil && got[i].Version.IsZero():
+				t.Errorf("node %d: write %d (%q) answered no version", n.Index, i, op.Key)
+			}
+		}
+		for i, op := range ops[:buckets+1] {
+			e, err := l.Get(ctx, op.Key)
+			if err != nil || !bytes.Equal(e.Value, op.Value) || e.Version != got[i].Version {
+				t.Errorf("node %d: %q reads %q %v (%v), want %q %v", n.Index, op.Key, e.Value, e.Version, err, op.Value, got[i].Version)
+			}
+		}
+		if e, err := l.Get(ctx, p+"ttl"); err != nil || e.Expires == 0 {
+			t.Errorf("node %d: the put with a ttl reads %+v (%v): no expiry", n.Index, e, err)
+		}
+		if _, err := l.Get(ctx, p+"doomed"); !errors.Is(err, wire.ErrNotFound) {
+			t.Errorf("node %d: the deleted key reads %v", n.Index, err)
+		}
+		if e, err := l.Get(ctx, p+"big"); err != nil || !bytes.Equal(e.Value, big) {
+			t.Errorf("node %d: the big value reads %d bytes (%v)", n.Index, len(e.Value), err)
+		}
+		together := counterValue(t, l, "jumpkv_writes_together_total") - before
+		switch {
+		case n == l && together < buckets+1:
+			t.Errorf("the leader carried out %v writes together, want at least %d", together, buckets+1)
+		case n != l && together != 0:
+			t.Errorf("node %d, a follower, had the leader carry out %v writes together: they go one by one", n.Index, together)
+		}
+	}
+}
+
+// TestWriteManyPassesAMovingBucket: a write of a bucket whose gate is
+// closed (a placement change moving it) waits alone, as Write does, while
+// the writes carried out together with it end: the unit neither waits for
+// the gate holding the others' locks, nor loses the write.
+func TestWriteManyPassesAMovingBucket(t *testing.T) {
+	const buckets = 8
+	c, l, ctx := readyCluster(t, buckets)
+	var ops []wire.WriteOp
+	for b := range buckets {
+		ops = append(ops, wire.WriteOp{Kind: wire.WritePut, Key: keyIn("m", b, buckets), Value: []byte("v")})
+	}
+	open := l.CloseGate(3)
+	done := make(chan []node.WriteResult, 1)
+	go func() { done <- l.WriteMany(ctx, ops) }()
+	c.WaitFor(10*time.Second, "the writes of open buckets applied", func() bool {
+		for b, op := range ops {
+			if _, err := l.Get(ctx, op.Key); (b == 3) != errors.Is(err, wire.ErrNotFound) {
+				return false
+			}
+		}
+		return true
+	})
+	select {
+	case <-done:
+		t.Fatal("WriteMany returned while a bucket's gate was closed")
+	default:
+	}
+	open()
+	got := <-done
+	for b, r := range got {
+		if r.Err != nil {
+			t.Errorf("bucket %d: %v", b, r.Err)
+		}
+	}
+	if e, err := l.Get(ctx, ops[3].Key); err != nil || string(e.Value) != "v" {
+		t.Errorf("the moving bucket's key reads %q (%v) after the gate opened", e.Value, err)
+	}
+}
