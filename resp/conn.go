@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jumpkv/jumpkv/kv"
 	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 // Input buffer sizes: a connection starts with readBuf bytes, grows only
@@ -68,6 +70,9 @@ type call struct {
 	// pre is a GET's read, done ahead with those of the GETs next to it in
 	// a pipeline (runGets); nil: GET reads its key itself.
 	pre *node.GetResult
+	// wrote is a plain SET's write, carried out ahead with those of the
+	// SETs next to it in a pipeline (runSets); nil: SET writes itself.
+	wrote *node.WriteResult
 }
 
 // parsedCmd is one command of a batch: its arguments, or why it could not
@@ -303,8 +308,12 @@ func (c *conn) runOne(p parsedCmd) {
 }
 
 // runParallel runs single-key writes in parallel, one goroutine per key
-// (each key's commands in order), and queues the replies in order.
+// (each key's commands in order), and queues the replies in order; a run
+// of plain SETs of distinct keys runs as runSets.
 func (c *conn) runParallel(cmds []parsedCmd) {
+	if c.runSets(cmds) {
+		return
+	}
 	var keys []string
 	byKey := map[string][]int{}
 	for i, p := range cmds {
@@ -330,6 +339,41 @@ func (c *conn) runParallel(cmds []parsedCmd) {
 			c.flushLocked()
 		}
 	}
+}
+
+// runSets runs a pipeline's run of plain SETs (no NX, XX or GET) of
+// distinct keys, which the client may all do, and reports whether it did
+// (false: cmds are not such a run, and nothing was done). Their writes are
+// carried out first, together (Backend.WriteMany: on the leader, one pass
+// through its write path and one batch to each replica), then each SET
+// runs through dispatch as it would alone, answering from its write.
+// Their effects are not ordered among themselves, as those of runParallel
+// are not: the keys are distinct, and no reply goes out before all are
+// done.
+func (c *conn) runSets(cmds []parsedCmd) bool {
+	if !c.authed || c.ps != nil && c.ps.count() > 0 && !c.resp3.Load() {
+		return false // every SET is refused (dispatch)
+	}
+	ops := make([]wire.WriteOp, 0, len(cmds))
+	scratch := &call{conn: c, r: &reply{}}
+	for _, p := range cmds {
+		op, ok := plainSet(scratch, p.args)
+		if !ok || slices.ContainsFunc(ops, func(o wire.WriteOp) bool { return o.Key == op.Key }) {
+			return false
+		}
+		ops = append(ops, op)
+	}
+	wrote := c.s.b.WriteMany(c.ctx, ops)
+	cl := &call{conn: c, r: &c.r}
+	for i, p := range cmds {
+		cl.wrote = &wrote[i]
+		c.dispatch(cl, p.args)
+		c.emit()
+		if c.quit || c.failed() {
+			break
+		}
+	}
+	return true
 }
 
 // dispatch runs a command, turning a panic into an error reply.

@@ -31,6 +31,8 @@ type fakeBackend struct {
 	maxSubs int
 	// getManys counts GetMany calls (reads done together).
 	getManys int
+	// writeManys counts WriteMany calls (writes carried out together).
+	writeManys int
 }
 
 func newFake(t testing.TB) *fakeBackend {
@@ -113,6 +115,24 @@ func (f *fakeBackend) Write(ctx context.Context, op wire.WriteOp) (store.Version
 	}
 	f.hub.Publish(ev)
 	return v, nil
+}
+
+// writeManyCalls returns the WriteMany calls so far.
+func (f *fakeBackend) writeManyCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writeManys
+}
+
+func (f *fakeBackend) WriteMany(ctx context.Context, ops []wire.WriteOp) []node.WriteResult {
+	f.mu.Lock()
+	f.writeManys++
+	f.mu.Unlock()
+	res := make([]node.WriteResult, len(ops))
+	for i, op := range ops {
+		res[i].Version, res[i].Err = f.Write(ctx, op)
+	}
+	return res
 }
 
 func (f *fakeBackend) List(ctx context.Context, prefix, after string, limit int) ([]string, string, error) {

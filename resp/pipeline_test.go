@@ -90,8 +90,10 @@ func TestPipelineOrder(t *testing.T) {
 	}
 }
 
-// TestPipelinedWritesRunTogether: the SETs of distinct keys in one
-// pipeline reach the node together, so the leader can share round trips.
+// TestPipelinedWritesRunTogether: the writes of distinct keys in one
+// pipeline reach the node together, so the leader can share round trips:
+// other single-key writes run at once, and a run of plain SETs arrives as
+// one WriteMany.
 func TestPipelinedWritesRunTogether(t *testing.T) {
 	f := &concurrentFake{fakeBackend: newFake(t), release: make(chan struct{})}
 	_, addr := startServer(t, f, Config{})
@@ -99,15 +101,66 @@ func TestPipelinedWritesRunTogether(t *testing.T) {
 	ctx := context.Background()
 	pipe := c.Pipeline()
 	for i := range 16 {
-		pipe.Set(ctx, "key"+strconv.Itoa(i), "v", 0)
+		pipe.Incr(ctx, "key"+strconv.Itoa(i))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.peak < 2 {
-		t.Fatal("pipelined SETs of 16 keys ran one at a time")
+	peak := f.peak
+	f.mu.Unlock()
+	if peak < 2 {
+		t.Fatal("pipelined INCRs of 16 keys ran one at a time")
+	}
+	pipe = c.Pipeline()
+	for i := range 16 {
+		pipe.Set(ctx, "key"+strconv.Itoa(i), "v"+strconv.Itoa(i), 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.writeManyCalls(); n != 1 {
+		t.Fatalf("%d WriteMany calls for a pipeline of 16 SETs, want 1", n)
+	}
+	for i := range 16 {
+		if v, err := c.Get(ctx, "key"+strconv.Itoa(i)).Result(); err != nil || v != "v"+strconv.Itoa(i) {
+			t.Fatalf("key%d reads %q, %v after the pipeline", i, v, err)
+		}
+	}
+}
+
+// TestPipelinedSetsWriteTogether: a run of plain SETs of distinct keys is
+// written in one WriteMany, and each SET still answers as it would alone
+// and in order: an unauthenticated client's SETs answer NOAUTH and write
+// nothing, a key the user may not write answers NOPERM (its run then runs
+// as single writes), and SETs with NX, XX or GET, or of a repeated key,
+// are not written together.
+func TestPipelinedSetsWriteTogether(t *testing.T) {
+	f := newFake(t)
+	auth := users{"alice": {"pw", "alice/"}}
+	_, addr := startServer(t, f, Config{Auth: auth})
+	nc, rd := rawConn(t, addr)
+	say := func(in, want string) { t.Helper(); exchange(t, nc, rd, in, want) }
+	say("SET alice/a 1\r\nSET alice/b 2\r\n", strings.Repeat("-NOAUTH Authentication required.\r\n", 2))
+	if n := f.writeManyCalls(); n != 0 {
+		t.Fatalf("%d writes together for a client not authenticated", n)
+	}
+	say("AUTH alice pw\r\n", "+OK\r\n")
+	say("SET alice/a 1\r\nSET alice/b 2 PX 100000\r\nSET alice/c 3\r\nGET alice/b\r\n", "+OK\r\n+OK\r\n+OK\r\n$1\r\n2\r\n")
+	if n := f.writeManyCalls(); n != 1 {
+		t.Fatalf("%d WriteMany calls for a run of three SETs, want 1", n)
+	}
+	say("SET alice/a 4\r\nSET bob/x 5\r\n", "+OK\r\n-NOPERM User alice has no permissions to access the 'bob/x' key\r\n")
+	say("SET alice/a 6\r\nSET alice/b 7 NX\r\n", "+OK\r\n$-1\r\n")
+	say("SET alice/a 8\r\nSET alice/a 9\r\nGET alice/a\r\n", "+OK\r\n+OK\r\n$1\r\n9\r\n")
+	say("SET alice/a 10\r\nSET alice/b 11 GET\r\n", "+OK\r\n$1\r\n2\r\n")
+	if n := f.writeManyCalls(); n != 1 {
+		t.Fatalf("%d WriteMany calls after runs that are not plain SETs of distinct keys, want 1", n)
+	}
+	// MSET writes its keys together, the last value of a repeated key winning.
+	say("MSET alice/m 1 alice/n 2 alice/m 3\r\nMGET alice/m alice/n\r\n", "+OK\r\n*2\r\n$1\r\n3\r\n$1\r\n2\r\n")
+	if n := f.writeManyCalls(); n != 2 {
+		t.Fatalf("%d WriteMany calls after an MSET, want 2", n)
 	}
 }
 

@@ -39,6 +39,10 @@ type Backend interface {
 	// order; it may read them together (node.Node.GetMany).
 	GetMany(ctx context.Context, keys []string) []node.GetResult
 	Write(ctx context.Context, op wire.WriteOp) (store.Version, error)
+	// WriteMany carries out writes of distinct keys as Write would, each
+	// on its own, and answers in order; it may carry them out together
+	// (node.Node.WriteMany).
+	WriteMany(ctx context.Context, ops []wire.WriteOp) []node.WriteResult
 	List(ctx context.Context, prefix, after string, limit int) (keys []string, next string, err error)
 	Cluster(ctx context.Context) (wire.ClusterInfo, error)
 	Watch(prefix string, since *store.Version) (*node.Subscription, error)

@@ -225,23 +225,19 @@ func expireTime(unit string, arg []byte, now time.Time, cmd string) (time.Time, 
 }
 
 func cmdSet(c *call, args [][]byte) {
-	key := string(args[1])
-	o, ok := parseSet(c, args[3:])
-	if !ok || !c.allowed(key, true) || (o.get && !c.allowed(key, false)) {
+	if c.wrote != nil {
+		// Carried out together with the SETs next to it (runSets), which
+		// found it a plain SET: the reply is all that is left.
+		answerSet(c, setOptions{}, c.wrote.Err)
 		return
 	}
-	value := bytes.Clone(args[2])
-	op := wire.WriteOp{Kind: wire.WritePut, Key: key, Value: value}
-	if !o.ttlGiven {
-		o.ttl = ttlSpec{kind: ttlClear}
-	}
-	if err := setExpiry(&op, o.ttl); err != nil {
-		c.fail(err, true)
+	op, o, ok := setOp(c, args)
+	if !ok {
 		return
 	}
 	if o.get {
 		// Read and write as one: conditional on the version read.
-		old, found, err := c.update(key, func(cur store.Entry, found bool) (*wire.WriteOp, error) {
+		old, found, err := c.update(op.Key, func(cur store.Entry, found bool) (*wire.WriteOp, error) {
 			if (o.nx && found) || (o.xx && !found) {
 				return nil, nil
 			}
@@ -262,6 +258,42 @@ func cmdSet(c *call, args [][]byte) {
 		op.IfExists = true
 	}
 	_, err := c.s.b.Write(c.ctx, op)
+	answerSet(c, o, err)
+}
+
+// setOp parses a SET (its key, value and options) into the write it asks
+// for, without its NX/XX condition, answering Redis's error when it is
+// malformed or the client may not do it.
+func setOp(c *call, args [][]byte) (wire.WriteOp, setOptions, bool) {
+	key := string(args[1])
+	o, ok := parseSet(c, args[3:])
+	if !ok || !c.allowed(key, true) || (o.get && !c.allowed(key, false)) {
+		return wire.WriteOp{}, o, false
+	}
+	op := wire.WriteOp{Kind: wire.WritePut, Key: key, Value: bytes.Clone(args[2])}
+	if !o.ttlGiven {
+		o.ttl = ttlSpec{kind: ttlClear}
+	}
+	if err := setExpiry(&op, o.ttl); err != nil {
+		c.fail(err, true)
+		return wire.WriteOp{}, o, false
+	}
+	return op, o, true
+}
+
+// plainSet returns the write of a SET without NX, XX or GET that the
+// client may do (answering nothing: c's reply is scratch), and whether
+// args is one.
+func plainSet(c *call, args [][]byte) (wire.WriteOp, bool) {
+	if cmd := lookup(args[0]); cmd == nil || cmd.name != "set" || len(args) < 3 {
+		return wire.WriteOp{}, false
+	}
+	op, o, ok := setOp(c, args)
+	return op, ok && !o.nx && !o.xx && !o.get
+}
+
+// answerSet answers a SET without GET whose write ended with err.
+func answerSet(c *call, o setOptions, err error) {
 	switch {
 	case (o.nx || o.xx) && (errors.Is(err, wire.ErrPrecondition) || errors.Is(err, wire.ErrExists)):
 		c.r.null()
@@ -364,7 +396,7 @@ func cmdMSet(c *call, args [][]byte) {
 		return
 	}
 	// The last value of a key repeated wins, as in Redis; keys are written
-	// in parallel, so each once.
+	// together, so each once.
 	last := map[string]int{}
 	var keys []string
 	for i := 1; i < len(args); i += 2 {
@@ -374,17 +406,25 @@ func cmdMSet(c *call, args [][]byte) {
 		}
 		last[k] = i + 1
 	}
-	errs := make([]error, len(keys))
-	c.parallel(len(keys), func(i int) {
-		op := wire.WriteOp{Kind: wire.WritePut, Key: keys[i], Value: bytes.Clone(args[last[keys[i]]])}
-		if errs[i] = setExpiry(&op, ttlSpec{kind: ttlClear}); errs[i] == nil {
-			_, errs[i] = c.s.b.Write(c.ctx, op)
+	// Config.Parallel keys at a time (Backend.WriteMany: carried out
+	// together on the leader, at once on a follower).
+	chunk := c.s.cfg.Parallel
+	ops := make([]wire.WriteOp, 0, min(chunk, len(keys)))
+	for start := 0; start < len(keys); start += chunk {
+		ops = ops[:0]
+		for _, k := range keys[start:min(start+chunk, len(keys))] {
+			op := wire.WriteOp{Kind: wire.WritePut, Key: k, Value: bytes.Clone(args[last[k]])}
+			if err := setExpiry(&op, ttlSpec{kind: ttlClear}); err != nil {
+				c.fail(err, true)
+				return
+			}
+			ops = append(ops, op)
 		}
-	})
-	for _, err := range errs {
-		if err != nil {
-			c.fail(err, true)
-			return
+		for _, r := range c.s.b.WriteMany(c.ctx, ops) {
+			if r.Err != nil {
+				c.fail(r.Err, true)
+				return
+			}
 		}
 	}
 	c.r.ok()
