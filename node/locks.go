@@ -105,7 +105,7 @@ func (g *gate) enter(ctx context.Context) error {
 
 // tryEnter admits a write if the gate is open, without waiting. It takes
 // no place in the lock order: a caller entering several gates reports them
-// as one (enterOpen).
+// as one (enterGates).
 func (g *gate) tryEnter() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -137,7 +137,7 @@ func newMetrics(n *Node) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_read_batched_reads_total",
 			Help: "Reads those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.readBatched.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_writes_together_total",
-			Help: "Writes of a client's pipeline the leader carried out together with others: one pass at the locks and one batch to each replica."}, func() float64 { return float64(m.writesTogether.Load()) }),
+			Help: "Writes the leader carried out in a unit of several (a Redis pipeline's SETs, MSET): one pass at the locks and one batch to each replica per phase."}, func() float64 { return float64(m.writesTogether.Load()) }),
 		localReads("primary", &m.readsPrimaryCopy),
 		localReads("backup", &m.readsBackupCopy),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_watch_dropped_total",

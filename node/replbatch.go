@@ -137,25 +137,28 @@ func (b *replBatcher) do(ctx context.Context, msg *wire.Replicate, send sendFunc
 	return it.err
 }
 
-// doMany sends msgs to the replica, in batches with each other and with
-// other writes waiting for it at the same time, and returns each one's
-// outcome, as do would return it for each (a writer's writes taking one
-// place in the queue each, in order). Unlike do it waits for every outcome
-// rather than for ctx: a write still waiting when its deadline (ctx's) is
-// near is failed by the next batch taken (takeLocked), and each batch on
-// its way ends by its own deadline.
+// doMany sends msgs (at least one) to the replica, in batches with each
+// other and with other writes waiting for it at the same time, and returns
+// each one's outcome, as do would return it for each (a writer's writes
+// taking one place in the queue each, in order). Unlike do it waits for
+// every outcome rather than for ctx: a write still waiting when its
+// deadline (ctx's) is near is failed by the next batch taken
+// (takeLocked), and each batch on its way ends by its own deadline.
 //
 // Every write of msgs signals one shared channel once: when its outcome
 // is set, or when it is handed the turn (whose batch this writer then
-// sends); only the first write, sent at once, does not when it goes out at
-// once.
+// sends); only the first write, when it goes out at once, does not.
 func (b *replBatcher) doMany(ctx context.Context, msgs []wire.Replicate, send sendFunc) []error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	deadline, _ := ctx.Deadline()
 	ready := make(chan struct{}, len(msgs))
 	items := make([]replItem, len(msgs))
 	for i := range msgs {
 		items[i] = replItem{msg: &msgs[i], deadline: deadline, ready: ready}
 	}
+	defer b.abandonOnPanic(items, send)
 	signals := len(items)
 	b.mu.Lock()
 	now := b.inflight < batchInflight // the first write goes at once
@@ -177,17 +180,7 @@ func (b *replBatcher) doMany(ctx context.Context, msgs []wire.Replicate, send se
 	for ; signals > 0; signals-- {
 		<-ready
 		// The signal may be a turn: each write handed one sends its batch.
-		for {
-			b.mu.Lock()
-			k := slices.IndexFunc(items, func(it replItem) bool { return it.turn != nil })
-			var turn []*replItem
-			if k >= 0 {
-				turn, items[k].turn = items[k].turn, nil
-			}
-			b.mu.Unlock()
-			if turn == nil {
-				break
-			}
+		for turn := b.takeTurn(items); turn != nil; turn = b.takeTurn(items) {
 			b.run(turn, send)
 		}
 	}
@@ -196,6 +189,42 @@ func (b *replBatcher) doMany(ctx context.Context, msgs []wire.Replicate, send se
 		errs[i] = items[i].err
 	}
 	return errs
+}
+
+// takeTurn returns the batch handed to one of items, if any, taking it
+// from the item (only turn is read: the other fields of an item in a
+// batch on its way belong to its sender).
+func (b *replBatcher) takeTurn(items []replItem) []*replItem {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range items {
+		if t := items[k].turn; t != nil {
+			items[k].turn = nil
+			return t
+		}
+	}
+	return nil
+}
+
+// abandonOnPanic, deferred by doMany, lets a panicking writer leave the
+// queue whole: its writes still waiting leave it, and a turn already
+// handed to one of them is sent, so the writes of other writers in that
+// batch, and the replica's place in flight, are not lost. The panic goes
+// on.
+func (b *replBatcher) abandonOnPanic(items []replItem, send sendFunc) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	b.mu.Lock()
+	b.waiting = slices.DeleteFunc(b.waiting, func(w *replItem) bool {
+		return len(items) > 0 && w.ready == items[0].ready
+	})
+	b.mu.Unlock()
+	for turn := b.takeTurn(items); turn != nil; turn = b.takeTurn(items) {
+		b.run(turn, send)
+	}
+	panic(p)
 }
 
 // takeLocked returns a batch: first (if not nil), then the oldest waiting
@@ -295,8 +324,9 @@ func takeBatchAnswer(batch []*replItem, answer wire.Message, err error) {
 	batchOutcomes(answer, err, len(batch), func(i int, err error) { batch[i].err = err })
 }
 
-// batchOutcomes gives set each write's outcome (nil: applied, or already
-// held) from the answer to a batch of n writes, or the call's error.
+// batchOutcomes passes to set the outcome of each write of a batch of n
+// (nil: applied, or already held), from the answer to the batch or the
+// call's error.
 func batchOutcomes(answer wire.Message, err error, n int, set func(i int, err error)) {
 	if err == nil {
 		err = batchAnswerErr(answer, n)

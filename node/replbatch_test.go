@@ -298,6 +298,67 @@ func TestReplBatcherSurvivesAPanickingSend(t *testing.T) {
 	})
 }
 
+// TestReplBatcherDoManySurvivesAPanickingSend: a writer of several writes
+// whose batch panics while its other writes wait leaves the queue whole:
+// the turn handed to one of its waiting writes is still sent, so another
+// writer's write in that batch gets its outcome, and nothing is left in
+// flight or waiting.
+func TestReplBatcherDoManySurvivesAPanickingSend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b replBatcher
+		release := make(chan struct{})
+		var mu sync.Mutex
+		var batches [][]string
+		send := func(batch []*replItem) {
+			var keys []string
+			for _, it := range batch {
+				keys = append(keys, it.msg.Entry.Key)
+			}
+			mu.Lock()
+			batches = append(batches, keys)
+			held := len(batches) <= batchInflight
+			mu.Unlock()
+			if held {
+				<-release
+			}
+			if keys[0] == "boom" {
+				panic("the replica's codec panicked")
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range batchInflight {
+			wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("held-%d", i), 10), send) })
+		}
+		synctest.Wait()
+		// Two writes too large to share a batch: the second waits while the
+		// first is sent.
+		big := []wire.Replicate{*replMsg("boom", 200<<10), *replMsg("next", 200<<10)}
+		var panicked any
+		wg.Go(func() {
+			defer func() { panicked = recover() }()
+			b.doMany(context.Background(), big, send)
+		})
+		synctest.Wait()
+		var other error
+		wg.Go(func() { other = b.do(context.Background(), replMsg("other", 10), send) })
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if panicked == nil {
+			t.Error("the panic did not go on to the writer")
+		}
+		if other != nil {
+			t.Errorf("the other writer's write: %v", other)
+		}
+		if !slices.ContainsFunc(batches, func(keys []string) bool { return slices.Equal(keys, []string{"next", "other"}) }) {
+			t.Errorf("batches %v: want the turn handed to the panicking writer's waiting write sent", batches)
+		}
+		if b.inflight != 0 || len(b.waiting) != 0 {
+			t.Errorf("after all: %d in flight, %d waiting, want none", b.inflight, len(b.waiting))
+		}
+	})
+}
+
 // TestTakeBatchAnswer: each write gets its own result of the answer, or
 // the call's error.
 func TestTakeBatchAnswer(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -38,8 +39,8 @@ const maxTogether = batchMaxItems
 
 // WriteMany carries out writes of distinct keys, each as Write would, and
 // answers in order. Their effects are not ordered among themselves, as
-// those of concurrent Writes are not. A key given twice is refused
-// (ErrBadRequest) after its first write.
+// those of concurrent Writes are not. A key given again after a write of
+// it that passed its checks is refused (ErrBadRequest).
 //
 // On the leader, the writes that need no current value (puts, not
 // conditional ones) and are small enough to batch are carried out
@@ -49,13 +50,14 @@ const maxTogether = batchMaxItems
 func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult {
 	res := make([]WriteResult, len(ops))
 	var together, alone []int
+	taken := keySet{ops: ops}
 	for i := range ops {
 		op := &ops[i]
 		if err := n.checkOp(op); err != nil {
 			res[i].Err = err
 			continue
 		}
-		if slices.ContainsFunc(ops[:i], func(o wire.WriteOp) bool { return o.Key == op.Key }) {
+		if !taken.add(i) {
 			res[i].Err = fmt.Errorf("%w: key %q is written twice in one WriteMany", wire.ErrBadRequest, op.Key)
 			continue
 		}
@@ -74,7 +76,7 @@ func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult 
 	}
 	var wg sync.WaitGroup
 	for _, i := range alone {
-		wg.Go(func() { res[i].Version, res[i].Err = n.Write(ctx, ops[i]) })
+		wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
 	}
 	for len(together) > 0 {
 		part := together[:togetherPart(ops, together)]
@@ -82,11 +84,55 @@ func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult 
 		// Left before anything was done: for Write, which waits for a
 		// key's lock, a moving bucket or a new leader.
 		for _, i := range n.writeTogether(ops, part, res) {
-			wg.Go(func() { res[i].Version, res[i].Err = n.Write(ctx, ops[i]) })
+			wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
 		}
 	}
 	wg.Wait()
 	return res
+}
+
+// keySet is the keys of ops already taken by a WriteMany, by index: a
+// scan while few, a map beyond.
+type keySet struct {
+	ops  []wire.WriteOp
+	idx  []int
+	keys map[string]bool
+}
+
+// add takes ops[i]'s key, and reports false when it was already taken.
+func (s *keySet) add(i int) bool {
+	key := s.ops[i].Key
+	if s.keys == nil && len(s.idx) < 32 {
+		if slices.ContainsFunc(s.idx, func(j int) bool { return s.ops[j].Key == key }) {
+			return false
+		}
+		s.idx = append(s.idx, i)
+		return true
+	}
+	if s.keys == nil {
+		s.keys = make(map[string]bool, 2*len(s.idx))
+		for _, j := range s.idx {
+			s.keys[s.ops[j].Key] = true
+		}
+	}
+	if s.keys[key] {
+		return false
+	}
+	s.keys[key] = true
+	return true
+}
+
+// writeAlone is Write for one write of WriteMany, run on a goroutine of
+// its own, into r: a panic (a bug) fails that write as an unknown outcome,
+// logged, instead of the process, as the client front does for a request.
+func (n *Node) writeAlone(ctx context.Context, op wire.WriteOp, r *WriteResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			n.log.Error("a write panicked", "key", op.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			*r = WriteResult{Err: fmt.Errorf("%w: the write failed on a bug (logged)", wire.ErrUnknownOutcome)}
+		}
+	}()
+	r.Version, r.Err = n.Write(ctx, op)
 }
 
 // togetherPart is how many of the writes of ops at idx, from the first,
@@ -184,6 +230,18 @@ func (n *Node) writeTogether(ops []wire.WriteOp, idx []int, res []WriteResult) (
 	defer func() {
 		for _, s := range stripes {
 			n.writing.end(s)
+		}
+	}()
+	defer func() {
+		// A panic (a bug) half-way may leave any routed write on some
+		// replicas only: in doubt, as leaderWrite's failed writes are.
+		if p := recover(); p != nil {
+			for _, w := range ws {
+				if w.routed {
+					n.settleDoubt(w.r.term, w.op.Key, wire.ErrUnknownOutcome)
+				}
+			}
+			panic(p)
 		}
 	}()
 	var term uint64 // every route is of the same hold of mu, so of one term

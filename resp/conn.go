@@ -363,17 +363,33 @@ func (c *conn) runSets(cmds []parsedCmd) bool {
 		}
 		ops = append(ops, op)
 	}
-	wrote := c.s.b.WriteMany(c.ctx, ops)
+	wrote, ok := c.writeMany(ops)
 	cl := &call{conn: c, r: &c.r}
 	for i, p := range cmds {
-		cl.wrote = &wrote[i]
-		c.dispatch(cl, p.args)
+		if !ok {
+			c.r.err("ERR internal error") // as dispatch answers a panic
+		} else {
+			cl.wrote = &wrote[i]
+			c.dispatch(cl, p.args)
+		}
 		c.emit()
 		if c.quit || c.failed() {
 			break
 		}
 	}
 	return true
+}
+
+// writeMany is Backend.WriteMany, turning a panic (a bug) into ok false,
+// logged, as dispatch does for a command.
+func (c *conn) writeMany(ops []wire.WriteOp) (_ []node.WriteResult, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("redis command panic", "command", "set", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	return c.s.b.WriteMany(c.ctx, ops), true
 }
 
 // dispatch runs a command, turning a panic into an error reply.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jumpkv/jumpkv/node"
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -250,4 +251,21 @@ func TestParseReusesArgumentSlots(t *testing.T) {
 	if cap(c.argsPool) > maxArgsPool {
 		t.Errorf("the pool grew to %d slots, past %d", cap(c.argsPool), maxArgsPool)
 	}
+}
+
+// panickyFake panics in WriteMany, as a bug in the node would.
+type panickyFake struct{ *fakeBackend }
+
+func (panickyFake) WriteMany(context.Context, []wire.WriteOp) []node.WriteResult {
+	panic("a bug in the write path")
+}
+
+// TestPipelinedSetsSurviveAPanic: a panic while a run of SETs is written
+// together answers each SET "ERR internal error", as a panic in a command
+// run alone does, and the connection and server go on.
+func TestPipelinedSetsSurviveAPanic(t *testing.T) {
+	_, addr := startServer(t, panickyFake{newFake(t)}, Config{})
+	nc, rd := rawConn(t, addr)
+	exchange(t, nc, rd, "SET a 1\r\nSET b 2\r\nPING\r\n", "-ERR internal error\r\n-ERR internal error\r\n+PONG\r\n")
+	exchange(t, nc, rd, "SET a 1\r\n", "+OK\r\n")
 }

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/jumpkv/jumpkv/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/web"
+	"github.com/jumpkv/jumpkv/wire"
 )
 
 // Options shape a test cluster. Zero fields take defaults.
