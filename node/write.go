@@ -324,7 +324,9 @@ func (n *Node) routeWriteLocked(b int, now time.Time) (route, error) {
 		version: store.Version{Term: n.lead.term, Seq: n.seq.Add(1)},
 		since:   n.state.Table.Since[b],
 	}
-	for _, id := range n.state.Table.Buckets[b] {
+	ids := n.state.Table.Buckets[b]
+	r.replicas, r.batches = make([]wire.Member, 0, len(ids)), make([]bool, 0, len(ids))
+	for _, id := range ids {
 		m, ok := memberOf(n.state, id)
 		if !ok {
 			return route{}, fmt.Errorf("%w: replica %d of bucket %d is not a member", wire.ErrInternal, id, b)

@@ -343,10 +343,10 @@ func (n *Node) replicateTogether(ctx context.Context, term uint64, ws []*togethe
 		if w.err != nil {
 			continue
 		}
-		msg := &wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
+		msg := wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
 		w.backups = make([]error, len(w.r.replicas)-1)
 		for k := 1; k < len(w.r.replicas); k++ {
-			backups = addToReplica(backups, w.r.replicas[k], w.r.batches[k], msg, &w.backups[k-1])
+			backups = addToReplica(backups, w.r.replicas[k], w.r.batches[k], msg, &w.backups[k-1], len(ws))
 		}
 	}
 	n.sendGroups(ctx, term, backups)
@@ -358,8 +358,8 @@ func (n *Node) replicateTogether(ctx context.Context, term uint64, ws []*togethe
 		if w.err = replication.BackupsOutcome(w.backups); w.err != nil {
 			continue
 		}
-		msg := &wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
-		primaries = addToReplica(primaries, w.r.replicas[0], w.r.batches[0], msg, &w.primary)
+		msg := wire.Replicate{Bucket: w.bucket, Since: w.r.since, Entry: w.e}
+		primaries = addToReplica(primaries, w.r.replicas[0], w.r.batches[0], msg, &w.primary, len(ws))
 	}
 	n.sendGroups(ctx, term, primaries)
 	for _, w := range ws {
@@ -378,14 +378,16 @@ type replicaGroup struct {
 	outs  []*error // where each write's answer goes
 }
 
-// addToReplica adds msg, whose answer goes to out, to replica m's group.
-func addToReplica(groups []*replicaGroup, m wire.Member, batch bool, msg *wire.Replicate, out *error) []*replicaGroup {
+// addToReplica adds msg, whose answer goes to out, to replica m's group,
+// made with room for most, writes more (the unit's size).
+func addToReplica(groups []*replicaGroup, m wire.Member, batch bool, msg wire.Replicate, out *error, most int) []*replicaGroup {
 	k := slices.IndexFunc(groups, func(g *replicaGroup) bool { return g.m.ID == m.ID })
 	if k < 0 {
-		groups = append(groups, &replicaGroup{m: m, batch: batch})
+		groups = append(groups, &replicaGroup{m: m, batch: batch,
+			msgs: make([]wire.Replicate, 0, most), outs: make([]*error, 0, most)})
 		k = len(groups) - 1
 	}
-	groups[k].msgs = append(groups[k].msgs, *msg)
+	groups[k].msgs = append(groups[k].msgs, msg)
 	groups[k].outs = append(groups[k].outs, out)
 	return groups
 }
