@@ -143,14 +143,24 @@ var readBatchRuns = flag.Int("read-batch-runs", 4, "nemesis runs of the lineariz
 // are primary for travel in ReadBatches, which must keep every guarantee
 // of single reads under the same faults. Four runs; more: -read-batch-runs.
 func TestLinearizableWithBatchedReads(t *testing.T) {
+	manyKeysNemesis(t, "read-batch-run", "r/", 3000, *readBatchRuns, clustertest.ClientOptions{ManyReads: true},
+		"jumpkv_read_batches_total", "no read was sent in a batch: the runs did not check that path")
+}
+
+// manyKeysNemesis runs runs nemesis runs (seeds from seed) of 16 clients
+// on 16 keys named prefix0.. with opts, over a network that delays every
+// message by 1 to 4 ms, and fails with unchecked when the nodes counted
+// nothing in metric: the path under test was not taken.
+func manyKeysNemesis(t *testing.T, name, prefix string, seed uint64, runs int, opts clustertest.ClientOptions, metric, unchecked string) {
+	t.Helper()
 	var keys []string
 	for i := range 16 {
-		keys = append(keys, fmt.Sprintf("r/%d", i))
+		keys = append(keys, fmt.Sprintf("%s%d", prefix, i))
 	}
 	shape := nemesisShape{clients: 16, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond,
-		opts: clustertest.ClientOptions{ManyReads: true}, batches: "jumpkv_read_batches_total"}
-	if _, batches := nemesisRuns(t, "read-batch-run", 0, *readBatchRuns, func(run int) uint64 { return uint64(3000 + run) }, shape); batches == 0 {
-		t.Fatal("no read was sent in a batch: the runs did not check that path")
+		opts: opts, batches: metric}
+	if _, counted := nemesisRuns(t, name, 0, runs, func(run int) uint64 { return seed + uint64(run) }, shape); counted == 0 {
+		t.Fatal(unchecked)
 	}
 }
 
@@ -163,15 +173,8 @@ var togetherRuns = flag.Int("together-runs", 4, "nemesis runs of the linearizabi
 // one unit (writemany.go), which must keep every guarantee of single
 // writes under the same faults. Four runs; more: -together-runs.
 func TestLinearizableWithWritesTogether(t *testing.T) {
-	var keys []string
-	for i := range 16 {
-		keys = append(keys, fmt.Sprintf("t/%d", i))
-	}
-	shape := nemesisShape{clients: 16, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond,
-		opts: clustertest.ClientOptions{ManyWrites: true}, batches: "jumpkv_writes_together_total"}
-	if _, together := nemesisRuns(t, "together-run", 0, *togetherRuns, func(run int) uint64 { return uint64(4000 + run) }, shape); together == 0 {
-		t.Fatal("no write was carried out together with others: the runs did not check that path")
-	}
+	manyKeysNemesis(t, "together-run", "t/", 4000, *togetherRuns, clustertest.ClientOptions{ManyWrites: true},
+		"jumpkv_writes_together_total", "no write was carried out together with others: the runs did not check that path")
 }
 
 var ttlRuns = flag.Int("ttl-runs", 10, "nemesis runs of the linearizability test with ttls")

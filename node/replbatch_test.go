@@ -51,6 +51,15 @@ func (f *fakeReplica) send(batch []*replItem) {
 	f.mu.Unlock()
 }
 
+// holdInflight starts batchInflight writes that the replica f holds (its
+// first hold batches), and waits until they are sent: later writes wait.
+func holdInflight(b *replBatcher, f *fakeReplica, wg *sync.WaitGroup, valueSize int) {
+	for i := range batchInflight {
+		wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), valueSize), f.send) })
+	}
+	synctest.Wait()
+}
+
 func replMsg(key string, valueSize int) *wire.Replicate {
 	return &wire.Replicate{Entry: store.Entry{Key: key, Value: make([]byte, valueSize)}}
 }
@@ -136,10 +145,7 @@ func TestReplBatcherLimits(t *testing.T) {
 				var b replBatcher
 				f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
 				var wg sync.WaitGroup
-				for i := range batchInflight {
-					wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 1), f.send) })
-				}
-				synctest.Wait()
+				holdInflight(&b, f, &wg, 1)
 				for i := range tc.writes {
 					wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("w-%04d", i), tc.valueSize), f.send) })
 					synctest.Wait() // in order: the oldest waits first
@@ -424,10 +430,7 @@ func TestReplBatcherDoMany(t *testing.T) {
 		var b replBatcher
 		f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
 		var wg sync.WaitGroup
-		for i := range batchInflight {
-			wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 10), f.send) })
-		}
-		synctest.Wait() // both sent, held by the replica
+		holdInflight(&b, f, &wg, 10) // both sent, held by the replica
 		var single, many []error
 		wg.Go(func() { single = []error{b.do(context.Background(), replMsg("alone!", 10), f.send)} })
 		synctest.Wait()
@@ -462,10 +465,7 @@ func TestReplBatcherDoMany(t *testing.T) {
 		var b replBatcher
 		f := &fakeReplica{hold: batchInflight, release: make(chan struct{})}
 		var wg sync.WaitGroup
-		for i := range batchInflight {
-			wg.Go(func() { _ = b.do(context.Background(), replMsg(fmt.Sprintf("first-%d", i), 10), f.send) })
-		}
-		synctest.Wait()
+		holdInflight(&b, f, &wg, 10)
 		var single, many []error
 		wg.Go(func() { many = b.doMany(context.Background(), msgs("m1!", "m2"), f.send) })
 		synctest.Wait()
