@@ -42,6 +42,11 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 			// being renewed) or cannot be reached: ask the leader to read
 			// on its authority (a read-only leader also asks backups).
 			e, found, err = n.readViaLeader(bound(), b, key)
+		} else if err == nil && n.recentlyExpired(e, found, time.Now()) {
+			// A write judged against the value while it was live may be on
+			// its way still, to become readable after it expired: the
+			// leader reads once no write of the key is in flight.
+			e, found, err = n.readViaLeader(bound(), b, key)
 		}
 		if err != nil {
 			return store.Entry{}, unavailable(err)
@@ -67,6 +72,23 @@ func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
 		return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
 	}
 	return e, nil
+}
+
+// recentlyExpired reports whether a read that found e (found) at now
+// must ask the leader before it answers that the key is absent: e has
+// expired, recently enough that a write the leader judged against it while
+// it was live (a condition it met, INCR's value) may still be on its way,
+// holding the key's lock. Such a write becomes readable after the expiry;
+// a read in between that answered "absent" would order the write after the
+// expiry it relied on. A write holds its key's lock for at most its
+// timeout (plus the deadline grain); a second covers the clocks' skew
+// between the leader's stamp and this node's judgment.
+func (n *Node) recentlyExpired(e store.Entry, found bool, now time.Time) bool {
+	if !found || e.Expires == 0 || !e.Expired(now.UnixMilli()) {
+		return false
+	}
+	window := n.writeTimeout() + deadlineGrain + time.Second
+	return now.UnixMilli()-e.Expires < window.Milliseconds()
 }
 
 // unavailable maps the ways a read can fail to reach a primary to 503s.
@@ -259,7 +281,7 @@ func (n *Node) readPrimary(ctx context.Context, from shard.NodeID, term uint64, 
 }
 
 // leaderRead reads, as leader, a key from its bucket's primary on the
-// leader's own authority. A read-only leader (half of the members are
+// leader's own authority, once no write of the key is in flight. A read-only leader (half of the members are
 // down, no writes anywhere) asks the backups in turn when the primary
 // cannot be reached, so every key with a live copy stays readable.
 func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, bool, error) {
@@ -282,6 +304,13 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 	if !leading {
 		return store.Entry{}, false, wire.ErrNotLeader
 	}
+	// A write of the key in flight ends first (recentlyExpired says why);
+	// one that begins after judges the key as it is now.
+	kl := n.keyLocks[n.stripeOf(key)]
+	if err := kl.lock(ctx); err != nil {
+		return store.Entry{}, false, err
+	}
+	kl.unlock()
 	e, found, err := n.getOnce(ctx, b, key, false)
 	if err == nil || !readOnly || !wire.NoAnswer(err) {
 		return e, found, err

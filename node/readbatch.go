@@ -57,9 +57,11 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	for i := range reads {
 		r := &reads[i]
 		if r.how == readPlanned || r.how == readBatched {
-			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok {
+			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok && !n.recentlyExpired(e, found, time.Now()) {
 				res[i].Entry, res[i].Err = liveEntry(keys[i], e, found)
 				r.how = readDone
+			} else if ok {
+				r.how = readAlone // Get asks the leader
 			}
 		}
 		if r.how == readAlone || r.how == readPlanned {
@@ -74,7 +76,7 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 		here    func() // one batch is sent from this goroutine, whose stack has grown already
 	)
 	for _, g := range groups {
-		idx := slices.DeleteFunc(g.idx, func(i int) bool { return reads[i].how == readDone })
+		idx := slices.DeleteFunc(g.idx, func(i int) bool { return reads[i].how != readBatched })
 		if len(idx) < 2 {
 			alone = append(alone, idx...) // a batch of one saves nothing
 			continue
@@ -189,8 +191,8 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 	}
 	for j, i := range idx {
 		r := &answer.Results[j]
-		if r.Code != "" {
-			retry = append(retry, i)
+		if r.Code != "" || n.recentlyExpired(r.Entry, r.Found, time.Now()) {
+			retry = append(retry, i) // Get asks the leader for a value just expired
 			continue
 		}
 		res[i].Entry, res[i].Err = liveEntry(keys[i], r.Entry, r.Found)

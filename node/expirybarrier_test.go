@@ -1,0 +1,82 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// TestReadOfAValueJustExpiredWaitsForItsWrite: a read that finds a value
+// just expired answers only once no leader write of the key is in flight
+// (a write judged against the value while it was live may be about to
+// make a new one readable), on every node and in GetMany; a value expired
+// long ago is answered absent at once.
+func TestReadOfAValueJustExpiredWaitsForItsWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+		l := c.WaitLeader(30 * time.Second)
+		c.WaitFor(30*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		for _, key := range []string{"soon", "long-ago"} {
+			if r := l.Do(http.MethodPut, "/v1/kv/"+key+"?ttl=100ms", []byte("v")); r.Status != http.StatusOK {
+				t.Fatalf("put: %v", r)
+			}
+		}
+		// Writes of the keys in flight from before their expiry on: the
+		// expirer's deletes wait too, so the values stay stored.
+		release := l.HoldKeyLock("soon")
+		releaseOld := l.HoldKeyLock("long-ago")
+		defer releaseOld()
+		type answer struct {
+			node int
+			err  error
+		}
+		reads := func(key string) chan answer {
+			answers := make(chan answer, 2*len(c.Nodes()))
+			for _, n := range c.Nodes() {
+				go func() {
+					_, err := n.Get(ctx, key)
+					answers <- answer{n.Index, err}
+				}()
+				go func() {
+					answers <- answer{n.Index, n.GetMany(ctx, []string{key, "other"})[0].Err}
+				}()
+			}
+			synctest.Wait()
+			return answers
+		}
+		time.Sleep(150 * time.Millisecond) // "soon" expired 50ms ago
+		answers := reads("soon")
+		select {
+		case a := <-answers:
+			t.Fatalf("node %d answered %v while a write of the key was in flight", a.node, a.err)
+		default:
+		}
+		release()
+		for range 2 * len(c.Nodes()) {
+			if a := <-answers; !errors.Is(a.err, wire.ErrNotFound) {
+				t.Errorf("node %d: %v, want not found once the write ended", a.node, a.err)
+			}
+		}
+		// Expired long before: no write judged while it was live can still
+		// hold the lock (it would have timed out), so no read waits.
+		time.Sleep(10 * time.Second)
+		answers = reads("long-ago")
+		for range 2 * len(c.Nodes()) {
+			select {
+			case a := <-answers:
+				if !errors.Is(a.err, wire.ErrNotFound) {
+					t.Errorf("node %d, long after the expiry: %v", a.node, a.err)
+				}
+			default:
+				t.Fatal("a read of a value expired 10s ago waited for the key's lock")
+			}
+		}
+	})
+}
