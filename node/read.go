@@ -42,7 +42,7 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 			// being renewed) or cannot be reached: ask the leader to read
 			// on its authority (a read-only leader also asks backups).
 			e, found, err = n.readViaLeader(bound(), b, key)
-		} else if err == nil && n.recentlyExpired(e, found, time.Now()) {
+		} else if err == nil && n.recentlyExpired(e, found) {
 			// A write judged against the value while it was live may be on
 			// its way still, to become readable after it expired: the
 			// leader reads once no write of the key is in flight.
@@ -74,8 +74,8 @@ func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
 	return e, nil
 }
 
-// recentlyExpired reports whether a read that found e (found) at now
-// must ask the leader before it answers that the key is absent: e has
+// recentlyExpired reports whether a read that found e (found) now must
+// ask the leader before it answers that the key is absent: e has
 // expired, recently enough that a write the leader judged against it while
 // it was live (a condition it met, INCR's value) may still be on its way,
 // holding the key's lock. Such a write becomes readable after the expiry;
@@ -83,8 +83,12 @@ func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
 // expiry it relied on. A write holds its key's lock for at most its
 // timeout (plus the deadline grain); a second covers the clocks' skew
 // between the leader's stamp and this node's judgment.
-func (n *Node) recentlyExpired(e store.Entry, found bool, now time.Time) bool {
-	if !found || e.Expires == 0 || !e.Expired(now.UnixMilli()) {
+func (n *Node) recentlyExpired(e store.Entry, found bool) bool {
+	if !found || e.Expires == 0 {
+		return false // most values: no clock read
+	}
+	now := time.Now()
+	if !e.Expired(now.UnixMilli()) {
 		return false
 	}
 	window := n.writeTimeout() + deadlineGrain + time.Second

@@ -57,7 +57,7 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	for i := range reads {
 		r := &reads[i]
 		if r.how == readPlanned || r.how == readBatched {
-			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok && !n.recentlyExpired(e, found, time.Now()) {
+			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok && !n.recentlyExpired(e, found) {
 				res[i].Entry, res[i].Err = liveEntry(keys[i], e, found)
 				r.how = readDone
 			} else if ok {
@@ -191,7 +191,7 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 	}
 	for j, i := range idx {
 		r := &answer.Results[j]
-		if r.Code != "" || n.recentlyExpired(r.Entry, r.Found, time.Now()) {
+		if r.Code != "" || n.recentlyExpired(r.Entry, r.Found) {
 			retry = append(retry, i) // Get asks the leader for a value just expired
 			continue
 		}
