@@ -37,17 +37,21 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 				continue
 			}
 		}
-		if errors.Is(err, wire.ErrNoLease) || wire.NoAnswer(err) {
-			// The primary cannot vouch for itself right now (its lease is
-			// being renewed) or cannot be reached: ask the leader to read
-			// on its authority (a read-only leader also asks backups).
-			e, found, err = n.readViaLeader(bound(), b, key)
-		} else if err == nil && n.recentlyExpired(e, found) {
+		if err == nil {
+			v, askLeader, err := n.readAnswer(key, e, found)
+			if !askLeader {
+				return v, err
+			}
 			// A write judged against the value while it was live may be on
 			// its way still, to become readable after it expired: the
 			// leader reads once no write of the key is in flight.
-			e, found, err = n.readViaLeader(bound(), b, key)
+		} else if !errors.Is(err, wire.ErrNoLease) && !wire.NoAnswer(err) {
+			return store.Entry{}, unavailable(err)
 		}
+		// Or the primary cannot vouch for itself right now (its lease is
+		// being renewed) or cannot be reached: ask the leader to read on
+		// its authority (a read-only leader also asks backups).
+		e, found, err = n.readViaLeader(bound(), b, key)
 		if err != nil {
 			return store.Entry{}, unavailable(err)
 		}
@@ -74,25 +78,36 @@ func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
 	return e, nil
 }
 
-// recentlyExpired reports whether a read that found e (found) now must
-// ask the leader before it answers that the key is absent: e has
-// expired, recently enough that a write the leader judged against it while
-// it was live (a condition it met, INCR's value) may still be on its way,
-// holding the key's lock. Such a write becomes readable after the expiry;
-// a read in between that answered "absent" would order the write after the
-// expiry it relied on. A write holds its key's lock for at most its
-// timeout (plus the deadline grain); a second covers the clocks' skew
-// between the leader's stamp and this node's judgment.
-func (n *Node) recentlyExpired(e store.Entry, found bool) bool {
+// readAnswer judges what a read that found e (found) answers the client:
+// liveEntry's answer, unless askLeader, when e has expired so recently
+// that the leader must be asked first (expiredRecently). The clock is read
+// once (and only for a value with an expiry), so the two judgments agree.
+func (n *Node) readAnswer(key string, e store.Entry, found bool) (_ store.Entry, askLeader bool, _ error) {
 	if !found || e.Expires == 0 {
-		return false // most values: no clock read
+		v, err := liveEntry(key, e, found)
+		return v, false, err
 	}
-	now := time.Now()
-	if !e.Expired(now.UnixMilli()) {
-		return false
+	now := time.Now().UnixMilli()
+	switch {
+	case !e.Expired(now):
+		return e, false, nil
+	case n.expiredRecently(e, now):
+		return store.Entry{}, true, nil
 	}
+	return store.Entry{}, false, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+}
+
+// expiredRecently reports whether e, expired at nowMilli, expired so
+// recently that a write the leader judged against it while it was live (a
+// condition it met, INCR's value) may still be on its way, holding the
+// key's lock. Such a write becomes readable after the expiry; a read in
+// between that answered "absent" would order the write after the expiry it
+// relied on. A write holds its key's lock for at most its timeout (plus
+// the deadline grain); the extra second covers this node's clock running
+// ahead of the leader's (within the second the docs ask of NTP).
+func (n *Node) expiredRecently(e store.Entry, nowMilli int64) bool {
 	window := n.writeTimeout() + deadlineGrain + time.Second
-	return now.UnixMilli()-e.Expires < window.Milliseconds()
+	return nowMilli-e.Expires < window.Milliseconds()
 }
 
 // unavailable maps the ways a read can fail to reach a primary to 503s.
@@ -285,7 +300,7 @@ func (n *Node) readPrimary(ctx context.Context, from shard.NodeID, term uint64, 
 }
 
 // leaderRead reads, as leader, a key from its bucket's primary on the
-// leader's own authority, once no write of the key is in flight. A read-only leader (half of the members are
+// leader's own authority, once no write of the key's stripe is in flight. A read-only leader (half of the members are
 // down, no writes anywhere) asks the backups in turn when the primary
 // cannot be reached, so every key with a live copy stays readable.
 func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, bool, error) {
@@ -308,14 +323,22 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 	if !leading {
 		return store.Entry{}, false, wire.ErrNotLeader
 	}
-	// A write of the key in flight ends first (recentlyExpired says why);
-	// one that begins after judges the key as it is now.
+	// A write of the key's stripe in flight ends first (expiredRecently
+	// says why); one that begins after judges the key as it is now.
 	kl := n.keyLocks[n.stripeOf(key)]
 	if err := kl.lock(ctx); err != nil {
 		return store.Entry{}, false, err
 	}
 	kl.unlock()
 	e, found, err := n.getOnce(ctx, b, key, false)
+	if err == nil && found && e.Expires != 0 && n.doubt.has(term, key) {
+		if now := time.Now().UnixMilli(); e.Expired(now) && n.expiredRecently(e, now) {
+			// The key's last write has an unknown outcome: it may yet be
+			// completed (readForWrite, anti-entropy) after the expiry it
+			// may have relied on. Neither value nor absence is certain.
+			return store.Entry{}, false, fmt.Errorf("%w: %q just expired and its last write's outcome is unknown", wire.ErrUnavailable, key)
+		}
+	}
 	if err == nil || !readOnly || !wire.NoAnswer(err) {
 		return e, found, err
 	}

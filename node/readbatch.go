@@ -57,11 +57,13 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	for i := range reads {
 		r := &reads[i]
 		if r.how == readPlanned || r.how == readBatched {
-			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok && !n.recentlyExpired(e, found) {
-				res[i].Entry, res[i].Err = liveEntry(keys[i], e, found)
-				r.how = readDone
-			} else if ok {
-				r.how = readAlone // Get asks the leader
+			if e, found, ok := n.readLocalCopy(&r.plan, r.bucket, keys[i]); ok {
+				var askLeader bool
+				if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], e, found); askLeader {
+					r.how = readAlone // Get asks the leader
+				} else {
+					r.how = readDone
+				}
 			}
 		}
 		if r.how == readAlone || r.how == readPlanned {
@@ -191,11 +193,14 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 	}
 	for j, i := range idx {
 		r := &answer.Results[j]
-		if r.Code != "" || n.recentlyExpired(r.Entry, r.Found) {
-			retry = append(retry, i) // Get asks the leader for a value just expired
+		if r.Code != "" {
+			retry = append(retry, i)
 			continue
 		}
-		res[i].Entry, res[i].Err = liveEntry(keys[i], r.Entry, r.Found)
+		var askLeader bool
+		if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], r.Entry, r.Found); askLeader {
+			retry = append(retry, i) // Get asks the leader for a value just expired
+		}
 	}
 	return retry
 }
