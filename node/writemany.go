@@ -16,15 +16,17 @@ import (
 	"github.com/jumpkv/jumpkv/wire"
 )
 
-// Writes carried out together. A pipeline's writes (and MSET's) reach the
-// leader as a group. Each run as its own Write costs a goroutine, a turn at
-// the node lock, and a wait in each replica's batcher; WriteMany takes the
-// group through the write path as one unit instead: one pass at the key
-// locks, one hold of the node lock to route them all, and one batch to
-// each replica in each phase (backups, then primaries). Each write is
-// still versioned, checked, replicated (backups before its primary),
-// judged and published as Write would: carrying writes out together
-// changes what they cost, not what they mean.
+// Writes carried out together. A Redis pipeline's SETs (and MSET's keys)
+// reach the node as a group. Each run as its own Write costs the leader a
+// goroutine, a turn at the node lock, and a wait in each replica's
+// batcher; on the leader, WriteMany takes the group through the write path
+// as one unit instead: one pass at the key locks (the free ones: a write
+// whose stripe is busy goes alone, after), one hold of the node lock to
+// route them all, and one batch to each replica in each phase (backups,
+// then primaries), merged with other writers' in the replica's batcher.
+// Each write is still versioned, checked, replicated (backups before its
+// primary), judged and published as Write would: carrying writes out
+// together changes what they cost, not what they mean.
 
 // WriteResult is the outcome of one write of WriteMany: what Write would
 // have returned for it.
