@@ -185,8 +185,8 @@ var ttlDelayRuns = flag.Int("ttl-delay-runs", 8, "nemesis runs of the linearizab
 // before it expires is often still on its way when it does. Such a write
 // became readable after the expiry, and a read in between answered the key
 // absent: one run in about 20 failed before reads of a value just expired
-// asked the leader (Node.readAnswer); about one run in 1,000 still fails,
-// cause not yet found. 8 runs; more: -ttl-delay-runs.
+// asked the leader (Node.readAnswer); about one run in several hundred
+// still fails, cause not yet found. 8 runs; more: -ttl-delay-runs.
 func TestLinearizableWithTTLsAndDelays(t *testing.T) {
 	manyKeysNemesis(t, "ttl-delay-run", "e/", 4000, *ttlDelayRuns, clustertest.ClientOptions{TTLs: true},
 		"jumpkv_expired_total", "no value expired: the runs did not check expiry")

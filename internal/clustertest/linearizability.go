@@ -214,8 +214,12 @@ var KVModel = porcupine.NondeterministicModel{
 func applyOp(s kvState, in OpInput) (kvState, bool) {
 	set := kvState{exists: true, value: in.Value}
 	if in.TTL > 0 {
-		// The write comes after the instant an earlier expiry was seen.
-		set.expLo, set.expHi = max(in.Call, s.after)+int64(in.TTL), satAdd(in.Return, int64(in.TTL))
+		// The leader stamps the expiry when it takes the write, which
+		// becomes readable only once its replicas hold it: the stamp lies
+		// in the write's call..return, but may come before an instant at
+		// which another operation still saw the key's earlier value
+		// expired (s.after), although the write takes effect after it.
+		set.expLo, set.expHi = in.Call+int64(in.TTL), satAdd(in.Return, int64(in.TTL))
 	}
 	switch in.Kind {
 	case OpPut:
