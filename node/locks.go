@@ -45,14 +45,11 @@ func (l chanLock) unlock() {
 }
 
 // tryLockAll takes those of the locks of ls at idx that are free, without
-// waiting, and returns them (held). They count as one lock of their rank,
+// waiting, and returns them (held). They count as one lock of rank (theirs),
 // released by unlockAll. A holder never waits for a lock, so holders of
 // several need no order among themselves.
-func tryLockAll(ls []chanLock, idx []uint64) (held []uint64) {
-	if len(idx) == 0 {
-		return nil
-	}
-	lockWillTake(ls[idx[0]].rank)
+func tryLockAll(ls []chanLock, rank lockRank, idx []uint64) (held []uint64) {
+	lockWillTake(rank)
 	for _, i := range idx {
 		select {
 		case ls[i].ch <- struct{}{}:
@@ -60,11 +57,11 @@ func tryLockAll(ls []chanLock, idx []uint64) (held []uint64) {
 		default:
 		}
 	}
-	lockTaken(ls[idx[0]].rank)
+	lockTaken(rank)
 	return held
 }
 
-// unlockAll releases the locks tryLockAll took from ls at idx.
+// unlockAll releases the locks tryLockAll took (held).
 func unlockAll(ls []chanLock, rank lockRank, held []uint64) {
 	lockReleased(rank)
 	for _, i := range held {

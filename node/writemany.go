@@ -177,21 +177,20 @@ func (n *Node) writeTogether(ops []wire.WriteOp, idx []int, res []WriteResult) (
 	// Once begun, the writes run to their end or their timeout, as
 	// leaderWrite's do.
 	ctx := n.deadlines.get(time.Now())
-	stripes := make([]uint64, 0, len(idx))
-	for _, i := range idx {
-		stripes = append(stripes, n.stripeOf(ops[i].Key))
+	stripeOf := make([]uint64, len(idx)) // of idx[j]'s key
+	for j, i := range idx {
+		stripeOf[j] = n.stripeOf(ops[i].Key)
 	}
-	slices.Sort(stripes)
-	stripes = slices.Compact(stripes)
+	stripes := slices.Compact(slices.Sorted(slices.Values(stripeOf)))
 	// The free key locks only: a write whose key is being written goes
 	// alone after the others, rather than the unit waiting with the locks
 	// of all its keys held (units sharing a stripe would queue behind each
 	// other).
-	stripes = tryLockAll(n.keyLocks, stripes)
+	stripes = tryLockAll(n.keyLocks, rankKeyLock, stripes)
 	defer unlockAll(n.keyLocks, rankKeyLock, stripes)
 	mine := idx[:0:0]
-	for _, i := range idx {
-		if _, ok := slices.BinarySearch(stripes, n.stripeOf(ops[i].Key)); ok {
+	for j, i := range idx {
+		if _, ok := slices.BinarySearch(stripes, stripeOf[j]); ok {
 			mine = append(mine, i)
 		} else {
 			redo = append(redo, i)

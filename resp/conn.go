@@ -385,11 +385,16 @@ func (c *conn) runSets(cmds []parsedCmd) bool {
 func (c *conn) writeMany(ops []wire.WriteOp) (_ []node.WriteResult, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.log.Error("redis command panic", "command", "set", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.logPanic("set", p)
 			ok = false
 		}
 	}()
 	return c.s.b.WriteMany(c.ctx, ops), true
+}
+
+// logPanic logs a panic (a bug) recovered while running command.
+func (c *conn) logPanic(command string, p any) {
+	c.s.log.Error("redis command panic", "command", command, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 }
 
 // dispatch runs a command, turning a panic into an error reply.
@@ -397,7 +402,7 @@ func (c *conn) dispatch(cl *call, args [][]byte) {
 	name := ""
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.log.Error("redis command panic", "command", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.logPanic(name, p)
 			cl.r.b = cl.r.b[:0]
 			cl.r.err("ERR internal error")
 		}
