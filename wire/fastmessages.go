@@ -177,3 +177,7 @@ type Event struct {
 	// kv.FileType): watchers are told the file's size, not the manifest.
 	File bool `msgpack:"f,omitempty"`
 }
+
+// BatchBytes is what the write adds to the bytes of a batch it travels
+// in: its key and value.
+func (r *Replicate) BatchBytes() int { return len(r.Entry.Key) + len(r.Entry.Value) }
