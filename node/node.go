@@ -56,6 +56,7 @@ type Node struct {
 	tr           atomic.Pointer[transportBox]
 	heap         heapGauge    // the Go heap against Config.MaxHeap; safe for concurrent use
 	batchers     replBatchers // the leader's queues of writes to each replica; safe for concurrent use
+	readBatchers readBatchers // queues of reads to each primary; safe for concurrent use
 
 	// mu guards clusterView, all of it, and nothing else.
 	mu rankedMutex
@@ -234,6 +235,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.metrics = newMetrics(n)
 	n.batchers.send = n.sendReplicas
+	n.readBatchers.send = n.sendReads
 	n.known[cfg.ID] = n.self
 	n.el.SetMembers([]shard.NodeID{cfg.ID})
 	if durable != nil {

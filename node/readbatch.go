@@ -79,8 +79,7 @@ func (n *Node) GetMany(_ context.Context, keys []string) []GetResult {
 	)
 	for _, g := range groups {
 		idx := slices.DeleteFunc(g.idx, func(i int) bool { return reads[i].how != readBatched })
-		if len(idx) < 2 {
-			alone = append(alone, idx...) // a batch of one saves nothing
+		if len(idx) == 0 {
 			continue
 		}
 		send := func() {
@@ -159,28 +158,67 @@ func addToGroup(groups []readGroup, addr string, i int) []readGroup {
 	return append(groups, readGroup{addr: addr, idx: []int{i}})
 }
 
-// readBatchAt reads keys idx from their primary at addr in ReadBatches
-// (one for up to maxBatchItems keys), setting their results, and returns
-// those the batches did not settle.
+// batchedRead is one read of a primary carried in a ReadBatch (shared
+// with other reads waiting for the same primary, batcher.go), with its
+// answer.
+type batchedRead struct {
+	read    wire.Read
+	primary shard.NodeID // the node the read is asked of
+	found   bool         // the answer, set when the batch's call succeeds
+	entry   store.Entry
+}
+
+// BatchBytes is what the read adds to the bytes of its batch: its key.
+func (r *batchedRead) BatchBytes() int { return len(r.read.Key) }
+
+// readBatchers holds a batcher of reads per primary.
+type readBatchers = batchers[batchedRead, *batchedRead]
+
+// readBatchAt reads keys idx from their primary at addr in ReadBatches,
+// with other reads of it waiting at the same time, setting their results,
+// and returns those the batches did not settle.
 func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []string, reads []keyRead, res []GetResult) (retry []int) {
-	for len(idx) > maxBatchItems {
-		retry = append(retry, n.readBatchAt(ctx, addr, idx[:maxBatchItems], keys, reads, res)...)
-		idx = idx[maxBatchItems:]
-	}
-	msg := &wire.ReadBatch{Reads: make([]wire.Read, len(idx))}
+	msgs := make([]batchedRead, len(idx))
 	for j, i := range idx {
-		msg.Reads[j] = wire.Read{Bucket: reads[i].bucket, Since: reads[i].plan.since, Key: keys[i]}
+		msgs[j].read = wire.Read{Bucket: reads[i].bucket, Since: reads[i].plan.since, Key: keys[i]}
+		msgs[j].primary = reads[i].plan.primary
+	}
+	b := n.readBatchers.get(addr)
+	errs := b.doMany(ctx, msgs, b.send)
+	for j, i := range idx {
+		if errs[j] != nil {
+			retry = append(retry, i)
+			continue
+		}
+		var askLeader bool
+		if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], msgs[j].entry, msgs[j].found); askLeader {
+			retry = append(retry, i) // Get asks the leader for a value just expired
+		}
+	}
+	return retry
+}
+
+// sendReads sends a batch of reads to their primary at addr as one
+// ReadBatch, under the latest of their deadlines, and sets each read's
+// answer, or its err: the call's error, or the one the primary answered
+// for it.
+func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	msg := &wire.ReadBatch{Reads: make([]wire.Read, len(batch))}
+	for j, it := range batch {
+		msg.Reads[j] = it.msg.read
 	}
 	n.metrics.readBatches.Add(1)
-	n.metrics.readBatched.Add(uint64(len(idx)))
+	n.metrics.readBatched.Add(uint64(len(batch)))
 	answer, _, err := callFor[wire.ReadBatchResp](ctx, n, addr, msg)
-	if err == nil && len(answer.Results) != len(idx) {
-		err = fmt.Errorf("%w: %d answers to a batch of %d reads", wire.ErrBadRequest, len(answer.Results), len(idx))
+	if err == nil && len(answer.Results) != len(batch) {
+		err = fmt.Errorf("%w: %d answers to a batch of %d reads", wire.ErrBadRequest, len(answer.Results), len(batch))
 	}
 	if wire.NoAnswer(err) {
 		// The primary may be a new process, of an older build that does
 		// not serve batches: none until its next heartbeat says it does.
-		primary := reads[idx[0]].plan.primary
+		primary := batch[0].msg.primary
 		n.mu.Lock()
 		if st, ok := n.peerStats[primary]; ok {
 			st.reads = false
@@ -188,21 +226,17 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 		}
 		n.mu.Unlock()
 	}
-	if err != nil {
-		return append(retry, idx...)
-	}
-	for j, i := range idx {
-		r := &answer.Results[j]
-		if r.Code != "" {
-			retry = append(retry, i)
+	for j, it := range batch {
+		if err != nil {
+			it.err = err
 			continue
 		}
-		var askLeader bool
-		if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], r.Entry, r.Found); askLeader {
-			retry = append(retry, i) // Get asks the leader for a value just expired
+		if r := &answer.Results[j]; r.Code != "" {
+			it.err = wire.ErrorOf(r.Code, r.Message)
+		} else {
+			it.msg.found, it.msg.entry = r.Found, r.Entry
 		}
 	}
-	return retry
 }
 
 // readBatchAnswerBytes bounds the keys and values of one answer to a

@@ -171,3 +171,59 @@ func TestGetManyRedoesReadsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestGetManyCallersShareBatches: reads of one primary by GetManys running
+// at once (the pipelines of many clients) share ReadBatch frames: while
+// batchInflight batches are on their way, the reads of later callers wait
+// and go together in the next. Sixteen callers of two keys each, over a
+// network that delays every message by 2 ms, in virtual time (synctest):
+// sent one frame per caller, a frame would carry two reads; shared, more.
+// Every read answers its own key's value.
+func TestGetManyCallersShareBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
+			DelayMin: 2 * time.Millisecond, DelayMax: 2 * time.Millisecond})
+		l := c.WaitLeader(120 * time.Second)
+		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		_, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+		const callers = 16
+		keys := make([][]string, callers)
+		for i := range callers {
+			for j := range 2 {
+				k := keyIn(fmt.Sprintf("c%d-%d", i, j), own[(i+j)%len(own)], buckets)
+				if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: k, Value: []byte("v-" + k)}); err != nil {
+					t.Fatalf("put %q: %v", k, err)
+				}
+				keys[i] = append(keys[i], k)
+			}
+		}
+		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
+			before := counterValue(t, l, "jumpkv_read_batches_total")
+			l.GetMany(ctx, keys[0])
+			return counterValue(t, l, "jumpkv_read_batches_total") > before
+		})
+		batches, reads := counterValue(t, l, "jumpkv_read_batches_total"), counterValue(t, l, "jumpkv_read_batched_reads_total")
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				for j, r := range l.GetMany(ctx, keys[i]) {
+					if r.Err != nil || string(r.Entry.Value) != "v-"+keys[i][j] {
+						t.Errorf("caller %d read %q: %q, %v", i, keys[i][j], r.Entry.Value, r.Err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		batches = counterValue(t, l, "jumpkv_read_batches_total") - batches
+		reads = counterValue(t, l, "jumpkv_read_batched_reads_total") - reads
+		if reads != 2*callers {
+			t.Fatalf("%v reads sent in batches, want %d", reads, 2*callers)
+		}
+		if per := reads / batches; per <= 2 {
+			t.Errorf("%v reads in %v batches (%.1f each): the callers did not share frames", reads, batches, per)
+		}
+		t.Logf("%v reads of %d callers in %v batches", reads, callers, batches)
+	})
+}
