@@ -73,10 +73,19 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 // (expire.go), and from then on every node answers 404.
 func liveEntry(key string, e store.Entry, found bool) (store.Entry, error) {
 	if !found || e.Expires != 0 && e.Expired(time.Now().UnixMilli()) {
-		return store.Entry{}, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+		return store.Entry{}, keyNotFound{key}
 	}
 	return e, nil
 }
+
+// keyNotFound is a read's ErrNotFound for key, as fmt.Errorf("%w: %q")
+// would make it, but formatted only when its text is asked for: a cache's
+// misses are many, and most are answered by a code (RESP's null, HTTP's
+// 404) rather than by the text.
+type keyNotFound struct{ key string }
+
+func (e keyNotFound) Error() string { return fmt.Sprintf("%v: %q", wire.ErrNotFound, e.key) }
+func (e keyNotFound) Unwrap() error { return wire.ErrNotFound }
 
 // readAnswer judges what a read that found e (found) answers the client:
 // liveEntry's answer, unless askLeader, when e has expired so recently
@@ -94,7 +103,7 @@ func (n *Node) readAnswer(key string, e store.Entry, found bool) (_ store.Entry,
 	case n.expiredRecently(e, now):
 		return store.Entry{}, true, nil
 	}
-	return store.Entry{}, false, fmt.Errorf("%w: %q", wire.ErrNotFound, key)
+	return store.Entry{}, false, keyNotFound{key}
 }
 
 // expiredRecently reports whether e, expired at nowMilli, expired so
