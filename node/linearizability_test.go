@@ -15,7 +15,7 @@ import (
 var (
 	soakRuns = flag.Int("soak-runs", 20, "nemesis runs of the linearizability test")
 	soakFor  = flag.Duration("soak-for", 12*time.Second, "virtual duration of each nemesis run")
-	soakFrom = flag.Int("soak-from", 0, "first nemesis run (to replay one run's seed)")
+	soakFrom = flag.Int("soak-from", 0, "first nemesis run of each linearizability test (to replay one run's seed)")
 )
 
 // TestLinearizableUnderNemesis records histories of concurrent clients
@@ -159,7 +159,7 @@ func manyKeysNemesis(t *testing.T, name, prefix string, seed uint64, runs int, o
 	}
 	shape := nemesisShape{clients: 16, keys: keys, delayMin: time.Millisecond, delayMax: 4 * time.Millisecond,
 		opts: opts, batches: metric}
-	if _, counted := nemesisRuns(t, name, 0, runs, func(run int) uint64 { return seed + uint64(run) }, shape); counted == 0 {
+	if _, counted := nemesisRuns(t, name, *soakFrom, runs, func(run int) uint64 { return seed + uint64(run) }, shape); counted == 0 {
 		t.Fatal(unchecked)
 	}
 }
