@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/shard"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -79,6 +80,48 @@ func TestReadOfAValueJustExpiredWaitsForItsWrite(t *testing.T) {
 				}
 			default:
 				t.Fatal("a read of a value expired 10s ago waited for the key's lock")
+			}
+		}
+	})
+}
+
+// TestReadOfAValueJustExpiredInDoubtIsUnavailable: a value just expired
+// whose last write's outcome is unknown answers 503 (ErrUnavailable) on
+// every node and in GetMany, neither the value nor its absence: the write
+// may yet be completed after the expiry it relied on. Once the expiry is
+// old enough that no such write can still be completed, the key reads
+// absent. The expirer's delete, which would settle the doubt, waits at
+// the bucket's closed gate meanwhile.
+func TestReadOfAValueJustExpiredInDoubtIsUnavailable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets})
+		l := c.WaitLeader(30 * time.Second)
+		c.WaitFor(30*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		const key = "doubtful"
+		if r := l.Do(http.MethodPut, "/v1/kv/"+key+"?ttl=100ms", []byte("v")); r.Status != http.StatusOK {
+			t.Fatalf("put: %v", r)
+		}
+		l.MarkInDoubt(key)
+		open := l.CloseGate(shard.BucketOf(key, buckets))
+		time.Sleep(150 * time.Millisecond) // expired 50ms ago
+		for _, n := range c.Nodes() {
+			if _, err := n.Get(ctx, key); !errors.Is(err, wire.ErrUnavailable) {
+				t.Errorf("node %d: Get %v, want unavailable", n.Index, err)
+			}
+			if err := n.GetMany(ctx, []string{key, "other"})[0].Err; !errors.Is(err, wire.ErrUnavailable) {
+				t.Errorf("node %d: GetMany %v, want unavailable", n.Index, err)
+			}
+		}
+		if r := c.Nodes()[0].Do(http.MethodGet, "/v1/kv/"+key, nil); r.Status != http.StatusServiceUnavailable {
+			t.Errorf("HTTP GET answered %d, want 503", r.Status)
+		}
+		open()
+		time.Sleep(10 * time.Second)
+		for _, n := range c.Nodes() {
+			if _, err := n.Get(ctx, key); !errors.Is(err, wire.ErrNotFound) {
+				t.Errorf("node %d, 10s after the expiry: %v, want not found", n.Index, err)
 			}
 		}
 	})

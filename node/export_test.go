@@ -18,3 +18,12 @@ func (n *Node) HoldKeyLock(key string) (release func()) {
 
 // SameStripe reports whether keys a and b share a key lock.
 func (n *Node) SameStripe(a, b string) bool { return n.stripeOf(a) == n.stripeOf(b) }
+
+// MarkInDoubt records, on leader n, that key's last write under its
+// current term failed with an unknown outcome, as settleDoubt does.
+func (n *Node) MarkInDoubt(key string) {
+	n.mu.Lock()
+	term := n.el.Term()
+	n.mu.Unlock()
+	n.doubt.mark(term, key)
+}
