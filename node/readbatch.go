@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,9 @@ type GetResult struct {
 // GetMany reads keys, each as Get would (the same checks, the same routes,
 // the same errors), and returns their results in the same order. Reads
 // this node answers from its own copy are answered at once; reads of keys
-// whose primary is another node that serves wire.ReadBatch share one frame
-// per such node, sent to all of them at once. A read a batch does not
+// whose primary is another node that serves wire.ReadBatch go to it in
+// batches, shared with other callers' reads of it waiting at the same
+// time (batcher.go), to all such nodes at once. A read a batch does not
 // settle (no answer, the primary's lease being renewed, a changed
 // assignment) is done again alone, as Get. The reads are not ordered among
 // themselves: each is linearizable on its own, as concurrent Gets are.
@@ -168,32 +170,64 @@ type batchedRead struct {
 	entry   store.Entry
 }
 
-// BatchBytes is what the read adds to the bytes of its batch: its key.
-func (r *batchedRead) BatchBytes() int { return len(r.read.Key) }
+// BatchBytes is what the read adds to the bytes of its batch: its key, and
+// readAnswerGuess for its answer.
+func (r *batchedRead) BatchBytes() int { return len(r.read.Key) + readAnswerGuess }
+
+// readAnswerGuess is what a batch counts for each read's answer, so that
+// the answers of a full batch (batchMaxBytes) of values up to 16 KiB fit
+// readBatchAnswerBytes: larger ones take more rounds (readBatchAt).
+const readAnswerGuess = 4 << 10
+
+// readBatchRounds bounds the rounds of batches readBatchAt sends for the
+// reads a primary left unanswered because its answer was full.
+const readBatchRounds = 8
+
+// errAnswerFull is a read a primary left unanswered because the answer to
+// its batch was full (onReadBatch): it is sent again in the next round.
+var errAnswerFull = fmt.Errorf("%w: %s", wire.ErrUnavailable, answerFullText)
+
+// unavailableCode is ErrUnavailable's wire code.
+var unavailableCode = wire.CodeOf(wire.ErrUnavailable)
+
+// answerFullText ends the message of a read left unanswered so.
+const answerFullText = "the batch's answer is full: read the key alone"
 
 // readBatchers holds a batcher of reads per primary.
 type readBatchers = batchers[batchedRead, *batchedRead]
 
 // readBatchAt reads keys idx from their primary at addr in ReadBatches,
 // with other reads of it waiting at the same time, setting their results,
-// and returns those the batches did not settle.
+// and returns those the batches did not settle. Reads the primary left
+// unanswered because a batch's answer was full go again, up to
+// readBatchRounds rounds.
 func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []string, reads []keyRead, res []GetResult) (retry []int) {
-	msgs := make([]batchedRead, len(idx))
-	for j, i := range idx {
-		msgs[j].read = wire.Read{Bucket: reads[i].bucket, Since: reads[i].plan.since, Key: keys[i]}
-		msgs[j].primary = reads[i].plan.primary
-	}
 	b := n.readBatchers.get(addr)
-	errs := b.doMany(ctx, msgs, b.send)
-	for j, i := range idx {
-		if errs[j] != nil {
-			retry = append(retry, i)
-			continue
+	for round := 0; len(idx) > 0; round++ {
+		if round == readBatchRounds {
+			return append(retry, idx...)
 		}
-		var askLeader bool
-		if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], msgs[j].entry, msgs[j].found); askLeader {
-			retry = append(retry, i) // Get asks the leader for a value just expired
+		msgs := make([]batchedRead, len(idx))
+		for j, i := range idx {
+			msgs[j].read = wire.Read{Bucket: reads[i].bucket, Since: reads[i].plan.since, Key: keys[i]}
+			msgs[j].primary = reads[i].plan.primary
 		}
+		var again []int
+		for j, err := range b.doMany(ctx, msgs, b.send) {
+			i := idx[j]
+			switch {
+			case errors.Is(err, errAnswerFull):
+				again = append(again, i)
+			case err != nil:
+				retry = append(retry, i)
+			default:
+				var askLeader bool
+				if res[i].Entry, askLeader, res[i].Err = n.readAnswer(keys[i], msgs[j].entry, msgs[j].found); askLeader {
+					retry = append(retry, i) // Get asks the leader for a value just expired
+				}
+			}
+		}
+		idx = again
 	}
 	return retry
 }
@@ -211,18 +245,23 @@ func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
 	}
 	n.metrics.readBatches.Add(1)
 	n.metrics.readBatched.Add(uint64(len(batch)))
+	deadline, _ := ctx.Deadline()
+	sentAt := time.Now()
 	answer, _, err := callFor[wire.ReadBatchResp](ctx, n, addr, msg)
 	if err == nil && len(answer.Results) != len(batch) {
 		err = fmt.Errorf("%w: %d answers to a batch of %d reads", wire.ErrBadRequest, len(answer.Results), len(batch))
 	}
-	if wire.NoAnswer(err) {
+	if wire.NoAnswer(err) && (deadline.IsZero() || deadline.Sub(sentAt) >= n.cfg.CallTimeout/2) {
 		// The primary may be a new process, of an older build that does
 		// not serve batches: none until its next heartbeat says it does.
-		primary := batch[0].msg.primary
+		// (A batch sent with little of its time left, after waiting its
+		// turn, says nothing of that.)
 		n.mu.Lock()
-		if st, ok := n.peerStats[primary]; ok {
-			st.reads = false
-			n.peerStats[primary] = st
+		for _, it := range batch {
+			if st, ok := n.peerStats[it.msg.primary]; ok && st.reads {
+				st.reads = false
+				n.peerStats[it.msg.primary] = st
+			}
 		}
 		n.mu.Unlock()
 	}
@@ -231,10 +270,14 @@ func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
 			it.err = err
 			continue
 		}
-		if r := &answer.Results[j]; r.Code != "" {
-			it.err = wire.ErrorOf(r.Code, r.Message)
-		} else {
+		r := &answer.Results[j]
+		switch {
+		case r.Code == "":
 			it.msg.found, it.msg.entry = r.Found, r.Entry
+		case r.Code == unavailableCode && strings.HasSuffix(r.Message, answerFullText):
+			it.err = errAnswerFull
+		default:
+			it.err = wire.ErrorOf(r.Code, r.Message)
 		}
 	}
 }
@@ -260,8 +303,7 @@ func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, 
 	for i := range m.Reads {
 		r := &m.Reads[i]
 		if size > readBatchAnswerBytes {
-			err := fmt.Errorf("%w: the batch's answer is full: read the key alone", wire.ErrUnavailable)
-			results[i] = wire.ReadResult{Code: wire.CodeOf(err), Message: err.Error()}
+			results[i] = wire.ReadResult{Code: unavailableCode, Message: errAnswerFull.Error()}
 			continue
 		}
 		err := n.checkKey(r.Key)

@@ -227,3 +227,49 @@ func TestGetManyCallersShareBatches(t *testing.T) {
 		t.Logf("%v reads of %d callers in %v batches", reads, callers, batches)
 	})
 }
+
+// TestGetManyCallersOfLargeValuesShareBatches: reads of large values by
+// GetManys running at once also share batches, and the reads a primary
+// leaves unanswered because a batch's answer is full (readBatchAnswerBytes)
+// go again in the next batch rather than one by one: 64 callers of one
+// 64 KiB value each (a batch's answer holds about 16) all read their
+// value, and more reads travel in batches than there are callers.
+func TestGetManyCallersOfLargeValuesShareBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
+			DelayMin: 2 * time.Millisecond, DelayMax: 2 * time.Millisecond})
+		l := c.WaitLeader(120 * time.Second)
+		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		_, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+		const callers = 64
+		keys := make([]string, callers)
+		value := func(k string) []byte { return append([]byte(k), bytes.Repeat([]byte("v"), 64<<10)...) }
+		for i := range callers {
+			keys[i] = keyIn(fmt.Sprintf("big%d", i), own[i%len(own)], buckets)
+			if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: keys[i], Value: value(keys[i])}); err != nil {
+				t.Fatalf("put %q: %v", keys[i], err)
+			}
+		}
+		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
+			before := counterValue(t, l, "jumpkv_read_batches_total")
+			l.GetMany(ctx, keys[:2])
+			return counterValue(t, l, "jumpkv_read_batches_total") > before
+		})
+		reads := counterValue(t, l, "jumpkv_read_batched_reads_total")
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				r := l.GetMany(ctx, keys[i : i+1])[0]
+				if r.Err != nil || !bytes.Equal(r.Entry.Value, value(keys[i])) {
+					t.Errorf("caller %d read %q: %d bytes, %v", i, keys[i], len(r.Entry.Value), r.Err)
+				}
+			})
+		}
+		wg.Wait()
+		if sent := counterValue(t, l, "jumpkv_read_batched_reads_total") - reads; sent <= callers {
+			t.Errorf("%v reads sent in batches for %d callers: the reads a full answer left went alone", sent, callers)
+		}
+	})
+}
