@@ -55,7 +55,16 @@ func (n *Node) Get(_ context.Context, key string) (store.Entry, error) {
 		if err != nil {
 			return store.Entry{}, unavailable(err)
 		}
-		return liveEntry(key, e, found)
+		// The leader judged the expiry, at an instant no write of the key
+		// was in flight (leaderRead): judged again later, by this clock, a
+		// value live then could read absent while a write that relied on
+		// it being live is still on its way.
+		// (A value expired longer ago than any such write can last was
+		// not judged so: an older leader answers what it read.)
+		if now := time.Now().UnixMilli(); !found || e.Expires != 0 && e.Expired(now) && !n.expiredRecently(e, now) {
+			return store.Entry{}, keyNotFound{key}
+		}
+		return e, nil
 	}
 }
 
@@ -309,7 +318,10 @@ func (n *Node) readPrimary(ctx context.Context, from shard.NodeID, term uint64, 
 }
 
 // leaderRead reads, as leader, a key from its bucket's primary on the
-// leader's own authority, once no write of the key's stripe is in flight. A read-only leader (half of the members are
+// leader's own authority, once no write of the key's stripe is in flight,
+// and judges its expiry at that instant (judgeLeaderRead): found is
+// final, and a value it returns counts as live whatever the clock says
+// when the caller uses it. A read-only leader (half of the members are
 // down, no writes anywhere) asks the backups in turn when the primary
 // cannot be reached, so every key with a live copy stays readable.
 func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, bool, error) {
@@ -338,18 +350,17 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 	if err := kl.lock(ctx); err != nil {
 		return store.Entry{}, false, err
 	}
+	// The read's instant: no write of the key is in flight, and every one
+	// that begins after stamps its own now no earlier. The expiry is
+	// judged at this instant, and only here (callers take the answer as
+	// it is): a value live now that expires before the answer is used
+	// may have a write judged against it on its way, and absent would
+	// order the read after the expiry and before that write.
+	at := time.Now().UnixMilli()
 	kl.unlock()
 	e, found, err := n.getOnce(ctx, b, key, false)
-	if err == nil && found && e.Expires != 0 && n.doubt.has(term, key) {
-		if now := time.Now().UnixMilli(); e.Expired(now) && n.expiredRecently(e, now) {
-			// The key's last write has an unknown outcome: it may yet be
-			// completed (readForWrite, anti-entropy) after the expiry it
-			// may have relied on. Neither value nor absence is certain.
-			return store.Entry{}, false, fmt.Errorf("%w: %q just expired and its last write's outcome is unknown", wire.ErrUnavailable, key)
-		}
-	}
 	if err == nil || !readOnly || !wire.NoAnswer(err) {
-		return e, found, err
+		return n.judgeLeaderRead(term, key, at, e, found, err)
 	}
 	for _, m := range backups {
 		if m.ID == n.cfg.ID {
@@ -358,10 +369,26 @@ func (n *Node) leaderRead(ctx context.Context, b int, key string) (store.Entry, 
 			e, found, err = n.readAt(ctx, m.Peer, &wire.Read{Bucket: b, Since: since, Key: key, Acting: true})
 		}
 		if err == nil {
-			return e, found, nil
+			return n.judgeLeaderRead(term, key, at, e, found, nil)
 		}
 	}
 	return store.Entry{}, false, err
+}
+
+// judgeLeaderRead judges what leaderRead's read of key at instant at
+// (Unix milliseconds) answers: a value expired by then is absent, and one
+// just expired whose last write's outcome is unknown is unavailable.
+func (n *Node) judgeLeaderRead(term uint64, key string, at int64, e store.Entry, found bool, err error) (store.Entry, bool, error) {
+	if err != nil || !found || e.Expires == 0 || !e.Expired(at) {
+		return e, found, err
+	}
+	if n.doubt.has(term, key) && n.expiredRecently(e, at) {
+		// The key's last write has an unknown outcome: it may yet be
+		// completed (readForWrite, anti-entropy) after the expiry it may
+		// have relied on. Neither value nor absence is certain.
+		return store.Entry{}, false, fmt.Errorf("%w: %q just expired and its last write's outcome is unknown", wire.ErrUnavailable, key)
+	}
+	return store.Entry{}, false, nil
 }
 
 // onRead serves a Read as primary, or as leader for ViaLeader.
