@@ -261,7 +261,7 @@ func TestGetManyCallersOfLargeValuesShareBatches(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range callers {
 			wg.Go(func() {
-				r := l.GetMany(ctx, keys[i : i+1])[0]
+				r := l.GetMany(ctx, keys[i:i+1])[0]
 				if r.Err != nil || !bytes.Equal(r.Entry.Value, value(keys[i])) {
 					t.Errorf("caller %d read %q: %d bytes, %v", i, keys[i], len(r.Entry.Value), r.Err)
 				}
