@@ -10,6 +10,7 @@ import (
 
 	"github.com/jumpkv/jumpkv/internal/clustertest"
 	"github.com/jumpkv/jumpkv/shard"
+	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
 )
 
@@ -123,6 +124,70 @@ func TestReadOfAValueJustExpiredInDoubtIsUnavailable(t *testing.T) {
 			if _, err := n.Get(ctx, key); !errors.Is(err, wire.ErrNotFound) {
 				t.Errorf("node %d, 10s after the expiry: %v, want not found", n.Index, err)
 			}
+		}
+	})
+}
+
+// TestLeaderJudgesAReadsExpiryWhileItHoldsTheLock: a read the leader
+// makes on another node's behalf is judged at the instant the leader
+// holds the key's lock, and the asker takes that answer as final. The
+// asker here is a follower cut off from the key's primary, so its read
+// goes through the leader once its call to the primary times out (2s);
+// the leader waits for the key's lock (a write in flight) until 5ms
+// before the value expires (3s), and its answer arrives 10ms later. Judged again by the asker's clock it read
+// absent, while a conditional write that took the lock just after the
+// read, and judged the value live, could still be on its way: the
+// nemesis found that order (seed 6628 of TestLinearizableWithTTLsAndDelays).
+func TestLeaderJudgesAReadsExpiryWhileItHoldsTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
+			DelayMin: 10 * time.Millisecond, DelayMax: 10 * time.Millisecond})
+		l := c.WaitLeader(120 * time.Second)
+		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		primary, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+		var asker *clustertest.Node
+		for _, f := range c.Followers(l) {
+			if f != primary {
+				asker = f
+			}
+		}
+		key := keyIn("judged", own[0], buckets)
+		if r := l.Do(http.MethodPut, "/v1/kv/"+key+"?ttl=3s", []byte("v")); r.Status != http.StatusOK {
+			t.Fatalf("put: %v", r)
+		}
+		var e store.Entry
+		c.WaitFor(time.Second, "the value read back", func() bool {
+			var err error
+			e, err = l.Get(ctx, key)
+			return err == nil
+		})
+		expires := time.UnixMilli(e.Expires)
+		c.Net.Block(clustertest.PeerAddr(asker.Index), clustertest.PeerAddr(primary.Index))
+		release := l.HoldKeyLock(key)
+		type answer struct {
+			value []byte
+			err   error
+		}
+		answers := make(chan answer, 1)
+		go func() {
+			e, err := asker.Get(ctx, key)
+			answers <- answer{e.Value, err}
+		}()
+		time.Sleep(time.Until(expires) - 5*time.Millisecond)
+		select {
+		case a := <-answers:
+			t.Fatalf("the read answered %q, %v while the leader held the key's lock", a.value, a.err)
+		default:
+		}
+		release()
+		a := <-answers
+		if !time.Now().After(expires) {
+			t.Fatalf("the answer arrived at %v, before the expiry at %v: the test did not make its case", time.Now(), expires)
+		}
+		if a.err != nil || string(a.value) != "v" {
+			t.Errorf("read %q, %v: want the value, live when the leader held the key's lock", a.value, a.err)
 		}
 	})
 }
