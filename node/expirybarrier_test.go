@@ -141,10 +141,7 @@ func TestReadOfAValueJustExpiredInDoubtIsUnavailable(t *testing.T) {
 func TestLeaderJudgesAReadsExpiryWhileItHoldsTheLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const buckets = 8
-		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
-			DelayMin: 10 * time.Millisecond, DelayMax: 10 * time.Millisecond})
-		l := c.WaitLeader(120 * time.Second)
-		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		c, l := delayedCluster(t, buckets, 10*time.Millisecond)
 		ctx := context.Background()
 		primary, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
 		var asker *clustertest.Node

@@ -36,6 +36,17 @@ func primaryBucketsOf(t *testing.T, ctx context.Context, c *clustertest.Cluster,
 	return nil, nil, nil
 }
 
+// delayedCluster starts 3 nodes of the given buckets over a network that
+// delays every message by delay, and waits for a leader and every node
+// ready (in virtual time: call it in a synctest bubble).
+func delayedCluster(t *testing.T, buckets int, delay time.Duration) (*clustertest.Cluster, *clustertest.Node) {
+	t.Helper()
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DelayMin: delay, DelayMax: delay})
+	l := c.WaitLeader(120 * time.Second)
+	c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+	return c, l
+}
+
 // TestReadBatchAnswerFitsAFrame: the answer to a ReadBatch must fit
 // in a peer frame, or the transport replaces it with ErrTooLarge and the
 // whole batch fails. onReadBatch puts every value in one ReadBatchResp
@@ -182,10 +193,7 @@ func TestGetManyRedoesReadsAtOnce(t *testing.T) {
 func TestGetManyCallersShareBatches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const buckets = 8
-		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
-			DelayMin: 2 * time.Millisecond, DelayMax: 2 * time.Millisecond})
-		l := c.WaitLeader(120 * time.Second)
-		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		c, l := delayedCluster(t, buckets, 2*time.Millisecond)
 		ctx := context.Background()
 		_, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
 		const callers = 16
@@ -237,10 +245,7 @@ func TestGetManyCallersShareBatches(t *testing.T) {
 func TestGetManyCallersOfLargeValuesShareBatches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const buckets = 8
-		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets,
-			DelayMin: 2 * time.Millisecond, DelayMax: 2 * time.Millisecond})
-		l := c.WaitLeader(120 * time.Second)
-		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		c, l := delayedCluster(t, buckets, 2*time.Millisecond)
 		ctx := context.Background()
 		_, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
 		const callers = 64
