@@ -314,11 +314,28 @@ func batchDeadline[M any](batch []*batchItem[M]) time.Time {
 	return deadline
 }
 
+// earliestDeadline is the earliest deadline of a batch's messages (zero:
+// none of them has one).
+func earliestDeadline[M any](batch []*batchItem[M]) time.Time {
+	var deadline time.Time
+	for _, it := range batch {
+		if !it.deadline.IsZero() && (deadline.IsZero() || it.deadline.Before(deadline)) {
+			deadline = it.deadline
+		}
+	}
+	return deadline
+}
+
 // batchContext is a context that ends at the latest deadline of batch
 // (none if one of its messages has none), for the call that sends it:
 // each sender stops waiting at its own.
 func batchContext[M any](batch []*batchItem[M]) (context.Context, context.CancelFunc) {
-	if deadline := batchDeadline(batch); !deadline.IsZero() {
+	return contextUntil(batchDeadline(batch))
+}
+
+// contextUntil is a context that ends at deadline (never if zero).
+func contextUntil(deadline time.Time) (context.Context, context.CancelFunc) {
+	if !deadline.IsZero() {
 		return context.WithDeadline(context.Background(), deadline)
 	}
 	return context.Background(), func() {}

@@ -233,11 +233,13 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 }
 
 // sendReads sends a batch of reads to their primary at addr as one
-// ReadBatch, under the latest of their deadlines, and sets each read's
+// ReadBatch, under the earliest of their deadlines, and sets each read's
 // answer, or its err: the call's error, or the one the primary answered
-// for it.
+// for it. (A write's batch runs to the latest, as a write given up may
+// still be applied; a read given up early is only done again, alone, so
+// no reader waits past its own deadline for a later reader's batch.)
 func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
-	ctx, cancel := batchContext(batch)
+	ctx, cancel := contextUntil(earliestDeadline(batch))
 	defer cancel()
 	msg := &wire.ReadBatch{Reads: make([]wire.Read, len(batch))}
 	for j, it := range batch {

@@ -278,3 +278,51 @@ func TestGetManyCallersOfLargeValuesShareBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestGetManyWaitsNoLongerForSharingABatch: a read that waited its turn
+// behind batches to a primary that stopped answering, and then went in a
+// batch with a later caller's read, is given up when its own deadline
+// passes, not the later caller's, so that sharing a batch costs a caller
+// no more than reading alone. Four callers of one key each, 30ms apart,
+// at the leader, while the primary is cut off: the first two go at once,
+// the last two wait and then share a batch. The third must take no
+// longer than the first, which went alone. In virtual time (synctest).
+func TestGetManyWaitsNoLongerForSharingABatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 8
+		const callTimeout = 100 * time.Millisecond
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
+			Configure: func(_ int, cfg *node.Config) { cfg.CallTimeout = callTimeout }})
+		l := c.WaitLeader(120 * time.Second)
+		ctx := context.Background()
+		f, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+		keys := make([]string, 4)
+		for i := range keys {
+			keys[i] = keyIn(fmt.Sprintf("w%d", i), own[i%len(own)], buckets)
+		}
+		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
+			before := counterValue(t, l, "jumpkv_read_batches_total")
+			l.GetMany(ctx, keys[:2])
+			return counterValue(t, l, "jumpkv_read_batches_total") > before
+		})
+		c.Isolate(f.Index)
+		defer c.Heal()
+		took := make([]time.Duration, len(keys))
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Go(func() {
+				start := time.Now()
+				if r := l.GetMany(ctx, keys[i:i+1])[0]; r.Err == nil {
+					t.Errorf("%q read from a primary cut off", keys[i])
+				}
+				took[i] = time.Since(start)
+			})
+			time.Sleep(30 * time.Millisecond)
+		}
+		wg.Wait()
+		if took[2] > took[0]+15*time.Millisecond {
+			t.Errorf("the third caller took %v, the first (alone) %v: a shared batch held it past its deadline (all: %v)",
+				took[2], took[0], took)
+		}
+	})
+}
