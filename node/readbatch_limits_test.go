@@ -132,6 +132,33 @@ func TestReadBatchAnswerFitsAFrame(t *testing.T) {
 	}
 }
 
+// primaryCutOff starts 3 nodes with callTimeout (nobody declared dead for
+// 20s), makes n keys named prefix0.. of buckets one follower is primary
+// of, waits until the leader sends reads in batches, and cuts that
+// follower off until the test ends. It returns the leader and the keys (in
+// virtual time: call it in a synctest bubble).
+func primaryCutOff(t *testing.T, callTimeout time.Duration, prefix string, n int) (*clustertest.Node, []string) {
+	t.Helper()
+	const buckets = 8
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
+		Configure: func(_ int, cfg *node.Config) { cfg.CallTimeout = callTimeout }})
+	l := c.WaitLeader(120 * time.Second)
+	ctx := context.Background()
+	f, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
+	var keys []string
+	for i := range n {
+		keys = append(keys, keyIn(fmt.Sprintf("%s%d", prefix, i), own[i%len(own)], buckets))
+	}
+	c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
+		before := counterValue(t, l, "jumpkv_read_batches_total")
+		l.GetMany(ctx, keys)
+		return counterValue(t, l, "jumpkv_read_batches_total") > before
+	})
+	c.Isolate(f.Index)
+	t.Cleanup(c.Heal)
+	return l, keys
+}
+
 // TestGetManyRedoesReadsAtOnce: when a batch is not settled (here its
 // primary cannot be reached), GetMany redoes its reads one Get after the
 // other, each waiting out its own CallTimeout (twice: to the primary, then
@@ -141,24 +168,9 @@ func TestReadBatchAnswerFitsAFrame(t *testing.T) {
 // durations are exact.
 func TestGetManyRedoesReadsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const buckets = 8
 		const callTimeout = 100 * time.Millisecond
-		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
-			Configure: func(_ int, cfg *node.Config) { cfg.CallTimeout = callTimeout }})
-		l := c.WaitLeader(120 * time.Second)
+		l, keys := primaryCutOff(t, callTimeout, "k", 6)
 		ctx := context.Background()
-		f, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
-		var keys []string
-		for i := range 6 {
-			keys = append(keys, keyIn(fmt.Sprintf("k%d", i), own[i%len(own)], buckets))
-		}
-		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
-			before := counterValue(t, l, "jumpkv_read_batches_total")
-			l.GetMany(ctx, keys)
-			return counterValue(t, l, "jumpkv_read_batches_total") > before
-		})
-		c.Isolate(f.Index)
-		defer c.Heal()
 
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -289,24 +301,8 @@ func TestGetManyCallersOfLargeValuesShareBatches(t *testing.T) {
 // longer than the first, which went alone. In virtual time (synctest).
 func TestGetManyWaitsNoLongerForSharingABatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const buckets = 8
-		const callTimeout = 100 * time.Millisecond
-		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
-			Configure: func(_ int, cfg *node.Config) { cfg.CallTimeout = callTimeout }})
-		l := c.WaitLeader(120 * time.Second)
+		l, keys := primaryCutOff(t, 100*time.Millisecond, "w", 4)
 		ctx := context.Background()
-		f, own, _ := primaryBucketsOf(t, ctx, c, l, buckets)
-		keys := make([]string, 4)
-		for i := range keys {
-			keys[i] = keyIn(fmt.Sprintf("w%d", i), own[i%len(own)], buckets)
-		}
-		c.WaitFor(60*time.Second, "the leader sends reads in batches", func() bool {
-			before := counterValue(t, l, "jumpkv_read_batches_total")
-			l.GetMany(ctx, keys[:2])
-			return counterValue(t, l, "jumpkv_read_batches_total") > before
-		})
-		c.Isolate(f.Index)
-		defer c.Heal()
 		took := make([]time.Duration, len(keys))
 		var wg sync.WaitGroup
 		for i := range keys {
