@@ -31,7 +31,6 @@ const (
 	batchInflight = 2                // batches on their way to one peer at once
 	batchMaxItems = 256              // messages in one batch
 	batchMaxBytes = 256 << 10        // their key and value bytes (batchable.BatchBytes)
-	batchAlone    = 16 << 10         // a write of this many bytes or more goes alone
 	batchMinLeft  = time.Millisecond // a waiting message with less time left is not sent
 )
 

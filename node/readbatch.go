@@ -239,7 +239,8 @@ func (n *Node) readBatchAt(ctx context.Context, addr string, idx []int, keys []s
 // still be applied; a read given up early is only done again, alone, so
 // no reader waits past its own deadline for a later reader's batch.)
 func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
-	ctx, cancel := contextUntil(earliestDeadline(batch))
+	deadline := earliestDeadline(batch)
+	ctx, cancel := contextUntil(deadline)
 	defer cancel()
 	msg := &wire.ReadBatch{Reads: make([]wire.Read, len(batch))}
 	for j, it := range batch {
@@ -247,7 +248,6 @@ func (n *Node) sendReads(addr string, batch []*batchItem[batchedRead]) {
 	}
 	n.metrics.readBatches.Add(1)
 	n.metrics.readBatched.Add(uint64(len(batch)))
-	deadline, _ := ctx.Deadline()
 	sentAt := time.Now()
 	answer, _, err := callFor[wire.ReadBatchResp](ctx, n, addr, msg)
 	if err == nil && len(answer.Results) != len(batch) {

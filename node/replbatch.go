@@ -15,6 +15,10 @@ import (
 // Batched replication: the leader's writes to one replica share
 // wire.ReplicateBatch frames (batcher.go says how and why).
 
+// batchAlone is the key and value bytes from which a write goes to its
+// replicas alone rather than in a batch.
+const batchAlone = 16 << 10
+
 // replItem is one write waiting for, or carried by, a batch to a replica.
 type replItem = batchItem[wire.Replicate]
 

@@ -436,7 +436,7 @@ func (n *Node) replicateTo(ctx context.Context, m wire.Member, batch bool, term 
 	switch {
 	case m.ID == n.cfg.ID:
 		_, err = n.applyReplicate(n.cfg.ID, term, msg)
-	case batch && len(msg.Entry.Key)+len(msg.Entry.Value) < batchAlone:
+	case batch && msg.BatchBytes() < batchAlone:
 		bt := n.batchers.get(m.Peer)
 		err = bt.do(ctx, msg, bt.send)
 	default:
