@@ -188,6 +188,16 @@ func (n *Node) checkShape(from shard.NodeID, term uint64, msg wire.Message, now 
 		}
 	case *wire.Forward:
 		return n.checkOp(&m.Op)
+	case *wire.ForwardBatch:
+		if len(m.Ops) == 0 || len(m.Ops) > maxBatchItems {
+			return fmt.Errorf("%w: a batch of %d writes: want 1 to %d", wire.ErrBadRequest, len(m.Ops), maxBatchItems)
+		}
+		// Each write is checked with it (WriteMany): one refused write
+		// must not refuse the others.
+	case *wire.ForwardBatchResp:
+		if len(m.Results) > maxBatchItems {
+			return fmt.Errorf("%w: %d answers to a batch: at most %d", wire.ErrBadRequest, len(m.Results), maxBatchItems)
+		}
 	case *wire.List:
 		if err := n.checkBuckets(m.Buckets); err != nil {
 			return err

@@ -102,18 +102,19 @@ func (n *Node) forgetDepartedLocked(now time.Time) {
 // heartbeatLocked builds this node's heartbeat.
 func (n *Node) heartbeatLocked(now time.Time) *wire.Heartbeat {
 	hb := &wire.Heartbeat{
-		Self:        n.self,
-		Leader:      n.el.AckLeader(now),
-		Epoch:       n.state.Epoch(),
-		Committed:   n.committed,
-		Keys:        n.heldKeysLocked(),
-		InSync:      n.inSyncLocked(),
-		Leading:     uint8(n.el.Claim()),
-		Leaving:     n.leaving,
-		Leftover:    n.leftoverBucketsLocked(),
-		Full:        n.memoryFull(),
-		Batches:     true,
-		ReadBatches: true,
+		Self:           n.self,
+		Leader:         n.el.AckLeader(now),
+		Epoch:          n.state.Epoch(),
+		Committed:      n.committed,
+		Keys:           n.heldKeysLocked(),
+		InSync:         n.inSyncLocked(),
+		Leading:        uint8(n.el.Claim()),
+		Leaving:        n.leaving,
+		Leftover:       n.leftoverBucketsLocked(),
+		Full:           n.memoryFull(),
+		Batches:        true,
+		ReadBatches:    true,
+		ForwardBatches: true,
 	}
 	return hb
 }
@@ -218,7 +219,7 @@ func (n *Node) grantLeaseLocked(from shard.NodeID, hb *wire.Heartbeat, now time.
 
 // recordStatLocked keeps what a node reported of itself.
 func (n *Node) recordStatLocked(from shard.NodeID, hb *wire.Heartbeat) {
-	n.peerStats[from] = peerStat{keys: hb.Keys, epoch: hb.Epoch, inSync: hb.InSync, inc: hb.Self.Incarnation, leftover: hb.Leftover, full: hb.Full, batches: hb.Batches, reads: hb.ReadBatches}
+	n.peerStats[from] = peerStat{keys: hb.Keys, epoch: hb.Epoch, inSync: hb.InSync, inc: hb.Self.Incarnation, leftover: hb.Leftover, full: hb.Full, batches: hb.Batches, reads: hb.ReadBatches, forwards: hb.ForwardBatches}
 	n.noteEpochLocked(hb.Epoch)
 	n.el.SetLeaving(from, hb.Leaving)
 	if hb.Leaving && n.lead != nil && !n.lead.leaving[from] {

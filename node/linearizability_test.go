@@ -177,6 +177,19 @@ func TestLinearizableWithWritesTogether(t *testing.T) {
 		"jumpkv_writes_together_total", "no write was carried out together with others: the runs did not check that path")
 }
 
+var forwardBatchRuns = flag.Int("forward-batch-runs", 4, "nemesis runs of the linearizability test of writes forwarded in batches")
+
+// TestLinearizableWithForwardedBatches is TestLinearizableWithWritesTogether
+// counting the followers' path: puts of several keys at once sent to a
+// follower, and the writes of clients that reach it at the same time,
+// travel to the leader in shared ForwardBatch frames (forwardbatch.go),
+// which must keep every guarantee of single forwarded writes under the
+// same faults. Four runs; more: -forward-batch-runs.
+func TestLinearizableWithForwardedBatches(t *testing.T) {
+	manyKeysNemesis(t, "forward-run", "f/", 4500, *forwardBatchRuns, clustertest.ClientOptions{ManyWrites: true},
+		"jumpkv_forward_batches_total", "no write was forwarded in a batch: the runs did not check that path")
+}
+
 var ttlDelayRuns = flag.Int("ttl-delay-runs", 8, "nemesis runs of the linearizability test with ttls and delays")
 
 // TestLinearizableWithTTLsAndDelays is TestLinearizableWithTTLsUnderNemesis

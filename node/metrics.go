@@ -36,6 +36,9 @@ type metrics struct {
 	replicateBatches, replicateBatched atomic.Uint64
 	// Batches of reads this node sent to primaries, and the reads in them.
 	readBatches, readBatched atomic.Uint64
+	// Batches of writes this node forwarded to the leader, and the writes
+	// in them (forwardbatch.go).
+	forwardBatches, forwardBatched atomic.Uint64
 	// Writes this node carried out together as leader (WriteMany).
 	writesTogether atomic.Uint64
 }
@@ -136,6 +139,10 @@ func newMetrics(n *Node) *metrics {
 			Help: "Frames that carried several reads of a client's pipeline or MGET to one primary at once."}, func() float64 { return float64(m.readBatches.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_read_batched_reads_total",
 			Help: "Reads those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.readBatched.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_forward_batches_total",
+			Help: "Frames that carried several client writes to the leader at once (sent as follower)."}, func() float64 { return float64(m.forwardBatches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_forward_batched_writes_total",
+			Help: "Writes those frames carried: over the frames, the mean batch size."}, func() float64 { return float64(m.forwardBatched.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jumpkv_writes_together_total",
 			Help: "Writes the leader carried out in a unit of several (a Redis pipeline's SETs, MSET): one pass at the locks and one batch to each replica per phase."}, func() float64 { return float64(m.writesTogether.Load()) }),
 		localReads("primary", &m.readsPrimaryCopy),

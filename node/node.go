@@ -54,9 +54,10 @@ type Node struct {
 	metrics      *metrics             // safe for concurrent use
 	rareLog      *ratelog.Logger      // lines a peer can provoke at will, or that persist: once a minute per kind
 	tr           atomic.Pointer[transportBox]
-	heap         heapGauge    // the Go heap against Config.MaxHeap; safe for concurrent use
-	batchers     replBatchers // the leader's queues of writes to each replica; safe for concurrent use
-	readBatchers readBatchers // queues of reads to each primary; safe for concurrent use
+	heap         heapGauge       // the Go heap against Config.MaxHeap; safe for concurrent use
+	batchers     replBatchers    // the leader's queues of writes to each replica; safe for concurrent use
+	readBatchers readBatchers    // queues of reads to each primary; safe for concurrent use
+	fwdBatchers  forwardBatchers // queues of client writes to forward to the leader; safe for concurrent use
 
 	// mu guards clusterView, all of it, and nothing else.
 	mu rankedMutex
@@ -149,6 +150,7 @@ type peerStat struct {
 	full     bool  // it holds its --max-memory
 	batches  bool  // it takes wire.ReplicateBatch
 	reads    bool  // it serves wire.ReadBatch
+	forwards bool  // as leader, it serves wire.ForwardBatch
 }
 
 // leaderState is the leader's bookkeeping for its term.
@@ -236,6 +238,7 @@ func New(cfg Config) (*Node, error) {
 	n.metrics = newMetrics(n)
 	n.batchers.send = n.sendReplicas
 	n.readBatchers.send = n.sendReads
+	n.fwdBatchers.send = n.sendForwards
 	n.known[cfg.ID] = n.self
 	n.el.SetMembers([]shard.NodeID{cfg.ID})
 	if durable != nil {

@@ -86,6 +86,8 @@ func (n *Node) ServePeer(ctx context.Context, req transport.Envelope) (resp wire
 		return n.onReadBatch(ctx, from, req.Term, m)
 	case *wire.Forward:
 		return n.onForward(ctx, m)
+	case *wire.ForwardBatch:
+		return n.onForwardBatch(ctx, m)
 	case *wire.List:
 		return n.onList(m)
 	case *wire.ClusterReq:

@@ -57,6 +57,7 @@ func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, e
 	n.mu.Lock()
 	leading := n.lead != nil
 	addr := n.memberAddrLocked(n.el.Leader())
+	batched := n.forwardsInBatchesLocked() && len(op.Key)+len(op.Value) < batchAlone
 	n.mu.Unlock()
 	if leading {
 		return n.leaderWrite(ctx, op)
@@ -64,20 +65,16 @@ func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, e
 	if addr == "" {
 		return store.Version{}, wire.ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout()+n.cfg.CallTimeout/2)
-	defer cancel()
 	start := time.Now()
+	defer func() { n.metrics.forward.Observe(time.Since(start).Seconds()) }()
+	if batched {
+		return n.forwardBatched(ctx, addr, op)
+	}
+	ctx, cancel := n.forwardCtx(ctx)
+	defer cancel()
 	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
-	n.metrics.forward.Observe(time.Since(start).Seconds())
-	switch {
-	case errors.Is(err, wire.ErrUnreachable):
-		return store.Version{}, fmt.Errorf("%w: leader unreachable", wire.ErrNoLeader)
-	case errors.Is(err, wire.ErrNotLeader):
-		return store.Version{}, fmt.Errorf("%w: leadership is changing", wire.ErrNoLeader)
-	case wire.MaybeDelivered(err):
-		return store.Version{}, fmt.Errorf("%w: forwarding to the leader: %v", wire.ErrUnknownOutcome, err)
-	case err != nil:
-		return store.Version{}, err
+	if err != nil {
+		return store.Version{}, forwardErr(err)
 	}
 	res, ok := env.Msg.(*wire.WriteResult)
 	if !ok {

@@ -46,12 +46,18 @@ const maxTogether = batchMaxItems
 //
 // On the leader, the writes that need no current value (puts, not
 // conditional ones) and are small enough to batch are carried out
-// together, up to maxTogether at a time. The rest, and every write on a
-// follower (forwarded to the leader each), run as a Write each, all at
+// together, up to maxTogether at a time. A follower forwards the writes
+// small enough to batch to the leader in batches (forwardMany), which the
+// leader carries out so in turn. The rest run as a Write each, all at
 // once.
 func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult {
 	res := make([]WriteResult, len(ops))
-	var together, alone []int
+	n.mu.Lock()
+	leading := n.lead != nil
+	leaderAddr := n.memberAddrLocked(n.el.Leader())
+	forwards := leaderAddr != "" && n.forwardsInBatchesLocked()
+	n.mu.Unlock()
+	var together, alone, forward []int
 	taken := keySet{ops: ops}
 	for i := range ops {
 		op := &ops[i]
@@ -63,15 +69,17 @@ func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult 
 			res[i].Err = fmt.Errorf("%w: key %q is written twice in one WriteMany", wire.ErrBadRequest, op.Key)
 			continue
 		}
-		if replication.NeedsCurrent(*op) || len(op.Key)+len(op.Value) >= batchAlone {
+		switch {
+		case len(op.Key)+len(op.Value) >= batchAlone:
 			alone = append(alone, i)
-		} else {
+		case forwards:
+			forward = append(forward, i) // any kind: the leader judges it
+		case replication.NeedsCurrent(*op):
+			alone = append(alone, i)
+		default:
 			together = append(together, i)
 		}
 	}
-	n.mu.Lock()
-	leading := n.lead != nil
-	n.mu.Unlock()
 	if !leading || len(together) < 2 {
 		alone = append(alone, together...)
 		together = nil
@@ -79,6 +87,13 @@ func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult 
 	var wg sync.WaitGroup
 	for _, i := range alone {
 		wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+	}
+	if len(forward) > 0 {
+		// Refused while leadership changes hands: carried out alone, by
+		// Write, which holds them until a leader takes them.
+		for _, i := range n.forwardMany(ctx, leaderAddr, ops, forward, res) {
+			wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+		}
 	}
 	for len(together) > 0 {
 		part := together[:togetherPart(ops, together)]

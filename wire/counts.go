@@ -9,8 +9,8 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// MaxBatchItems bounds the writes of a ReplicateBatch, the reads of a
-// ReadBatch and the answers to either. Decode refuses a body that claims
+// MaxBatchItems bounds the writes of a ReplicateBatch or a ForwardBatch,
+// the reads of a ReadBatch and the answers to each. Decode refuses a body that claims
 // more before either decoder allocates for them: checkBody holds an array
 // to one element per byte left, but an element of these takes about a
 // hundred bytes of memory, so a 16 MB frame of one-byte elements would
@@ -69,6 +69,8 @@ var countedFields = map[Type][]countedField{
 	TypeReplicateBatchAck: {counted("r", MaxBatchItems, 0)},
 	TypeReadBatch:         {counted("r", MaxBatchItems, 0)},
 	TypeReadBatchResp:     {counted("r", MaxBatchItems, 0)},
+	TypeForwardBatch:      {counted("o", MaxBatchItems, 0)},
+	TypeForwardBatchResp:  {counted("r", MaxBatchItems, 0)},
 	TypeEvents:            {counted("e", MaxEvents, 0)},
 	TypeChunk:             {counted("e", MaxChunkEntries, minEntryBytes)},
 	TypeRepair:            {counted("e", MaxChunkEntries, minEntryBytes)},

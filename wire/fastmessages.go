@@ -153,6 +153,31 @@ type WriteResult struct {
 	Version kv.Version `msgpack:"v"`
 }
 
+// ForwardBatch carries several client writes from the node that received
+// them to the leader in one frame: writes forwarded at the same time (a
+// pipeline's, many clients'), which are concurrent, so the leader may
+// carry them out in any order, together. Each is carried out as the
+// Forward it would be on its own, and answered in ForwardBatchResp's
+// Results, in the same order. Two writes of one key may both travel in a
+// batch (two clients'); a client's next write of a key is sent only once
+// its previous one is answered.
+type ForwardBatch struct {
+	Ops []WriteOp `msgpack:"o"`
+}
+
+// ForwardBatchResp answers a ForwardBatch write by write.
+type ForwardBatchResp struct {
+	Results []ForwardResult `msgpack:"r"`
+}
+
+// ForwardResult is one write's answer: as WriteResult when Code is empty,
+// else the error (ErrorOf(Code, Message)) it would have got alone.
+type ForwardResult struct {
+	Version kv.Version `msgpack:"v"`
+	Code    string     `msgpack:"c,omitempty"`
+	Message string     `msgpack:"m,omitempty"`
+}
+
 // Events carries the leader's change stream to a node: the events of its
 // term numbered First, First+1, ... A node that finds a gap (or Reset set:
 // the leader dropped events for it) tells its watchers to re-read.

@@ -48,6 +48,8 @@ const (
 	TypeReplicateBatchAck Type = 39
 	TypeReadBatch         Type = 40
 	TypeReadBatchResp     Type = 41
+	TypeForwardBatch      Type = 42
+	TypeForwardBatchResp  Type = 43
 )
 
 // registry builds an empty message for each known type. It is never
@@ -94,6 +96,8 @@ var registry = map[Type]func() Message{
 	TypeReplicateBatchAck: func() Message { return new(ReplicateBatchAck) },
 	TypeReadBatch:         func() Message { return new(ReadBatch) },
 	TypeReadBatchResp:     func() Message { return new(ReadBatchResp) },
+	TypeForwardBatch:      func() Message { return new(ForwardBatch) },
+	TypeForwardBatchResp:  func() Message { return new(ForwardBatchResp) },
 }
 
 func (*ErrorMsg) WireType() Type          { return TypeError }
@@ -137,6 +141,8 @@ func (*ReplicateBatch) WireType() Type    { return TypeReplicateBatch }
 func (*ReplicateBatchAck) WireType() Type { return TypeReplicateBatchAck }
 func (*ReadBatch) WireType() Type         { return TypeReadBatch }
 func (*ReadBatchResp) WireType() Type     { return TypeReadBatchResp }
+func (*ForwardBatch) WireType() Type      { return TypeForwardBatch }
+func (*ForwardBatchResp) WireType() Type  { return TypeForwardBatchResp }
 
 // Member is a node as the cluster knows it. Incarnation changes every time
 // the node's process starts, so a restarted (empty) node is told apart from
@@ -211,6 +217,9 @@ type Heartbeat struct {
 	// ReadBatches says the sender serves ReadBatch. A node that does not
 	// say so is sent its reads one Read at a time.
 	ReadBatches bool `msgpack:"rb,omitempty"`
+	// ForwardBatches says the sender, as leader, serves ForwardBatch. A
+	// leader that does not say so is forwarded writes one at a time.
+	ForwardBatches bool `msgpack:"fb,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat with the responder's own view. Lease is

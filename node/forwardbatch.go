@@ -1,0 +1,199 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// Batched forwarding: the writes a follower forwards to the leader at the
+// same time (a Redis pipeline's SETs, many clients' writes) share
+// wire.ForwardBatch frames (batcher.go says how), and the leader carries
+// each batch's writes out as one WriteMany: one pass through its write
+// path and one batch to each replica, as for a pipeline sent to it
+// directly. Each write is still carried out, and answered, as the Forward
+// it would be alone.
+
+// forwardedWrite is one write a follower forwards to the leader in a
+// batch, with its answer.
+type forwardedWrite struct {
+	op      wire.WriteOp
+	version store.Version // the key's new version, set when the write succeeded
+}
+
+// BatchBytes is what the write adds to the bytes of its batch.
+func (w *forwardedWrite) BatchBytes() int {
+	return len(w.op.Key) + len(w.op.Value) + len(w.op.ContentType)
+}
+
+// forwardBatchers holds a batcher of forwarded writes per leader address.
+type forwardBatchers = batchers[forwardedWrite, *forwardedWrite]
+
+// forwardsInBatchesLocked reports whether this node, a follower, forwards
+// writes to the leader in batches: the leader says it serves them. (A
+// write of batchAlone bytes or more goes alone, as to a replica.)
+func (n *Node) forwardsInBatchesLocked() bool {
+	return n.lead == nil && n.peerStats[n.el.Leader()].forwards
+}
+
+// forwardCtx bounds a forwarded write: the leader's own bound on it, plus
+// time for the round trip.
+func (n *Node) forwardCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), n.writeTimeout()+n.cfg.CallTimeout/2)
+}
+
+// forwardBatched forwards op to the leader at addr in a batch, with the
+// writes forwarded to it at the same time, and returns what Forward would.
+func (n *Node) forwardBatched(ctx context.Context, addr string, op wire.WriteOp) (store.Version, error) {
+	ctx, cancel := n.forwardCtx(ctx)
+	defer cancel()
+	w := &forwardedWrite{op: op}
+	b := n.fwdBatchers.get(addr)
+	if err := b.do(ctx, w, b.send); err != nil {
+		return store.Version{}, forwardErr(err)
+	}
+	return w.version, nil
+}
+
+// forwardMany forwards the writes of ops at idx to the leader at addr in
+// batches (doMany), setting their results. Those refused because
+// leadership is changing (ErrNoLeader: surely not carried out) are
+// returned, for Write to carry out alone, holding them as it does.
+func (n *Node) forwardMany(ctx context.Context, addr string, ops []wire.WriteOp, idx []int, res []WriteResult) (redo []int) {
+	ctx, cancel := n.forwardCtx(ctx)
+	defer cancel()
+	msgs := make([]forwardedWrite, len(idx))
+	for j, i := range idx {
+		msgs[j].op = ops[i]
+	}
+	b := n.fwdBatchers.get(addr)
+	for j, err := range b.doMany(ctx, msgs, b.send) {
+		i := idx[j]
+		if err = forwardErr(err); errors.Is(err, wire.ErrNoLeader) {
+			redo = append(redo, i)
+			continue
+		}
+		res[i] = WriteResult{Version: msgs[j].version, Err: err}
+	}
+	return redo
+}
+
+// forwardErr maps how forwarding a write to the leader failed to what
+// Write returns: ErrNoLeader when it was surely not carried out (Write
+// tries it again), ErrUnknownOutcome when it may have been.
+func forwardErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wire.ErrUnreachable):
+		return fmt.Errorf("%w: leader unreachable", wire.ErrNoLeader)
+	case errors.Is(err, wire.ErrNotLeader):
+		return fmt.Errorf("%w: leadership is changing", wire.ErrNoLeader)
+	case wire.MaybeDelivered(err):
+		return fmt.Errorf("%w: forwarding to the leader: %v", wire.ErrUnknownOutcome, err)
+	}
+	return err
+}
+
+// sendForwards sends a batch of forwarded writes to the leader at addr, a
+// Forward when it holds one write, else a ForwardBatch, under the latest
+// of their deadlines (a write given up may still be carried out, so the
+// call runs as long as any of them waits), and sets each one's answer, or
+// its err as the call returned it (forwardErr maps it).
+func (n *Node) sendForwards(addr string, batch []*batchItem[forwardedWrite]) {
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	if len(batch) == 1 {
+		w := batch[0].msg
+		env, err := n.call(ctx, addr, &wire.Forward{Op: w.op})
+		if err == nil {
+			if r, ok := env.Msg.(*wire.WriteResult); ok {
+				w.version = r.Version
+			} else {
+				err = fmt.Errorf("%w: unexpected answer to a forwarded write", wire.ErrUnknownOutcome)
+			}
+		}
+		batch[0].err = err
+		return
+	}
+	msg := &wire.ForwardBatch{Ops: make([]wire.WriteOp, len(batch))}
+	for i, it := range batch {
+		msg.Ops[i] = it.msg.op
+	}
+	n.metrics.forwardBatches.Add(1)
+	n.metrics.forwardBatched.Add(uint64(len(batch)))
+	env, err := n.call(ctx, addr, msg)
+	answer, ok := env.Msg.(*wire.ForwardBatchResp)
+	if err == nil && (!ok || len(answer.Results) != len(batch)) {
+		// The batch was delivered: a wrong answer leaves every write's
+		// outcome unknown.
+		err = fmt.Errorf("%w: unexpected answer to a batch of %d forwarded writes", wire.ErrUnknownOutcome, len(batch))
+	}
+	for i, it := range batch {
+		if err != nil {
+			it.err = err
+			continue
+		}
+		if r := &answer.Results[i]; r.Code != "" {
+			it.err = wire.ErrorOf(r.Code, r.Message)
+		} else {
+			it.msg.version = r.Version
+		}
+	}
+}
+
+// onForwardBatch carries out, as leader, a batch of writes a follower
+// received: each checked and carried out as onForward would, all together
+// (writeConcurrent), and answered write by write.
+func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.Message, error) {
+	n.mu.Lock()
+	leading := n.lead != nil
+	n.mu.Unlock()
+	if !leading {
+		return nil, wire.ErrNotLeader
+	}
+	results := make([]wire.ForwardResult, len(m.Ops))
+	for i, r := range n.writeConcurrent(ctx, m.Ops) {
+		if r.Err != nil {
+			results[i] = wire.ForwardResult{Code: wire.CodeOf(r.Err), Message: r.Err.Error()}
+		} else {
+			results[i].Version = r.Version
+		}
+	}
+	return &wire.ForwardBatchResp{Results: results}, nil
+}
+
+// writeConcurrent carries out concurrent writes, which may repeat a key
+// (two clients' writes of it), each as Write would, and answers in order:
+// the first write of each key together (WriteMany), each later one beside
+// them as a Write of its own; writes of one key take effect one after the
+// other, in some order, as concurrent Writes do.
+func (n *Node) writeConcurrent(ctx context.Context, ops []wire.WriteOp) []WriteResult {
+	seen := keySet{ops: ops}
+	var firsts []wire.WriteOp
+	var firstIdx, again []int
+	for i := range ops {
+		if seen.add(i) {
+			firsts, firstIdx = append(firsts, ops[i]), append(firstIdx, i)
+		} else {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return n.WriteMany(ctx, ops)
+	}
+	res := make([]WriteResult, len(ops))
+	var wg sync.WaitGroup
+	for _, i := range again {
+		wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+	}
+	for j, r := range n.WriteMany(ctx, firsts) {
+		res[firstIdx[j]] = r
+	}
+	wg.Wait()
+	return res
+}

@@ -1,0 +1,197 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jumpkv/jumpkv/internal/clustertest"
+	"github.com/jumpkv/jumpkv/node"
+	"github.com/jumpkv/jumpkv/store"
+	"github.com/jumpkv/jumpkv/transport"
+	"github.com/jumpkv/jumpkv/wire"
+)
+
+// forwardedInBatches waits until follower f forwards writes in batches:
+// it learns from the leader's heartbeats that the leader serves them.
+func forwardedInBatches(t *testing.T, ctx context.Context, c *clustertest.Cluster, f *clustertest.Node) {
+	t.Helper()
+	round := 0
+	c.WaitFor(30*time.Second, "writes forwarded in batches", func() bool {
+		round++
+		ops := []wire.WriteOp{
+			{Kind: wire.WritePut, Key: fmt.Sprintf("warm-%d-a", round), Value: []byte("w")},
+			{Kind: wire.WritePut, Key: fmt.Sprintf("warm-%d-b", round), Value: []byte("w")},
+		}
+		for _, r := range f.WriteMany(ctx, ops) {
+			if r.Err != nil {
+				t.Fatalf("warm-up write: %v", r.Err)
+			}
+		}
+		return counterValue(t, f, "jumpkv_forward_batches_total") > 0
+	})
+}
+
+// TestFollowerForwardsPipelinesInBatches: pipelines of writes sent to a
+// follower at the same time travel to the leader in shared ForwardBatch
+// frames, not one Forward each, and the leader carries them out together;
+// every write is acknowledged with the version it has at the leader.
+func TestFollowerForwardsPipelinesInBatches(t *testing.T) {
+	c, l, ctx := readyCluster(t, 64)
+	f := c.Followers(l)[0]
+	forwardedInBatches(t, ctx, c, f)
+
+	const callers, each = 8, 16
+	frames0 := counterValue(t, f, "jumpkv_forward_batches_total")
+	carried0 := counterValue(t, f, "jumpkv_forward_batched_writes_total")
+	together0 := counterValue(t, l, "jumpkv_writes_together_total")
+	results := make([][]node.WriteResult, callers)
+	var wg sync.WaitGroup
+	for g := range callers {
+		ops := make([]wire.WriteOp, each)
+		for i := range ops {
+			ops[i] = wire.WriteOp{Kind: wire.WritePut, Key: fmt.Sprintf("p%d-%d", g, i), Value: fmt.Appendf(nil, "v%d-%d", g, i)}
+		}
+		wg.Go(func() { results[g] = f.WriteMany(ctx, ops) })
+	}
+	wg.Wait()
+	for g, rs := range results {
+		for i, r := range rs {
+			key := fmt.Sprintf("p%d-%d", g, i)
+			if r.Err != nil {
+				t.Fatalf("%s: %v", key, r.Err)
+			}
+			e, err := l.Get(ctx, key)
+			if err != nil || string(e.Value) != fmt.Sprintf("v%d-%d", g, i) || e.Version != r.Version {
+				t.Fatalf("%s at the leader: %q %v, %v; acknowledged %v", key, e.Value, e.Version, err, r.Version)
+			}
+		}
+	}
+	// Each caller's writes join the queue at once, so every frame carries
+	// at least one caller's 16 writes: no write goes alone.
+	frames := counterValue(t, f, "jumpkv_forward_batches_total") - frames0
+	carried := counterValue(t, f, "jumpkv_forward_batched_writes_total") - carried0
+	if carried != callers*each || frames < 1 || frames > callers {
+		t.Errorf("%v writes carried in %v frames; want all %d in at most %d", carried, frames, callers*each, callers)
+	}
+	if together := counterValue(t, l, "jumpkv_writes_together_total") - together0; together == 0 {
+		t.Error("the leader carried out no forwarded write together with others")
+	}
+}
+
+// TestFollowerForwardsConcurrentWritesInBatches: single writes of many
+// clients that reach a follower while its forwards are on their way wait
+// and share the next frame (virtual time, 10 ms per message).
+func TestFollowerForwardsConcurrentWritesInBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, l := delayedCluster(t, 16, 10*time.Millisecond)
+		ctx := context.Background()
+		f := c.Followers(l)[0]
+		forwardedInBatches(t, ctx, c, f)
+		carried0 := counterValue(t, f, "jumpkv_forward_batched_writes_total")
+		const writers = 32
+		versions := make([]store.Version, writers)
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Go(func() {
+				versions[i], errs[i] = f.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: fmt.Sprintf("c-%d", i), Value: []byte("x")})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil || versions[i].IsZero() {
+				t.Fatalf("write %d: %v %v", i, versions[i], err)
+			}
+		}
+		// Two go at once (batchInflight); the rest wait for them and go
+		// together.
+		if carried := counterValue(t, f, "jumpkv_forward_batched_writes_total") - carried0; carried < writers/2 {
+			t.Errorf("%v of %d concurrent writes travelled in batches; want most", carried, writers)
+		}
+	})
+}
+
+// TestForwardBatchAnswersEachWriteAsForward: the leader carries out each
+// write of a ForwardBatch as the Forward it would be alone: refusals are
+// per write (a bad kind, an empty key, a value too large, a failed
+// condition) and do not refuse the others, and two writes of one key (two
+// clients') both take effect, one after the other. A follower refuses a
+// batch as it refuses a Forward (ErrNotLeader), and the door refuses
+// empty and oversized batches.
+func TestForwardBatchAnswersEachWriteAsForward(t *testing.T) {
+	c, l, ctx := readyCluster(t, 64)
+	f := c.Followers(l)[0]
+	if _, err := l.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: "exists", Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	ops := []wire.WriteOp{
+		{Kind: wire.WritePut, Key: "dup", Value: []byte("one")},
+		{Kind: 9, Key: "bad-kind"},
+		{Kind: wire.WritePut, Key: "dup", Value: []byte("two")},
+		{Kind: wire.WritePut, Key: "", Value: []byte("x")},
+		{Kind: wire.WritePut, Key: "big", Value: bytes.Repeat([]byte("b"), l.Config().MaxValue+1)},
+		{Kind: wire.WriteCreate, Key: "exists", Value: []byte("new")},
+		{Kind: wire.WritePut, Key: "plain", Value: []byte("p"), ContentType: "text/plain"},
+	}
+	serve := func(n *clustertest.Node, msg wire.Message) (wire.Message, error) {
+		return n.ServePeer(ctx, transport.Envelope{From: uint64(f.ID()), Term: l.Status().Term, Msg: msg})
+	}
+	answer, err := serve(l, &wire.ForwardBatch{Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := answer.(*wire.ForwardBatchResp).Results
+	if len(results) != len(ops) {
+		t.Fatalf("%d answers to %d writes", len(results), len(ops))
+	}
+	// Each refusal is the one a write alone gets (refused writes change
+	// nothing, so the leader is asked again).
+	for _, i := range []int{1, 3, 4, 5} {
+		_, alone := l.Write(ctx, ops[i])
+		got := results[i]
+		if alone == nil || got.Code != wire.CodeOf(alone) || !errors.Is(wire.ErrorOf(got.Code, got.Message), wire.ErrorOf(wire.CodeOf(alone), "")) {
+			t.Errorf("write %d (%q): answered %q %q in the batch, %v alone", i, ops[i].Key, got.Code, got.Message, alone)
+		}
+	}
+	for _, i := range []int{0, 2, 6} {
+		if r := results[i]; r.Code != "" || r.Version.IsZero() {
+			t.Errorf("write %d (%q): %+v", i, ops[i].Key, r)
+		}
+	}
+	if results[0].Version == results[2].Version {
+		t.Errorf("both writes of dup got version %v", results[0].Version)
+	}
+	dup, err := l.Get(ctx, "dup")
+	last, lastValue := results[0].Version, "one"
+	if last.Compare(results[2].Version) < 0 {
+		last, lastValue = results[2].Version, "two"
+	}
+	if err != nil || dup.Version != last || string(dup.Value) != lastValue {
+		t.Errorf("dup reads %q %v, %v; want the later write, %q %v", dup.Value, dup.Version, err, lastValue, last)
+	}
+	if e, err := l.Get(ctx, "exists"); err != nil || string(e.Value) != "old" {
+		t.Errorf("exists reads %q, %v after a refused create", e.Value, err)
+	}
+
+	if _, err := serve(f, &wire.ForwardBatch{Ops: ops[6:]}); !errors.Is(err, wire.ErrNotLeader) {
+		t.Errorf("a follower served a batch of forwarded writes: %v", err)
+	}
+	for _, n := range []int{0, wire.MaxBatchItems + 1} {
+		many := make([]wire.WriteOp, n)
+		for i := range many {
+			many[i] = wire.WriteOp{Kind: wire.WritePut, Key: fmt.Sprintf("many-%d", i), Value: []byte("m")}
+		}
+		if _, err := serve(l, &wire.ForwardBatch{Ops: many}); !errors.Is(err, wire.ErrBadRequest) {
+			t.Errorf("a batch of %d writes: %v", n, err)
+		}
+	}
+	if _, err := l.Get(ctx, "many-0"); !errors.Is(err, wire.ErrNotFound) {
+		t.Errorf("a refused batch wrote: %v", err)
+	}
+}
