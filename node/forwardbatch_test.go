@@ -12,7 +12,6 @@ import (
 
 	"github.com/jumpkv/jumpkv/internal/clustertest"
 	"github.com/jumpkv/jumpkv/node"
-	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/transport"
 	"github.com/jumpkv/jumpkv/wire"
 )
@@ -84,35 +83,38 @@ func TestFollowerForwardsPipelinesInBatches(t *testing.T) {
 	}
 }
 
-// TestFollowerForwardsConcurrentWritesInBatches: single writes of many
-// clients that reach a follower while its forwards are on their way wait
+// TestFollowerForwardsConcurrentPipelinesTogether: the pipelines of
+// clients that reach a follower while its batches are on their way wait,
 // and share the next frame (virtual time, 10 ms per message).
-func TestFollowerForwardsConcurrentWritesInBatches(t *testing.T) {
+func TestFollowerForwardsConcurrentPipelinesTogether(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, l := delayedCluster(t, 16, 10*time.Millisecond)
 		ctx := context.Background()
 		f := c.Followers(l)[0]
 		forwardedInBatches(t, ctx, c, f)
-		carried0 := counterValue(t, f, "jumpkv_forward_batched_writes_total")
-		const writers = 32
-		versions := make([]store.Version, writers)
-		errs := make([]error, writers)
+		frames0 := counterValue(t, f, "jumpkv_forward_batches_total")
+		const callers, each = 8, 4
+		results := make([][]node.WriteResult, callers)
 		var wg sync.WaitGroup
-		for i := range writers {
-			wg.Go(func() {
-				versions[i], errs[i] = f.Write(ctx, wire.WriteOp{Kind: wire.WritePut, Key: fmt.Sprintf("c-%d", i), Value: []byte("x")})
-			})
+		for g := range callers {
+			ops := make([]wire.WriteOp, each)
+			for i := range ops {
+				ops[i] = wire.WriteOp{Kind: wire.WritePut, Key: fmt.Sprintf("c%d-%d", g, i), Value: []byte("x")}
+			}
+			wg.Go(func() { results[g] = f.WriteMany(ctx, ops) })
 		}
 		wg.Wait()
-		for i, err := range errs {
-			if err != nil || versions[i].IsZero() {
-				t.Fatalf("write %d: %v %v", i, versions[i], err)
+		for g, rs := range results {
+			for i, r := range rs {
+				if r.Err != nil || r.Version.IsZero() {
+					t.Fatalf("c%d-%d: %v %v", g, i, r.Version, r.Err)
+				}
 			}
 		}
-		// Two go at once (batchInflight); the rest wait for them and go
+		// Two go at once (batchInflight); the others wait for them and go
 		// together.
-		if carried := counterValue(t, f, "jumpkv_forward_batched_writes_total") - carried0; carried < writers/2 {
-			t.Errorf("%v of %d concurrent writes travelled in batches; want most", carried, writers)
+		if frames := counterValue(t, f, "jumpkv_forward_batches_total") - frames0; frames >= callers {
+			t.Errorf("%d pipelines sent together took %v frames: none shared one", callers, frames)
 		}
 	})
 }

@@ -57,7 +57,6 @@ func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, e
 	n.mu.Lock()
 	leading := n.lead != nil
 	addr := n.memberAddrLocked(n.el.Leader())
-	batched := n.forwardsInBatchesLocked() && len(op.Key)+len(op.Value) < batchAlone
 	n.mu.Unlock()
 	if leading {
 		return n.leaderWrite(ctx, op)
@@ -67,9 +66,6 @@ func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, e
 	}
 	start := time.Now()
 	defer func() { n.metrics.forward.Observe(time.Since(start).Seconds()) }()
-	if batched {
-		return n.forwardBatched(ctx, addr, op)
-	}
 	ctx, cancel := n.forwardCtx(ctx)
 	defer cancel()
 	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
