@@ -27,3 +27,17 @@ func (n *Node) MarkInDoubt(key string) {
 	n.mu.Unlock()
 	n.doubt.mark(term, key)
 }
+
+// SetHandover marks the leader's leadership as being handed over (on) or
+// not: while it is, the leader refuses writes (ErrNoLeader).
+func (n *Node) SetHandover(on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lead != nil {
+		n.lead.handover = on
+	}
+}
+
+// ForwardErr is forwardErr: what Write returns for how forwarding a
+// write (alone or in a batch) to the leader failed.
+var ForwardErr = forwardErr

@@ -141,8 +141,9 @@ func (n *Node) sendForwards(addr string, batch []*batchItem[forwardedWrite]) {
 }
 
 // onForwardBatch carries out, as leader, a batch of writes a follower
-// received: each checked and carried out as onForward would, all together
-// (writeConcurrent), and answered write by write.
+// received, each checked and carried out as onForward would (by this node
+// as leader, or refused at once, never held or forwarded on: the follower
+// does that), all together (writeForwarded), and answered write by write.
 func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.Message, error) {
 	n.mu.Lock()
 	leading := n.lead != nil
@@ -151,7 +152,7 @@ func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.M
 		return nil, wire.ErrNotLeader
 	}
 	results := make([]wire.ForwardResult, len(m.Ops))
-	for i, r := range n.writeConcurrent(ctx, m.Ops) {
+	for i, r := range n.writeForwarded(ctx, m.Ops) {
 		if r.Err != nil {
 			results[i] = wire.ForwardResult{Code: wire.CodeOf(r.Err), Message: r.Err.Error()}
 		} else {
@@ -161,12 +162,13 @@ func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.M
 	return &wire.ForwardBatchResp{Results: results}, nil
 }
 
-// writeConcurrent carries out concurrent writes, which may repeat a key
-// (two clients' writes of it), each as Write would, and answers in order:
-// the first write of each key together (WriteMany), each later one beside
-// them as a Write of its own; writes of one key take effect one after the
-// other, in some order, as concurrent Writes do.
-func (n *Node) writeConcurrent(ctx context.Context, ops []wire.WriteOp) []WriteResult {
+// writeForwarded carries out a batch of forwarded writes, which are
+// concurrent and may repeat a key (two clients' writes of it), each as
+// leaderWrite would, and answers in order: the first write of each key
+// together (writeMany), and beside them the later ones (writeRepeats):
+// writes of one key take effect one after the other, in some order, as
+// concurrent writes do.
+func (n *Node) writeForwarded(ctx context.Context, ops []wire.WriteOp) []WriteResult {
 	seen := keySet{ops: ops}
 	var firsts []wire.WriteOp
 	var firstIdx, again []int
@@ -178,16 +180,49 @@ func (n *Node) writeConcurrent(ctx context.Context, ops []wire.WriteOp) []WriteR
 		}
 	}
 	if len(again) == 0 {
-		return n.WriteMany(ctx, ops)
+		return n.writeMany(ctx, ops, n.leaderWriteChecked, true)
 	}
 	res := make([]WriteResult, len(ops))
 	var wg sync.WaitGroup
-	for _, i := range again {
-		wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
-	}
-	for j, r := range n.WriteMany(ctx, firsts) {
+	wg.Go(func() { n.writeRepeats(ctx, ops, again, res) })
+	for j, r := range n.writeMany(ctx, firsts, n.leaderWriteChecked, true) {
 		res[firstIdx[j]] = r
 	}
 	wg.Wait()
 	return res
+}
+
+// writeRepeats carries out the writes of ops at idx, repeats of keys
+// written first elsewhere, each as leaderWrite would, into res: each key's
+// one after the other, in order, and up to maxAloneAtOnce keys at once.
+func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, res []WriteResult) {
+	byKey := map[string][]int{}
+	var keys []string
+	for _, i := range idx {
+		k := ops[i].Key
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], i)
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxAloneAtOnce)
+	for _, k := range keys {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, i := range byKey[k] {
+				n.writeAlone(ctx, n.leaderWriteChecked, ops[i], &res[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// leaderWriteChecked is leaderWrite after the checks onForward makes.
+func (n *Node) leaderWriteChecked(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+	if err := n.checkOp(&op); err != nil {
+		return store.Version{}, err
+	}
+	return n.leaderWrite(ctx, op)
 }

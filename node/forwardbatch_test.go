@@ -113,8 +113,8 @@ func TestFollowerForwardsConcurrentPipelinesTogether(t *testing.T) {
 		}
 		// Two go at once (batchInflight); the others wait for them and go
 		// together.
-		if frames := counterValue(t, f, "jumpkv_forward_batches_total") - frames0; frames >= callers {
-			t.Errorf("%d pipelines sent together took %v frames: none shared one", callers, frames)
+		if frames := counterValue(t, f, "jumpkv_forward_batches_total") - frames0; frames < 1 || frames >= callers {
+			t.Errorf("%d pipelines sent together took %v batch frames: want at least one, shared", callers, frames)
 		}
 	})
 }
@@ -195,5 +195,76 @@ func TestForwardBatchAnswersEachWriteAsForward(t *testing.T) {
 	}
 	if _, err := l.Get(ctx, "many-0"); !errors.Is(err, wire.ErrNotFound) {
 		t.Errorf("a refused batch wrote: %v", err)
+	}
+}
+
+// TestForwardBatchRefusedAtOnceWhileLeadershipMoves: a leader that is
+// handing its leadership over refuses each write of a ForwardBatch at
+// once (ErrNoLeader), as it refuses a Forward, for the follower to hold
+// and retry. It did hold them itself, up to a CallTimeout, and then
+// forwarded them on, while the follower's call ran out and every write of
+// the batch ended as an unknown outcome (virtual time).
+func TestForwardBatchRefusedAtOnceWhileLeadershipMoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, l := delayedCluster(t, 16, time.Millisecond)
+		f := c.Followers(l)[0]
+		ctx := context.Background()
+		ops := []wire.WriteOp{
+			{Kind: wire.WritePut, Key: "m1", Value: []byte("x")},
+			{Kind: wire.WritePut, Key: "m2", Value: []byte("x")},
+			{Kind: wire.WritePut, Key: "m1", Value: []byte("y")}, // a repeat
+			{Kind: wire.WriteDelete, Key: "m3"},                  // needs the current value: alone
+		}
+		serve := func(msg wire.Message) (wire.Message, error) {
+			return l.ServePeer(ctx, transport.Envelope{From: uint64(f.ID()), Term: l.Status().Term, Msg: msg})
+		}
+		l.SetHandover(true)
+		start := time.Now()
+		_, aloneErr := serve(&wire.Forward{Op: ops[0]})
+		answer, err := serve(&wire.ForwardBatch{Ops: ops})
+		took := time.Since(start)
+		l.SetHandover(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range answer.(*wire.ForwardBatchResp).Results {
+			if r.Code != wire.CodeOf(wire.ErrNoLeader) || r.Code != wire.CodeOf(aloneErr) {
+				t.Errorf("write %d (%q): %q %q; a Forward alone: %v", i, ops[i].Key, r.Code, r.Message, aloneErr)
+			}
+		}
+		if limit := l.Config().CallTimeout / 4; took > limit {
+			t.Errorf("the refusals took %v: the leader held the writes (want under %v)", took, limit)
+		}
+	})
+}
+
+// TestForwardErrSaysWhetherTheWriteMayHaveHappened: how forwarding failed
+// maps to what the client is told. A write surely not carried out (no
+// connection, no leader, a full queue whose deadline passed) is
+// ErrNoLeader, which Write holds and tries again; one that may have been
+// (the frame went out, no answer came) is ErrUnknownOutcome, never
+// retried; the leader's own refusals pass as they are.
+func TestForwardErrSaysWhetherTheWriteMayHaveHappened(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want error
+	}{
+		{wire.ErrUnreachable, wire.ErrNoLeader},
+		{wire.ErrNotLeader, wire.ErrNoLeader},
+		{fmt.Errorf("%w: the deadline passed while the message waited to be sent", wire.ErrUnreachable), wire.ErrNoLeader},
+		{wire.ErrTimeout, wire.ErrUnknownOutcome},
+		{wire.ErrConnLost, wire.ErrUnknownOutcome},
+		{fmt.Errorf("%w: sending a batch failed", wire.ErrUnknownOutcome), wire.ErrUnknownOutcome},
+		{wire.ErrPrecondition, wire.ErrPrecondition},
+		{wire.ErrTooLarge, wire.ErrTooLarge},
+		{wire.ErrNoLeader, wire.ErrNoLeader},
+	} {
+		got := node.ForwardErr(c.err)
+		if !errors.Is(got, c.want) || c.want != wire.ErrUnknownOutcome && errors.Is(got, wire.ErrUnknownOutcome) {
+			t.Errorf("forwarding failed with %v: Write returns %v, want %v", c.err, got, c.want)
+		}
+	}
+	if node.ForwardErr(nil) != nil {
+		t.Error("a forwarded write that succeeded reads as failed")
 	}
 }

@@ -48,14 +48,30 @@ const maxTogether = batchMaxItems
 // conditional ones) and are small enough to batch are carried out
 // together, up to maxTogether at a time. A follower forwards the writes
 // small enough to batch to the leader in batches (forwardMany), which the
-// leader carries out so in turn. The rest run as a Write each, all at
-// once.
+// leader carries out so in turn. The rest run as a Write each, up to
+// maxAloneAtOnce at once.
 func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult {
+	return n.writeMany(ctx, ops, n.Write, false)
+}
+
+// writeFunc carries out one write: Write, or leaderWrite for writes a
+// follower forwarded.
+type writeFunc func(context.Context, wire.WriteOp) (store.Version, error)
+
+// maxAloneAtOnce bounds the writes of one WriteMany (or one ForwardBatch
+// frame) that run alone at the same time, each on a goroutine of its own.
+const maxAloneAtOnce = 64
+
+// writeMany is WriteMany, with write carrying out each write that does
+// not go together with others. asLeader, for a batch a follower forwarded:
+// nothing is forwarded on (write is leaderWrite, which refuses at once
+// when this node does not lead, for the follower to hold and retry).
+func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFunc, asLeader bool) []WriteResult {
 	res := make([]WriteResult, len(ops))
 	n.mu.Lock()
 	leading := n.lead != nil
 	leaderAddr := n.memberAddrLocked(n.el.Leader())
-	forwards := leaderAddr != "" && n.forwardsInBatchesLocked()
+	forwards := !asLeader && leaderAddr != "" && n.forwardsInBatchesLocked()
 	n.mu.Unlock()
 	var together, alone, forward []int
 	taken := keySet{ops: ops}
@@ -85,23 +101,31 @@ func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult 
 		together = nil
 	}
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxAloneAtOnce)
+	goAlone := func(i int) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			n.writeAlone(ctx, write, ops[i], &res[i])
+		})
+	}
 	for _, i := range alone {
-		wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+		goAlone(i)
 	}
 	if len(forward) > 0 {
 		// Refused while leadership changes hands: carried out alone, by
 		// Write, which holds them until a leader takes them.
 		for _, i := range n.forwardMany(ctx, leaderAddr, ops, forward, res) {
-			wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+			goAlone(i)
 		}
 	}
 	for len(together) > 0 {
 		part := together[:togetherPart(ops, together)]
 		together = together[len(part):]
-		// Left before anything was done: for Write, which waits for a
-		// key's lock, a moving bucket or a new leader.
+		// Left before anything was done: for write, which waits for a
+		// key's lock or a moving bucket (and Write for a new leader).
 		for _, i := range n.writeTogether(ops, part, res) {
-			wg.Go(func() { n.writeAlone(ctx, ops[i], &res[i]) })
+			goAlone(i)
 		}
 	}
 	wg.Wait()
@@ -139,17 +163,18 @@ func (s *keySet) add(i int) bool {
 	return true
 }
 
-// writeAlone is Write for one write of WriteMany, run on a goroutine of
-// its own, into r: a panic (a bug) fails that write as an unknown outcome,
-// logged, instead of the process, as the client front does for a request.
-func (n *Node) writeAlone(ctx context.Context, op wire.WriteOp, r *WriteResult) {
+// writeAlone carries out one write of WriteMany with write, on a goroutine
+// of its own, into r: a panic (a bug) fails that write as an unknown
+// outcome, logged, instead of the process, as the client front does for a
+// request.
+func (n *Node) writeAlone(ctx context.Context, write writeFunc, op wire.WriteOp, r *WriteResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			n.log.Error("a write panicked", "key", op.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			*r = WriteResult{Err: fmt.Errorf("%w: the write failed on a bug (logged)", wire.ErrUnknownOutcome)}
 		}
 	}()
-	r.Version, r.Err = n.Write(ctx, op)
+	r.Version, r.Err = write(ctx, op)
 }
 
 // togetherPart is how many of the writes of ops at idx, from the first,
