@@ -75,10 +75,11 @@ type call struct {
 	wrote *node.WriteResult
 }
 
-// parsedCmd is one command of a batch: its arguments, or why it could not
-// be parsed.
+// parsedCmd is one command of a batch: its arguments and its command
+// (nil: unknown, or no arguments), or why it could not be parsed.
 type parsedCmd struct {
 	args [][]byte
+	cmd  *command
 	err  error
 }
 
@@ -201,7 +202,11 @@ func (c *conn) parse(raws [][]byte) []parsedCmd {
 		if used+len(args) <= cap(c.argsPool) {
 			used += len(args) // in the pool
 		}
-		cmds = append(cmds, parsedCmd{args: args, err: err})
+		p := parsedCmd{args: args, err: err}
+		if err == nil && len(args) > 0 {
+			p.cmd = lookup(args[0]) // once: runBatch asks several times
+		}
+		cmds = append(cmds, p)
 	}
 	return cmds
 }
@@ -240,8 +245,7 @@ func (c *conn) readTogetherOK(p parsedCmd) bool {
 	if p.err != nil || len(p.args) != 2 || c.s.cfg.SerialPipelines {
 		return false
 	}
-	cmd := lookup(p.args[0])
-	return cmd != nil && cmd.name == "get"
+	return p.cmd != nil && p.cmd.name == "get"
 }
 
 // runGets runs a pipeline's run of GETs. Their keys are read first, all
@@ -275,7 +279,7 @@ func (c *conn) runGets(cmds []parsedCmd) {
 		if len(which) > 0 && which[0] == i {
 			cl.pre, which, read = &read[0], which[1:], read[1:]
 		}
-		c.dispatch(cl, p.args)
+		c.dispatch(cl, p.cmd, p.args)
 		c.emit()
 		if c.quit || c.failed() {
 			return
@@ -288,8 +292,7 @@ func (c *conn) parallelOK(p parsedCmd) bool {
 	if p.err != nil || len(p.args) < 2 || c.s.cfg.SerialPipelines {
 		return false
 	}
-	cmd := lookup(p.args[0])
-	return cmd != nil && cmd.parallel
+	return p.cmd != nil && p.cmd.parallel
 }
 
 // runOne runs one command alone and queues its reply.
@@ -302,7 +305,7 @@ func (c *conn) runOne(p parsedCmd) {
 	case len(p.args) == 0:
 		return // an empty inline line
 	default:
-		c.dispatch(&call{conn: c, r: &c.r}, p.args)
+		c.dispatch(&call{conn: c, r: &c.r}, p.cmd, p.args)
 	}
 	c.emit()
 }
@@ -328,7 +331,7 @@ func (c *conn) runParallel(cmds []parsedCmd) {
 	c.parallel(len(keys), func(g int) {
 		for _, i := range byKey[keys[g]] {
 			replies[i].resp3 = resp3
-			c.dispatch(&call{conn: c, r: &replies[i]}, cmds[i].args)
+			c.dispatch(&call{conn: c, r: &replies[i]}, cmds[i].cmd, cmds[i].args)
 		}
 	})
 	c.wmu.Lock()
@@ -357,7 +360,7 @@ func (c *conn) runSets(cmds []parsedCmd) bool {
 	ops := make([]wire.WriteOp, 0, len(cmds))
 	scratch := &call{conn: c, r: &reply{}}
 	for _, p := range cmds {
-		op, ok := plainSet(scratch, p.args)
+		op, ok := plainSet(scratch, p.cmd, p.args)
 		if !ok || slices.ContainsFunc(ops, func(o wire.WriteOp) bool { return o.Key == op.Key }) {
 			return false
 		}
@@ -370,7 +373,7 @@ func (c *conn) runSets(cmds []parsedCmd) bool {
 			c.r.err("ERR internal error") // as dispatch answers a panic
 		} else {
 			cl.wrote = &wrote[i]
-			c.dispatch(cl, p.args)
+			c.dispatch(cl, p.cmd, p.args)
 		}
 		c.emit()
 		if c.quit || c.failed() {
@@ -397,8 +400,9 @@ func (c *conn) logPanic(command string, p any) {
 	c.s.log.Error("redis command panic", "command", command, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 }
 
-// dispatch runs a command, turning a panic into an error reply.
-func (c *conn) dispatch(cl *call, args [][]byte) {
+// dispatch runs a command, cmd (nil: unknown) named by args[0], turning a
+// panic into an error reply.
+func (c *conn) dispatch(cl *call, cmd *command, args [][]byte) {
 	name := ""
 	defer func() {
 		if p := recover(); p != nil {
@@ -409,7 +413,6 @@ func (c *conn) dispatch(cl *call, args [][]byte) {
 	}()
 	c.s.commands.Add(1)
 	cl.r.resp3 = c.resp3.Load()
-	cmd := lookup(args[0])
 	if cmd == nil {
 		cl.r.err(errUnknownCommand(string(args[0])))
 		return

@@ -283,9 +283,9 @@ func setOp(c *call, args [][]byte) (wire.WriteOp, setOptions, bool) {
 
 // plainSet returns the write of a SET without NX, XX or GET that the
 // client may do (answering nothing: c's reply is scratch), and whether
-// args is one.
-func plainSet(c *call, args [][]byte) (wire.WriteOp, bool) {
-	if cmd := lookup(args[0]); cmd == nil || cmd.name != "set" || len(args) < 3 {
+// cmd and args are one.
+func plainSet(c *call, cmd *command, args [][]byte) (wire.WriteOp, bool) {
+	if cmd == nil || cmd.name != "set" || len(args) < 3 {
 		return wire.WriteOp{}, false
 	}
 	op, o, ok := setOp(c, args)
