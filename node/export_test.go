@@ -41,3 +41,11 @@ func (n *Node) SetHandover(on bool) {
 // ForwardErr is forwardErr: what Write returns for how forwarding a
 // write (alone or in a batch) to the leader failed.
 var ForwardErr = forwardErr
+
+// ForgetMerges makes n count every bucket as not merged under the current
+// authority, as a new term does: its next read of each merges it first.
+func (n *Node) ForgetMerges() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clear(n.synced)
+}

@@ -298,8 +298,12 @@ const readBatchAnswerBytes = 1 << 20
 // answers are refused. On a connection's reader (inline) it
 // declines the whole batch (transport.ErrWouldBlock) if any read would
 // wait for a merge; reads change nothing, so the batch is served again in
-// full off the reader.
+// full off the reader, where the buckets that need a merge are merged
+// first, all at once (mergeAhead).
 func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, m *wire.ReadBatch) (wire.Message, error) {
+	if !transport.Inline(ctx) {
+		n.mergeAhead(ctx, from, term, m.Reads)
+	}
 	results := make([]wire.ReadResult, len(m.Reads))
 	size := 0 // of the keys and values answered so far
 	for i := range m.Reads {
@@ -328,4 +332,48 @@ func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, 
 		}
 	}
 	return &wire.ReadBatchResp{Results: results}, nil
+}
+
+// mergesAtOnce bounds the buckets mergeAhead merges at the same time.
+const mergesAtOnce = 8
+
+// mergeAhead merges, all at once (up to mergesAtOnce at a time), the
+// buckets of reads this node would serve as primary (readPrimary's
+// checks) that are not merged under the current authority yet, as happens
+// to every bucket for a while after a new term: served in order, each
+// read of such a bucket waited for its merge before the next read's
+// began, and a batch of reads of many buckets took their sum, or ran out
+// of time and was read again key by key. A merge that fails is tried
+// again by the read, which reports it.
+func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, reads []wire.Read) {
+	now := time.Now()
+	var buckets []int
+	n.mu.Lock()
+	leaderAsks := from != 0 && from == n.el.Leader() && term == n.el.Term()
+	if n.state != nil && (leaderAsks || n.el.CanServeReads(now)) {
+		auth := n.authorityLocked()
+		for i := range reads {
+			b := reads[i].Bucket
+			if b < 0 || b >= n.cfg.Buckets || !n.assignedLocked(b) || !n.held[b] ||
+				n.state.Table.Primary(b) != n.cfg.ID || n.state.Table.Since[b] != reads[i].Since ||
+				n.synced[b] == (syncKey{auth.term, reads[i].Since, auth.leaseGen}) || slices.Contains(buckets, b) {
+				continue
+			}
+			buckets = append(buckets, b)
+		}
+	}
+	n.mu.Unlock()
+	if len(buckets) < 2 {
+		return // one merge waits as long here as in the read
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, mergesAtOnce)
+	for _, b := range buckets {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			_ = n.ensureSynced(ctx, b, false)
+		})
+	}
+	wg.Wait()
 }
