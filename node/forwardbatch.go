@@ -205,18 +205,15 @@ func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, 
 		}
 		byKey[k] = append(byKey[k], i)
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, maxAloneAtOnce)
+	g := newBoundedGroup(maxAloneAtOnce)
 	for _, k := range keys {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
+		g.Go(func() {
 			for _, i := range byKey[k] {
 				n.writeAlone(ctx, n.leaderWriteChecked, ops[i], &res[i])
 			}
 		})
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 // leaderWriteChecked is leaderWrite after the checks onForward makes.

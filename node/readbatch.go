@@ -115,16 +115,11 @@ func (n *Node) getEach(keys []string, idx []int, res []GetResult) {
 		res[idx[0]].Entry, res[idx[0]].Err = n.Get(context.Background(), keys[idx[0]])
 		return
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, getManyParallel)
+	g := newBoundedGroup(getManyParallel)
 	for _, i := range idx {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			res[i].Entry, res[i].Err = n.Get(context.Background(), keys[i])
-		})
+		g.Go(func() { res[i].Entry, res[i].Err = n.Get(context.Background(), keys[i]) })
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 // keyRead is one key's read in GetMany: its bucket, its plan, and how it
@@ -366,14 +361,9 @@ func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, r
 	if len(buckets) < 2 {
 		return // one merge waits as long here as in the read
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, mergesAtOnce)
+	g := newBoundedGroup(mergesAtOnce)
 	for _, b := range buckets {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			_ = n.ensureSynced(ctx, b, false)
-		})
+		g.Go(func() { _ = n.ensureSynced(ctx, b, false) })
 	}
-	wg.Wait()
+	g.Wait()
 }

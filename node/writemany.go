@@ -100,15 +100,8 @@ func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFun
 		alone = append(alone, together...)
 		together = nil
 	}
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, maxAloneAtOnce)
-	goAlone := func(i int) {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			n.writeAlone(ctx, write, ops[i], &res[i])
-		})
-	}
+	g := newBoundedGroup(maxAloneAtOnce)
+	goAlone := func(i int) { g.Go(func() { n.writeAlone(ctx, write, ops[i], &res[i]) }) }
 	for _, i := range alone {
 		goAlone(i)
 	}
@@ -138,7 +131,7 @@ func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFun
 			goAlone(i)
 		}
 	}
-	wg.Wait()
+	g.Wait()
 	return res
 }
 
