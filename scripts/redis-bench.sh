@@ -21,7 +21,10 @@ tck=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }
 
-base=$((20000 + RANDOM % 20000))
+# Ports below Linux's ephemeral range (32768.. by default), where no
+# outgoing connection of the run can hold one: jumpkv's base..base+22,
+# Redis's, and the Redis Cluster's bus ports (each node's port + 10000).
+base=$((20000 + RANDOM % 2500))
 log=$(mktemp)
 "$bin" cluster --data-dir '' --ftp-port 0 --http-port $base --peer-port $((base+10)) --redis-port $((base+20)) -- --log-level warn >"$log" 2>&1 &
 cluster=$!
@@ -46,6 +49,11 @@ for _ in $(seq 50); do redis-cli -p $rcbase cluster info | grep -q 'cluster_stat
 rcpids=${rcpids# }
 echo "redis cluster: 127.0.0.1:$rcbase.. (3 masters, 3 replicas), pids $rcpids"
 for _ in $(seq 100); do grep -q '^leader: ' "$log" && break; sleep 0.2; done
+if ! grep -q '^leader: ' "$log"; then
+	echo "jumpkv cluster elected no leader within 20s; its output:" >&2
+	cat "$log" >&2
+	exit 1
+fi
 leader_id=$(sed -n 's/^leader: [^ ]* (\([0-9]*\)).*/\1/p' "$log")
 # The leader's HTTP address is in the leader line; its index gives its ports.
 leader_http=$(sed -n 's/^leader: .* at http:\/\/\([^,]*\),.*/\1/p' "$log")
