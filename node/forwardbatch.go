@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jumpkv/jumpkv/store"
 	"github.com/jumpkv/jumpkv/wire"
@@ -152,7 +153,7 @@ func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.M
 		return nil, wire.ErrNotLeader
 	}
 	results := make([]wire.ForwardResult, len(m.Ops))
-	for i, r := range n.writeForwarded(ctx, m.Ops) {
+	for i, r := range n.writeForwarded(ctx, m.Ops, time.Now().Add(forwardedStartWithin(n.cfg.CallTimeout))) {
 		if r.Err != nil {
 			results[i] = wire.ForwardResult{Code: wire.CodeOf(r.Err), Message: r.Err.Error()}
 		} else {
@@ -162,13 +163,28 @@ func (n *Node) onForwardBatch(ctx context.Context, m *wire.ForwardBatch) (wire.M
 	return &wire.ForwardBatchResp{Results: results}, nil
 }
 
+// forwardedStartWithin is how long after its frame arrives a forwarded
+// write may still begin: one that has waited longer for its turn (behind
+// others of its key, or for a place to run) is refused, surely not carried
+// out (ErrUnavailable). A write once begun may last a CallTimeout, and the
+// follower waits a CallTimeout and a half in all: the frame's answer must
+// come back before it stops waiting, or every write of the frame would
+// read as an unknown outcome.
+func forwardedStartWithin(callTimeout time.Duration) time.Duration { return callTimeout / 4 }
+
 // writeForwarded carries out a batch of forwarded writes, which are
 // concurrent and may repeat a key (two clients' writes of it), each as
-// leaderWrite would, and answers in order: the first write of each key
-// together (writeMany), and beside them the later ones (writeRepeats):
-// writes of one key take effect one after the other, in some order, as
-// concurrent writes do.
-func (n *Node) writeForwarded(ctx context.Context, ops []wire.WriteOp) []WriteResult {
+// leaderWrite would if it begins by startBy, and answers in order: the
+// first write of each key together (writeMany), and beside them the later
+// ones (writeRepeats): writes of one key take effect one after the other,
+// in some order, as concurrent writes do.
+func (n *Node) writeForwarded(ctx context.Context, ops []wire.WriteOp, startBy time.Time) []WriteResult {
+	write := func(ctx context.Context, op wire.WriteOp) (store.Version, error) {
+		if time.Now().After(startBy) {
+			return store.Version{}, fmt.Errorf("%w: the write waited too long in its forwarded batch to begin; not carried out", wire.ErrUnavailable)
+		}
+		return n.leaderWriteChecked(ctx, op)
+	}
 	seen := keySet{ops: ops}
 	var firsts []wire.WriteOp
 	var firstIdx, again []int
@@ -180,12 +196,12 @@ func (n *Node) writeForwarded(ctx context.Context, ops []wire.WriteOp) []WriteRe
 		}
 	}
 	if len(again) == 0 {
-		return n.writeMany(ctx, ops, n.leaderWriteChecked, true)
+		return n.writeMany(ctx, ops, write, startBy)
 	}
 	res := make([]WriteResult, len(ops))
 	var wg sync.WaitGroup
-	wg.Go(func() { n.writeRepeats(ctx, ops, again, res) })
-	for j, r := range n.writeMany(ctx, firsts, n.leaderWriteChecked, true) {
+	wg.Go(func() { n.writeRepeats(ctx, ops, again, res, write) })
+	for j, r := range n.writeMany(ctx, firsts, write, startBy) {
 		res[firstIdx[j]] = r
 	}
 	wg.Wait()
@@ -193,9 +209,9 @@ func (n *Node) writeForwarded(ctx context.Context, ops []wire.WriteOp) []WriteRe
 }
 
 // writeRepeats carries out the writes of ops at idx, repeats of keys
-// written first elsewhere, each as leaderWrite would, into res: each key's
-// one after the other, in order, and up to maxAloneAtOnce keys at once.
-func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, res []WriteResult) {
+// written first elsewhere, each with write, into res: each key's one
+// after the other, in order, and up to maxAloneAtOnce keys at once.
+func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, res []WriteResult, write writeFunc) {
 	byKey := map[string][]int{}
 	var keys []string
 	for _, i := range idx {
@@ -209,7 +225,7 @@ func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, 
 	for _, k := range keys {
 		g.Go(func() {
 			for _, i := range byKey[k] {
-				n.writeAlone(ctx, n.leaderWriteChecked, ops[i], &res[i])
+				n.writeAlone(ctx, write, ops[i], &res[i])
 			}
 		})
 	}

@@ -297,6 +297,12 @@ const readBatchAnswerBytes = 1 << 20
 // first, all at once (mergeAhead).
 func (n *Node) onReadBatch(ctx context.Context, from shard.NodeID, term uint64, m *wire.ReadBatch) (wire.Message, error) {
 	if !transport.Inline(ctx) {
+		// Every merge the batch waits for ends by one deadline: past it the
+		// sender has stopped waiting, and a read whose bucket is still
+		// unmerged answers ErrUnavailable.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.CallTimeout)
+		defer cancel()
 		n.mergeAhead(ctx, from, term, m.Reads)
 	}
 	results := make([]wire.ReadResult, len(m.Reads))
@@ -339,10 +345,11 @@ const mergesAtOnce = 8
 // read of such a bucket waited for its merge before the next read's
 // began, and a batch of reads of many buckets took their sum, or ran out
 // of time and was read again key by key. A merge that fails is tried
-// again by the read, which reports it.
+// again by the read, which reports it, within the same deadline (ctx's).
 func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, reads []wire.Read) {
 	now := time.Now()
 	var buckets []int
+	var taken map[int]bool // buckets already in buckets
 	n.mu.Lock()
 	leaderAsks := from != 0 && from == n.el.Leader() && term == n.el.Term()
 	if n.state != nil && (leaderAsks || n.el.CanServeReads(now)) {
@@ -351,9 +358,13 @@ func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, r
 			b := reads[i].Bucket
 			if b < 0 || b >= n.cfg.Buckets || !n.assignedLocked(b) || !n.held[b] ||
 				n.state.Table.Primary(b) != n.cfg.ID || n.state.Table.Since[b] != reads[i].Since ||
-				n.synced[b] == (syncKey{auth.term, reads[i].Since, auth.leaseGen}) || slices.Contains(buckets, b) {
+				n.synced[b] == (syncKey{auth.term, reads[i].Since, auth.leaseGen}) || taken[b] {
 				continue
 			}
+			if taken == nil {
+				taken = map[int]bool{}
+			}
+			taken[b] = true
 			buckets = append(buckets, b)
 		}
 	}

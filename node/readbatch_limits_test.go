@@ -371,8 +371,69 @@ func TestReadBatchMergesItsBucketsAtOnce(t *testing.T) {
 			return took
 		}
 		one, four := timed(reads[:1]), timed(reads)
+		if one < 10*time.Millisecond {
+			t.Fatalf("a read of one unmerged bucket took %v: less than a round trip, so no merge was waited for", one)
+		}
 		if four > 2*one {
 			t.Errorf("reads of 4 unmerged buckets took %v, of one %v: the merges ran one after the other", four, one)
 		}
+	})
+}
+
+// TestReadBatchMergesEndByOneDeadline: the merges a ReadBatch waits for
+// all end by one deadline, a CallTimeout after it arrives, by when its
+// sender has stopped waiting: reads of buckets still unmerged then answer
+// ErrUnavailable. Here the primary's co-replica of more buckets than are
+// merged at once does not answer (each merge waits out a CallTimeout);
+// the batch took two CallTimeouts, one per round of merges (virtual time).
+func TestReadBatchMergesEndByOneDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const buckets = 128
+		const callTimeout = 200 * time.Millisecond
+		c := clustertest.Start(t, clustertest.Options{Nodes: 3, Buckets: buckets, DeadAfter: 20 * time.Second,
+			Configure: func(_ int, cfg *node.Config) { cfg.SyncInterval = time.Hour; cfg.CallTimeout = callTimeout }})
+		l := c.WaitLeader(120 * time.Second)
+		c.WaitFor(120*time.Second, "every node ready", c.AllReady)
+		ctx := context.Background()
+		f, own, since := primaryBucketsOf(t, ctx, c, l, buckets)
+		var other *clustertest.Node // the follower that is not f
+		for _, n := range c.Followers(l) {
+			if n != f {
+				other = n
+			}
+		}
+		table := placementOf(t, ctx, l, f)
+		var reads []wire.Read
+		for _, b := range own {
+			if reps := table.Buckets[b]; len(reps) == 2 && reps[1] == shard.NodeID(other.ID()) {
+				reads = append(reads, wire.Read{Bucket: b, Since: since[b], Key: keyIn("d", b, buckets)})
+			}
+		}
+		if len(reads) <= 8 {
+			t.Fatalf("%d buckets of node %d have node %d as their backup: want more than are merged at once (8)", len(reads), f.Index, other.Index)
+		}
+		f.ForgetMerges()
+		c.Net.Block(f.Peer, other.Peer)
+		defer c.Net.Heal()
+		start := time.Now()
+		msg, err := f.ServePeer(ctx, transport.Envelope{From: uint64(l.ID()), Term: l.Status().Term, Msg: &wire.ReadBatch{Reads: reads}})
+		took := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answered := 0
+		for i, r := range msg.(*wire.ReadBatchResp).Results {
+			switch r.Code {
+			case "":
+				answered++
+			case wire.CodeOf(wire.ErrUnavailable):
+			default:
+				t.Errorf("read %d: %q %q", i, r.Code, r.Message)
+			}
+		}
+		if took > callTimeout+callTimeout/2 {
+			t.Errorf("the batch of %d reads took %v: its merges should end by one deadline, %v", len(reads), took, callTimeout)
+		}
+		t.Logf("%d reads of unmerged buckets, %d answered, in %v", len(reads), answered, took)
 	})
 }

@@ -51,7 +51,7 @@ const maxTogether = batchMaxItems
 // leader carries out so in turn. The rest run as a Write each, up to
 // maxAloneAtOnce at once.
 func (n *Node) WriteMany(ctx context.Context, ops []wire.WriteOp) []WriteResult {
-	return n.writeMany(ctx, ops, n.Write, false)
+	return n.writeMany(ctx, ops, n.Write, time.Time{})
 }
 
 // writeFunc carries out one write: Write, or leaderWrite for writes a
@@ -63,15 +63,17 @@ type writeFunc func(context.Context, wire.WriteOp) (store.Version, error)
 const maxAloneAtOnce = 64
 
 // writeMany is WriteMany, with write carrying out each write that does
-// not go together with others. asLeader, for a batch a follower forwarded:
-// nothing is forwarded on (write is leaderWrite, which refuses at once
-// when this node does not lead, for the follower to hold and retry).
-func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFunc, asLeader bool) []WriteResult {
+// not go together with others. With startBy, for a batch a follower
+// forwarded: nothing is forwarded on (write is leaderWrite, which refuses
+// at once when this node does not lead, for the follower to hold and
+// retry), and no unit begins after startBy (write refuses the writes that
+// would: writeForwarded).
+func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFunc, startBy time.Time) []WriteResult {
 	res := make([]WriteResult, len(ops))
 	n.mu.Lock()
 	leading := n.lead != nil
 	leaderAddr := n.memberAddrLocked(n.el.Leader())
-	forwards := !asLeader && leaderAddr != "" && n.forwardsInBatchesLocked()
+	forwards := startBy.IsZero() && leaderAddr != "" && n.forwardsInBatchesLocked()
 	n.mu.Unlock()
 	var together, alone, forward []int
 	taken := keySet{ops: ops}
@@ -113,12 +115,18 @@ func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFun
 		}
 	}
 	for len(together) > 0 {
+		if !startBy.IsZero() && time.Now().After(startBy) {
+			for _, i := range together {
+				goAlone(i) // write refuses it
+			}
+			break
+		}
 		part := together[:togetherPart(ops, together)]
 		together = together[len(part):]
 		// Left before anything was done: for write, which waits for a
 		// key's lock or a moving bucket (and Write for a new leader).
 		busy, redo := n.writeTogether(ops, part, res)
-		if len(busy) >= 2 {
+		if len(busy) >= 2 && (startBy.IsZero() || time.Now().Before(startBy)) {
 			// The writes whose key another unit was writing: together
 			// again, now that the unit's own time has let most of those
 			// end (a write alone costs the leader about three times as

@@ -160,6 +160,7 @@ func TestWriteManyTriesBusyWritesTogetherAgain(t *testing.T) {
 			}
 		}
 		before := counterValue(t, l, "jumpkv_writes_together_total")
+		replicatedBefore := histogramCount(t, l, "jumpkv_replication_seconds")
 		release0, release1 := l.HoldKeyLock(ops[0].Key), l.HoldKeyLock(ops[1].Key)
 		go func() {
 			time.Sleep(2 * time.Millisecond) // the first unit's backups have not answered yet
@@ -170,9 +171,35 @@ func TestWriteManyTriesBusyWritesTogetherAgain(t *testing.T) {
 			if r.Err != nil {
 				t.Fatalf("%s: %v", ops[i].Key, r.Err)
 			}
+			// Carried out once: what it answered is what the key holds.
+			if e, err := l.Get(ctx, ops[i].Key); err != nil || e.Version != r.Version {
+				t.Errorf("%s reads version %v (%v); its write answered %v", ops[i].Key, e.Version, err, r.Version)
+			}
 		}
 		if together := counterValue(t, l, "jumpkv_writes_together_total") - before; together != 6 {
 			t.Errorf("%v of 6 writes carried out together; want all (the two busy ones in a second unit)", together)
 		}
+		if replicated := histogramCount(t, l, "jumpkv_replication_seconds") - replicatedBefore; replicated != 6 {
+			t.Errorf("%d writes replicated for 6 writes: each must be carried out once", replicated)
+		}
 	})
+}
+
+// histogramCount is the number of observations of node n's histogram name
+// (0 when it has none).
+func histogramCount(t *testing.T, n *clustertest.Node, name string) uint64 {
+	t.Helper()
+	mfs, err := n.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				count += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return count
 }
