@@ -171,10 +171,6 @@ func TestWriteManyTriesBusyWritesTogetherAgain(t *testing.T) {
 			if r.Err != nil {
 				t.Fatalf("%s: %v", ops[i].Key, r.Err)
 			}
-			// Carried out once: what it answered is what the key holds.
-			if e, err := l.Get(ctx, ops[i].Key); err != nil || e.Version != r.Version {
-				t.Errorf("%s reads version %v (%v); its write answered %v", ops[i].Key, e.Version, err, r.Version)
-			}
 		}
 		if together := counterValue(t, l, "jumpkv_writes_together_total") - before; together != 6 {
 			t.Errorf("%v of 6 writes carried out together; want all (the two busy ones in a second unit)", together)
