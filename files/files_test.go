@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jumpkv/jumpkv/internal/memstore"
@@ -149,40 +150,53 @@ func (b *boundedStore) Write(ctx context.Context, op wire.WriteOp) (kv.Version, 
 	return b.Store.Write(ctx, op)
 }
 
+// TestUploadKeepsAtMostInFlightChunksGoing: an upload keeps InFlight
+// chunk writes going at once, no more, and reads at most one chunk ahead
+// of them. Each write is held until the test releases it, once every
+// goroutine of the upload is blocked (synctest.Wait): counting the writes
+// in flight as fast as the test could release them found one at a time
+// when the uploader was slow to start the next (a loaded CI machine).
 func TestUploadKeepsAtMostInFlightChunksGoing(t *testing.T) {
-	bs := &boundedStore{Store: memstore.New(), release: make(chan struct{})}
-	bs.MaxValue = 4 * testChunk
-	cfg := DefaultConfig(4 * testChunk)
-	cfg.ChunkSize, cfg.InFlight = testChunk, 3
-	fs, err := New(bs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A reader that counts how far ahead of the writes the upload reads.
-	data := random(40 * testChunk)
-	src := &countingReader{r: bytes.NewReader(data)}
-	done := make(chan error, 1)
-	go func() {
-		_, err := fs.Put(context.Background(), "big", src, PutOptions{})
-		done <- err
-	}()
-	for i := range 40 {
-		bs.release <- struct{}{}
-		// Released i+1 writes: the upload may have read at most
-		// InFlight+1 chunks more than that.
-		if ahead := src.n.Load() - int64(i+1)*testChunk; ahead > int64(cfg.InFlight+1)*testChunk {
-			t.Fatalf("after %d chunk writes the upload read %d bytes ahead", i+1, ahead)
+	synctest.Test(t, func(t *testing.T) {
+		bs := &boundedStore{Store: memstore.New(), release: make(chan struct{})}
+		bs.MaxValue = 4 * testChunk
+		cfg := DefaultConfig(4 * testChunk)
+		cfg.ChunkSize, cfg.InFlight = testChunk, 3
+		fs, err := New(bs, cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if m := bs.most.Load(); m > int64(cfg.InFlight) || m < 2 {
-		t.Fatalf("%d chunk writes in flight at once, want 2..%d", m, cfg.InFlight)
-	}
-	if got := readAll(t, fs, "big"); !bytes.Equal(got, data) {
-		t.Fatal("read back different bytes")
-	}
+		// A reader that counts how far ahead of the writes the upload reads.
+		const chunks = 40
+		data := random(chunks * testChunk)
+		src := &countingReader{r: bytes.NewReader(data)}
+		done := make(chan error, 1)
+		go func() {
+			_, err := fs.Put(context.Background(), "big", src, PutOptions{})
+			done <- err
+		}()
+		for i := range chunks {
+			synctest.Wait() // the upload has begun every write it may
+			if n, want := bs.now.Load(), int64(min(cfg.InFlight, chunks-i)); n != want {
+				t.Fatalf("after %d chunk writes, %d in flight, want %d", i, n, want)
+			}
+			bs.release <- struct{}{}
+			// Released i+1 writes: the upload may have read at most
+			// InFlight+1 chunks more than that.
+			if ahead := src.n.Load() - int64(i+1)*testChunk; ahead > int64(cfg.InFlight+1)*testChunk {
+				t.Fatalf("after %d chunk writes the upload read %d bytes ahead", i+1, ahead)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if m := bs.most.Load(); m != int64(cfg.InFlight) {
+			t.Fatalf("%d chunk writes in flight at most, want %d", m, cfg.InFlight)
+		}
+		if got := readAll(t, fs, "big"); !bytes.Equal(got, data) {
+			t.Fatal("read back different bytes")
+		}
+	})
 }
 
 type countingReader struct {
