@@ -77,6 +77,21 @@ func (n *Node) forwardMany(ctx context.Context, addr string, ops []wire.WriteOp,
 	return redo
 }
 
+// forwardAlone sends op to the leader at addr in a Forward of its own and
+// returns the key's new version, or the call's error as it came (forwardErr
+// maps it); an answer of the wrong type leaves the outcome unknown.
+func (n *Node) forwardAlone(ctx context.Context, addr string, op wire.WriteOp) (store.Version, error) {
+	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
+	if err != nil {
+		return store.Version{}, err
+	}
+	r, ok := env.Msg.(*wire.WriteResult)
+	if !ok {
+		return store.Version{}, fmt.Errorf("%w: unexpected answer to a forwarded write", wire.ErrUnknownOutcome)
+	}
+	return r.Version, nil
+}
+
 // forwardErr maps how forwarding a write to the leader failed to what
 // Write returns: ErrNoLeader when it was surely not carried out (Write
 // tries it again), ErrUnknownOutcome when it may have been.
@@ -103,16 +118,7 @@ func (n *Node) sendForwards(addr string, batch []*batchItem[forwardedWrite]) {
 	ctx, cancel := batchContext(batch)
 	defer cancel()
 	if len(batch) == 1 {
-		w := batch[0].msg
-		env, err := n.call(ctx, addr, &wire.Forward{Op: w.op})
-		if err == nil {
-			if r, ok := env.Msg.(*wire.WriteResult); ok {
-				w.version = r.Version
-			} else {
-				err = fmt.Errorf("%w: unexpected answer to a forwarded write", wire.ErrUnknownOutcome)
-			}
-		}
-		batch[0].err = err
+		batch[0].msg.version, batch[0].err = n.forwardAlone(ctx, addr, batch[0].msg.op)
 		return
 	}
 	msg := &wire.ForwardBatch{Ops: make([]wire.WriteOp, len(batch))}
@@ -221,7 +227,7 @@ func (n *Node) writeRepeats(ctx context.Context, ops []wire.WriteOp, idx []int, 
 		}
 		byKey[k] = append(byKey[k], i)
 	}
-	g := newBoundedGroup(maxAloneAtOnce)
+	g := &boundedGroup{limit: maxAloneAtOnce}
 	for _, k := range keys {
 		g.Go(func() {
 			for _, i := range byKey[k] {

@@ -115,7 +115,7 @@ func (n *Node) getEach(keys []string, idx []int, res []GetResult) {
 		res[idx[0]].Entry, res[idx[0]].Err = n.Get(context.Background(), keys[idx[0]])
 		return
 	}
-	g := newBoundedGroup(getManyParallel)
+	g := &boundedGroup{limit: getManyParallel}
 	for _, i := range idx {
 		g.Go(func() { res[i].Entry, res[i].Err = n.Get(context.Background(), keys[i]) })
 	}
@@ -356,9 +356,10 @@ func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, r
 		auth := n.authorityLocked()
 		for i := range reads {
 			b := reads[i].Bucket
-			if b < 0 || b >= n.cfg.Buckets || !n.assignedLocked(b) || !n.held[b] ||
-				n.state.Table.Primary(b) != n.cfg.ID || n.state.Table.Since[b] != reads[i].Since ||
-				n.synced[b] == (syncKey{auth.term, reads[i].Since, auth.leaseGen}) || taken[b] {
+			// Merged already first: the usual case, and the cheapest check.
+			if b < 0 || b >= n.cfg.Buckets || n.synced[b] == (syncKey{auth.term, reads[i].Since, auth.leaseGen}) ||
+				taken[b] || !n.assignedLocked(b) || !n.held[b] ||
+				n.state.Table.Primary(b) != n.cfg.ID || n.state.Table.Since[b] != reads[i].Since {
 				continue
 			}
 			if taken == nil {
@@ -372,7 +373,7 @@ func (n *Node) mergeAhead(ctx context.Context, from shard.NodeID, term uint64, r
 	if len(buckets) < 2 {
 		return // one merge waits as long here as in the read
 	}
-	g := newBoundedGroup(mergesAtOnce)
+	g := &boundedGroup{limit: mergesAtOnce}
 	for _, b := range buckets {
 		g.Go(func() { _ = n.ensureSynced(ctx, b, false) })
 	}

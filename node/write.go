@@ -68,15 +68,8 @@ func (n *Node) writeOnce(ctx context.Context, op wire.WriteOp) (store.Version, e
 	defer func() { n.metrics.forward.Observe(time.Since(start).Seconds()) }()
 	ctx, cancel := n.forwardCtx(ctx)
 	defer cancel()
-	env, err := n.call(ctx, addr, &wire.Forward{Op: op})
-	if err != nil {
-		return store.Version{}, forwardErr(err)
-	}
-	res, ok := env.Msg.(*wire.WriteResult)
-	if !ok {
-		return store.Version{}, fmt.Errorf("%w: unexpected answer to a forwarded write", wire.ErrUnknownOutcome)
-	}
-	return res.Version, nil
+	v, err := n.forwardAlone(ctx, addr, op)
+	return v, forwardErr(err)
 }
 
 func (n *Node) writeTimeout() time.Duration { return n.cfg.CallTimeout }

@@ -102,7 +102,7 @@ func (n *Node) writeMany(ctx context.Context, ops []wire.WriteOp, write writeFun
 		alone = append(alone, together...)
 		together = nil
 	}
-	g := newBoundedGroup(maxAloneAtOnce)
+	g := &boundedGroup{limit: maxAloneAtOnce}
 	goAlone := func(i int) { g.Go(func() { n.writeAlone(ctx, write, ops[i], &res[i]) }) }
 	for _, i := range alone {
 		goAlone(i)
